@@ -1,0 +1,123 @@
+// Package jsoncodec encodes values as JSON objects. A Union codec encodes the
+// concrete types behind an interface as flat objects tagged with a "type"
+// member, {"type":"AuthorCreated","code":"…",…}, the same shape the HTTP API
+// shows for events.
+package jsoncodec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+)
+
+// Value encodes one concrete type T as a JSON object.
+type Value[T any] struct {
+	// Name is returned as the type name of every value.
+	Name string
+}
+
+// Encode implements es.Codec.
+func (c Value[T]) Encode(v T) ([]byte, string, error) {
+	b, err := json.Marshal(v)
+	return b, c.Name, err
+}
+
+// Decode implements es.Codec.
+func (c Value[T]) Decode(b []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("decode %s: %w", c.Name, err)
+	}
+	return v, nil
+}
+
+// Union encodes the concrete struct types registered for the interface type
+// I. Build one with NewUnion.
+type Union[I any] struct {
+	byName map[string]reflect.Type
+	byType map[reflect.Type]string
+}
+
+// NewUnion returns a codec for the given concrete values of I; each value's
+// Go type name (without package) becomes its "type" tag.
+func NewUnion[I any](members ...I) *Union[I] {
+	u := &Union[I]{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+	for _, m := range members {
+		t := reflect.TypeOf(m)
+		u.byName[t.Name()] = t
+		u.byType[t] = t.Name()
+	}
+	return u
+}
+
+// Names returns the registered type names.
+func (u *Union[I]) Names() []string {
+	names := make([]string, 0, len(u.byName))
+	for n := range u.byName {
+		names = append(names, n)
+	}
+	return names
+}
+
+// New returns a pointer to a new zero value of the named type, for callers
+// that decode the members themselves (the HTTP API does so strictly).
+func (u *Union[I]) New(name string) (any, bool) {
+	t, ok := u.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return reflect.New(t).Interface(), true
+}
+
+// Encode implements es.Codec.
+func (u *Union[I]) Encode(v I) ([]byte, string, error) {
+	name, ok := u.byType[reflect.TypeOf(v)]
+	if !ok {
+		return nil, "", fmt.Errorf("encode %T: type not registered", v)
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode %s: %w", name, err)
+	}
+	if len(body) < 2 || body[0] != '{' {
+		return nil, "", fmt.Errorf("encode %s: not a JSON object", name)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(body) + len(name) + 12)
+	buf.WriteString(`{"type":`)
+	tag, _ := json.Marshal(name)
+	buf.Write(tag)
+	if len(body) > 2 {
+		buf.WriteByte(',')
+	}
+	buf.Write(body[1:])
+	return buf.Bytes(), name, nil
+}
+
+// Decode implements es.Codec. Unknown members are ignored so that a reader
+// tolerates fields added by a newer writer.
+func (u *Union[I]) Decode(b []byte) (I, error) {
+	var zero I
+	var tag struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &tag); err != nil {
+		return zero, fmt.Errorf("decode: %w", err)
+	}
+	if tag.Type == nil {
+		return zero, fmt.Errorf("decode: missing \"type\" member")
+	}
+	p, ok := u.New(*tag.Type)
+	if !ok {
+		return zero, fmt.Errorf("decode: unknown type %q", *tag.Type)
+	}
+	if err := json.Unmarshal(b, p); err != nil {
+		return zero, fmt.Errorf("decode %s: %w", *tag.Type, err)
+	}
+	v, ok := reflect.ValueOf(p).Elem().Interface().(I)
+	if !ok {
+		return zero, fmt.Errorf("decode %s: does not implement %s", *tag.Type, reflect.TypeFor[I]())
+	}
+	return v, nil
+}

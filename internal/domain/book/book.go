@@ -1,0 +1,340 @@
+// Package book is the Book aggregate: its commands, events, state and rules.
+// It is pure: decide and evolve are functions of their arguments.
+//
+// A book may refer to an author by code. Whether that author exists is not
+// checked here (the aggregate cannot see authors); the service checks it
+// before sending the command. The aggregate only checks the code's form.
+package book
+
+import (
+	"slices"
+
+	"github.com/bookscatalog/catalog/internal/domain"
+)
+
+// MaxContentLen bounds a chapter's content, in bytes. Empty content is
+// allowed.
+const MaxContentLen = 100_000
+
+// Chapter is one chapter of a book. Its ID is unique within the book and is
+// never reused, even after the chapter is removed.
+type Chapter struct {
+	ID      int64  `json:"id"`
+	Title   string `json:"title"`
+	Content string `json:"content"`
+}
+
+// State is a book as folded from its events. The zero State is a book that
+// does not exist.
+type State struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// AuthorCode is the code of the book's author; "" means none.
+	AuthorCode string `json:"authorCode"`
+	// Chapters are the current chapters in the order they were added.
+	Chapters []Chapter `json:"chapters"`
+	// NextChapterID is the id the next added chapter gets (1 for a new book).
+	NextChapterID int64 `json:"nextChapterId"`
+	// Version counts the events applied since the book was (last) created.
+	Version int64 `json:"version"`
+}
+
+// Exists reports whether the book exists (was created and not removed).
+func (s State) Exists() bool { return s.Version > 0 }
+
+// Chapter returns the current chapter with the given id, if there is one.
+func (s State) Chapter(id int64) (Chapter, bool) {
+	for _, c := range s.Chapters {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Chapter{}, false
+}
+
+// nextChapterID is the id the next chapter gets; never below 1.
+func (s State) nextChapterID() int64 { return max(s.NextChapterID, 1) }
+
+// Command is a request to change a book.
+type Command interface {
+	// BookID is the key of the book the command is about.
+	BookID() string
+	isCommand()
+}
+
+// CreateBook creates a book under a new id, optionally with an author.
+type CreateBook struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// AuthorCode is optional; "" means the book has no author.
+	AuthorCode string `json:"authorCode"`
+}
+
+// UpdateBook replaces a book's title.
+type UpdateBook struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// SetBookAuthor sets a book's author; an empty AuthorCode clears it.
+type SetBookAuthor struct {
+	ID         string `json:"id"`
+	AuthorCode string `json:"authorCode"`
+}
+
+// AddChapter appends a chapter to a book; the chapter gets the next id.
+type AddChapter struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Content string `json:"content"`
+}
+
+// RemoveChapter removes one chapter of a book.
+type RemoveChapter struct {
+	ID        string `json:"id"`
+	ChapterID int64  `json:"chapterId"`
+}
+
+// RemoveBook removes a book and all its chapters; the id may be created
+// again afterwards.
+type RemoveBook struct {
+	ID string `json:"id"`
+}
+
+// BookID implements Command.
+func (c CreateBook) BookID() string { return c.ID }
+
+// BookID implements Command.
+func (c UpdateBook) BookID() string { return c.ID }
+
+// BookID implements Command.
+func (c SetBookAuthor) BookID() string { return c.ID }
+
+// BookID implements Command.
+func (c AddChapter) BookID() string { return c.ID }
+
+// BookID implements Command.
+func (c RemoveChapter) BookID() string { return c.ID }
+
+// BookID implements Command.
+func (c RemoveBook) BookID() string { return c.ID }
+
+func (CreateBook) isCommand()    {}
+func (UpdateBook) isCommand()    {}
+func (SetBookAuthor) isCommand() {}
+func (AddChapter) isCommand()    {}
+func (RemoveChapter) isCommand() {}
+func (RemoveBook) isCommand()    {}
+
+// Event is a fact about a book.
+type Event interface {
+	isEvent()
+}
+
+// BookCreated records a new book (without author; see BookAuthorSet).
+type BookCreated struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// BookUpdated records a book's new title.
+type BookUpdated struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// BookAuthorSet records a book's author; an empty AuthorCode means none.
+type BookAuthorSet struct {
+	ID         string `json:"id"`
+	AuthorCode string `json:"authorCode"`
+}
+
+// ChapterAdded records a new chapter under ChapterID.
+type ChapterAdded struct {
+	ID        string `json:"id"`
+	ChapterID int64  `json:"chapterId"`
+	Title     string `json:"title"`
+	Content   string `json:"content"`
+}
+
+// ChapterRemoved records that a chapter is gone.
+type ChapterRemoved struct {
+	ID        string `json:"id"`
+	ChapterID int64  `json:"chapterId"`
+}
+
+// BookRemoved records that a book is gone.
+type BookRemoved struct {
+	ID string `json:"id"`
+}
+
+func (BookCreated) isEvent()    {}
+func (BookUpdated) isEvent()    {}
+func (BookAuthorSet) isEvent()  {}
+func (ChapterAdded) isEvent()   {}
+func (ChapterRemoved) isEvent() {}
+func (BookRemoved) isEvent()    {}
+
+// Decide returns the events that cmd causes on s, or a *domain.Rejection.
+// Fields are validated before the book's existence is checked.
+func Decide(s State, cmd Command) ([]Event, error) {
+	switch c := cmd.(type) {
+	case CreateBook:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if err := domain.ValidateName("title", c.Title); err != nil {
+			return nil, err
+		}
+		if err := validateAuthor(c.AuthorCode); err != nil {
+			return nil, err
+		}
+		if s.Exists() {
+			return nil, domain.AlreadyExists("book %q already exists", c.ID)
+		}
+		evs := []Event{BookCreated{ID: c.ID, Title: c.Title}}
+		if c.AuthorCode != "" {
+			evs = append(evs, BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode})
+		}
+		return evs, nil
+	case UpdateBook:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if err := domain.ValidateName("title", c.Title); err != nil {
+			return nil, err
+		}
+		if !s.Exists() {
+			return nil, notFound(c.ID)
+		}
+		return []Event{BookUpdated(c)}, nil
+	case SetBookAuthor:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if err := validateAuthor(c.AuthorCode); err != nil {
+			return nil, err
+		}
+		if !s.Exists() {
+			return nil, notFound(c.ID)
+		}
+		return []Event{BookAuthorSet(c)}, nil
+	case AddChapter:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if err := domain.ValidateName("title", c.Title); err != nil {
+			return nil, err
+		}
+		if len(c.Content) > MaxContentLen {
+			return nil, domain.Invalid("content", "must be at most %d bytes", MaxContentLen)
+		}
+		if !s.Exists() {
+			return nil, notFound(c.ID)
+		}
+		return []Event{ChapterAdded{ID: c.ID, ChapterID: s.nextChapterID(), Title: c.Title, Content: c.Content}}, nil
+	case RemoveChapter:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if !s.Exists() {
+			return nil, notFound(c.ID)
+		}
+		if _, ok := s.Chapter(c.ChapterID); !ok {
+			return nil, domain.NotFound("chapter %d of book %q not found", c.ChapterID, c.ID)
+		}
+		return []Event{ChapterRemoved(c)}, nil
+	case RemoveBook:
+		if err := ValidateID("id", c.ID); err != nil {
+			return nil, err
+		}
+		if !s.Exists() {
+			return nil, notFound(c.ID)
+		}
+		evs := make([]Event, 0, len(s.Chapters)+1)
+		for _, ch := range s.Chapters {
+			evs = append(evs, ChapterRemoved{ID: c.ID, ChapterID: ch.ID})
+		}
+		return append(evs, BookRemoved(c)), nil
+	default:
+		return nil, domain.Invalid("type", "unknown book command %T", cmd)
+	}
+}
+
+func notFound(id string) *domain.Rejection {
+	return domain.NotFound("book %q not found", id)
+}
+
+// validateAuthor checks an optional author code: "" (none) or a slug.
+func validateAuthor(code string) error {
+	if code == "" {
+		return nil
+	}
+	if err := domain.ValidateSlug("authorCode", code); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ValidateID checks that s is a UUID in canonical form: 32 lower-case hex
+// digits in groups of 8-4-4-4-12 joined by hyphens. Any UUID version or
+// variant is accepted.
+func ValidateID(field, s string) *domain.Rejection {
+	if s == "" {
+		return domain.Invalid(field, "must not be empty")
+	}
+	if !isUUID(s) {
+		return domain.Invalid(field, "must be a UUID in lower-case canonical form, such as %q", "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f")
+	}
+	return nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Evolve returns the state after ev. It never modifies the chapters of s in
+// place, so states folded earlier stay valid. Removing returns the zero
+// State, so a removed book is indistinguishable from one never created.
+func Evolve(s State, ev Event) State {
+	switch e := ev.(type) {
+	case BookCreated:
+		return State{ID: e.ID, Title: e.Title, Chapters: []Chapter{}, NextChapterID: 1, Version: s.Version + 1}
+	case BookUpdated:
+		s.Title = e.Title
+	case BookAuthorSet:
+		s.AuthorCode = e.AuthorCode
+	case ChapterAdded:
+		chs := make([]Chapter, len(s.Chapters), len(s.Chapters)+1)
+		copy(chs, s.Chapters)
+		s.Chapters = append(chs, Chapter{ID: e.ChapterID, Title: e.Title, Content: e.Content})
+		s.NextChapterID = max(s.nextChapterID(), e.ChapterID+1)
+	case ChapterRemoved:
+		s.Chapters = slices.DeleteFunc(slices.Clone(s.Chapters), func(c Chapter) bool { return c.ID == e.ChapterID })
+	case BookRemoved:
+		return State{}
+	default:
+		return s
+	}
+	s.Version++
+	return s
+}
+
+// Version returns the version of s.
+func Version(s State) int64 { return s.Version }

@@ -1,0 +1,109 @@
+// Package es is the generic model of event sourcing that the runtime
+// executes: an aggregate is a pair of pure functions, decide and evolve, plus
+// what the runtime must know to key, version and name its values. It knows
+// nothing of any particular domain and nothing of Kafka.
+package es
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Aggregate describes one aggregate type to the runtime. S is its state, C
+// its commands and E its events. Every function must be pure.
+type Aggregate[S, C, E any] struct {
+	// Name is the plural noun used in topic names and URLs, e.g. "authors".
+	Name string
+	// Decide returns the events a command causes, or a rejection (an
+	// error; see Rejection). It must not mutate its arguments.
+	Decide func(state S, cmd C) ([]E, error)
+	// Evolve folds one event into the state.
+	Evolve func(state S, ev E) S
+	// Key returns the aggregate id a command is about.
+	Key func(cmd C) string
+	// Version is the number of events applied to the state.
+	Version func(state S) int64
+	// Exists reports whether the state is alive; a state that does not
+	// exist is written to the changelog as a tombstone.
+	Exists func(state S) bool
+}
+
+// Rejection codes the runtime itself produces. Domain codes pass through.
+const (
+	// CodeVersionMismatch: the command's expected version is not the
+	// aggregate's current version (optimistic concurrency).
+	CodeVersionMismatch = "version_mismatch"
+	// CodeMalformedCommand: the command record could not be decoded.
+	CodeMalformedCommand = "malformed_command"
+	// CodeInternal: the command could not be processed for a reason that
+	// is not the writer's fault.
+	CodeInternal = "internal"
+)
+
+// Rejection is a refused command as recorded in its outcome.
+type Rejection struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Error implements error.
+func (r *Rejection) Error() string { return r.Code + ": " + r.Message }
+
+// AsRejection converts a decide error into a Rejection. A domain error is
+// recognised by a RejectionCode method (and optionally RejectionField); any
+// other error is an internal failure.
+func AsRejection(err error) *Rejection {
+	var coded interface{ RejectionCode() string }
+	if !errors.As(err, &coded) {
+		return &Rejection{Code: CodeInternal, Message: err.Error()}
+	}
+	r := &Rejection{Code: coded.RejectionCode(), Message: err.Error()}
+	var fielded interface{ RejectionField() string }
+	if errors.As(err, &fielded) {
+		r.Field = fielded.RejectionField()
+	}
+	if m, ok := err.(interface{ RejectionMessage() string }); ok {
+		r.Message = m.RejectionMessage()
+	}
+	return r
+}
+
+// Handle runs one command against a state: it checks the expected version
+// (when not nil), decides, and folds the events. It returns the new state
+// and events, or a rejection with the state unchanged.
+func (a Aggregate[S, C, E]) Handle(state S, cmd C, expectedVersion *int64) (S, []E, *Rejection) {
+	if expectedVersion != nil {
+		if v := a.Version(state); v != *expectedVersion {
+			return state, nil, &Rejection{
+				Code:    CodeVersionMismatch,
+				Message: fmt.Sprintf("%s %q is at version %d, not the expected %d", a.Name, a.Key(cmd), v, *expectedVersion),
+			}
+		}
+	}
+	events, err := a.Decide(state, cmd)
+	if err != nil {
+		return state, nil, AsRejection(err)
+	}
+	for _, e := range events {
+		state = a.Evolve(state, e)
+	}
+	return state, events, nil
+}
+
+// Codec turns values into record bytes and back. Implementations must be
+// safe for concurrent use.
+type Codec[T any] interface {
+	// Encode returns the bytes of v and the name of its type (for a
+	// union such as a command interface, the concrete type's name).
+	Encode(v T) (b []byte, typeName string, err error)
+	// Decode parses bytes written by Encode.
+	Decode(b []byte) (T, error)
+}
+
+// Codecs are the three codecs an aggregate's records need.
+type Codecs[S, C, E any] struct {
+	State   Codec[S]
+	Command Codec[C]
+	Event   Codec[E]
+}
