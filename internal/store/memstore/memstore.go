@@ -77,3 +77,18 @@ func (s *Store) Apply(b *store.Batch) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error { return nil }
+
+// Clone returns an independent copy of the store, as it is now: tests use
+// it to start from an older copy of a store.
+func (s *Store) Clone() *Store {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := New()
+	for k, v := range s.data {
+		c.data[k] = v
+	}
+	for tp, o := range s.offsets {
+		c.offsets[tp] = o
+	}
+	return c
+}

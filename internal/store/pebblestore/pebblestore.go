@@ -148,6 +148,6 @@ func (s *Store) Close() error {
 // quietLogger drops Pebble's informational chatter but keeps fatal errors.
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...any)          {}
+func (quietLogger) Infof(string, ...any)           {}
 func (quietLogger) Errorf(format string, a ...any) { fmt.Printf("pebble: "+format+"\n", a...) }
 func (quietLogger) Fatalf(format string, a ...any) { panic(fmt.Sprintf("pebble: "+format, a...)) }

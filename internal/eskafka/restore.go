@@ -1,0 +1,185 @@
+package eskafka
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/store"
+)
+
+// restorePending catches up every assigned partition that is not ready yet.
+func (p *Processor[S, C, E]) restorePending(ctx context.Context) error {
+	p.mu.RLock()
+	var pending []int32
+	for part, st := range p.parts {
+		if st == Restoring {
+			pending = append(pending, part)
+		}
+	}
+	p.mu.RUnlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	n, err := restore(ctx, p.cfg, []string{p.topics.Changelog, p.topics.Dedup}, pending, p.applyRestored, p.dropPartition)
+	if err != nil {
+		return fmt.Errorf("restore partitions %v of %s: %w", pending, p.agg.Name, err)
+	}
+	p.mu.Lock()
+	p.restored += n
+	for _, part := range pending {
+		if p.parts[part] == Restoring {
+			p.parts[part] = Ready
+		}
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// applyRestored stages one changelog or dedup record into b.
+func (p *Processor[S, C, E]) applyRestored(b *store.Batch, r *kgo.Record) {
+	switch r.Topic {
+	case p.topics.Changelog:
+		if r.Value == nil {
+			b.Delete(statePrefix + string(r.Key))
+		} else {
+			b.Put(statePrefix+string(r.Key), r.Value)
+		}
+	case p.topics.Dedup:
+		b.Put(dedupKey(r.Partition, string(r.Key)), r.Value)
+	}
+}
+
+// restore brings the store up to date with partitions of topics: for each,
+// it reads from the offset the store recorded up to the last stable offset,
+// read_committed, and applies what it reads with apply, recording offsets
+// atomically with the data. It returns the number of records applied.
+//
+// A store that claims more than the topic holds belongs to another history
+// (the topic was recreated); its data for the partition is dropped and
+// rebuilt from the start.
+func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
+	start := time.Now()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("list last stable offsets: %w", err)
+	}
+	consume := map[string]map[int32]kgo.Offset{}
+	targets := map[store.TopicPartition]int64{}
+	for _, topic := range topics {
+		for _, part := range partitions {
+			end, ok := ends.Lookup(topic, part)
+			if !ok || end.Err != nil {
+				return 0, fmt.Errorf("last stable offset of %s/%d: %v", topic, part, end.Err)
+			}
+			next, _, err := cfg.Store.Offset(topic, part)
+			if err != nil {
+				return 0, err
+			}
+			if next > end.Offset {
+				cfg.Logger.Warn("store is ahead of its changelog (topic recreated?); rebuilding the partition", "topic", topic, "partition", part, "store", next, "topic_end", end.Offset)
+				if err := drop(topic, part); err != nil {
+					return 0, err
+				}
+				next = 0
+			}
+			if next < end.Offset {
+				if consume[topic] == nil {
+					consume[topic] = map[int32]kgo.Offset{}
+				}
+				consume[topic][part] = kgo.NewOffset().At(next)
+				targets[store.TopicPartition{Topic: topic, Partition: part}] = end.Offset
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return 0, nil
+	}
+	cl.Close()
+	cl, err = kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumePartitions(consume),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Without control records a tail of transaction markers would
+		// never arrive, and the end would never be seen as reached.
+		kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, cfg.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	b := &store.Batch{}
+	for len(targets) > 0 {
+		fetches := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		for _, fe := range fetches.Errors() {
+			return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+			target, ok := targets[tp]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				apply(b, r)
+				n++
+			}
+			b.SetOffset(r.Topic, r.Partition, r.Offset+1)
+			if r.Offset+1 >= target {
+				delete(targets, tp)
+			}
+		})
+		if len(b.Ops) >= 4096 || len(targets) == 0 {
+			if err := cfg.Store.Apply(b); err != nil {
+				return n, err
+			}
+			b = &store.Batch{}
+		}
+	}
+	cfg.Logger.Info("restored partitions", "topics", topics, "partitions", partitions, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return n, nil
+}
+
+// dropPartition deletes the store's data restored from one partition of
+// topic, and its recorded offset.
+func (p *Processor[S, C, E]) dropPartition(topic string, partition int32) error {
+	b := store.Batch{Offsets: map[store.TopicPartition]int64{{Topic: topic, Partition: partition}: 0}}
+	var err error
+	switch topic {
+	case p.topics.Dedup:
+		err = p.cfg.Store.Scan(fmt.Sprintf("%s%04d/", dedupPrefix, partition), "", func(k string, _ []byte) bool {
+			b.Delete(k)
+			return true
+		})
+	case p.topics.Changelog:
+		err = p.cfg.Store.Scan(statePrefix, "", func(k string, _ []byte) bool {
+			if PartitionFor(strings.TrimPrefix(k, statePrefix), p.cfg.Partitions) == partition {
+				b.Delete(k)
+			}
+			return true
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("drop partition %s/%d: %w", topic, partition, err)
+	}
+	return p.cfg.Store.Apply(&b)
+}
+
+// PartitionFor returns the partition of key among n partitions, as Kafka's
+// default (murmur2) partitioner computes it.
+func PartitionFor(key string, n int32) int32 {
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(key)}, int(n)))
+}

@@ -1,0 +1,200 @@
+// Package eskafka runs event-sourced aggregates on Kafka: it plans and
+// checks the topics, processes commands exactly once in Kafka transactions,
+// keeps local state stores caught up with changelog topics, and delivers
+// command outcomes back to the callers waiting for them. It is generic: an
+// aggregate is an es.Aggregate plus its codecs, and nothing here knows what
+// any aggregate means.
+package eskafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Topics are the names of one aggregate's topics.
+type Topics struct {
+	// Commands is the input: command records keyed by aggregate id.
+	Commands string
+	// Events is the public source of truth, kept forever.
+	Events string
+	// Changelog holds each aggregate's latest state (compacted); it
+	// restores the local store.
+	Changelog string
+	// Results holds command outcomes for read-your-writes.
+	Results string
+	// Dedup holds the outcomes of idempotent commands by msgId
+	// (compacted, internal); it restores the idempotency table.
+	Dedup string
+}
+
+// AggregateTopics names the topics of aggregate in service:
+// {service}.{aggregate}.{kind}.
+func AggregateTopics(service, aggregate string) Topics {
+	p := service + "." + aggregate + "."
+	return Topics{
+		Commands:  p + "commands",
+		Events:    p + "events",
+		Changelog: p + "changelog",
+		Results:   p + "results",
+		Dedup:     p + "dedup",
+	}
+}
+
+// Retention periods, in milliseconds, of DESIGN §4.
+const (
+	weekMS = "604800000"
+	dayMS  = "86400000"
+)
+
+// TopicSpec is a topic the service needs, with the settings it creates it
+// with and checks it against.
+type TopicSpec struct {
+	Name    string
+	Configs map[string]string
+}
+
+// CleanupPolicy returns the spec's cleanup.policy.
+func (s TopicSpec) CleanupPolicy() string { return s.Configs["cleanup.policy"] }
+
+// Specs returns the settings of every topic of t.
+func (t Topics) Specs() []TopicSpec {
+	forever := func(policy string) map[string]string {
+		return map[string]string{"cleanup.policy": policy, "retention.ms": "-1", "retention.bytes": "-1"}
+	}
+	return []TopicSpec{
+		{Name: t.Commands, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": weekMS}},
+		{Name: t.Events, Configs: forever("delete")},
+		{Name: t.Changelog, Configs: forever("compact")},
+		{Name: t.Results, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": dayMS}},
+		// Idempotency keys are remembered for a week: compacted so
+		// that a key keeps one entry, deleted after the retention.
+		{Name: t.Dedup, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": weekMS}},
+	}
+}
+
+// EnsureTopics creates the missing topics of specs with partitions and
+// replicationFactor, and checks existing ones: a topic whose partition count
+// or cleanup policy disagrees is an error naming the topic and both values,
+// for the service must refuse to start rather than misroute keys.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, replicationFactor int16, specs ...TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var missing []TopicSpec
+	for _, s := range specs {
+		d, ok := details[s.Name]
+		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, s)
+			continue
+		}
+		if d.Err != nil {
+			return fmt.Errorf("describe topic %s: %w", s.Name, d.Err)
+		}
+	}
+	for _, s := range missing {
+		cfg := make(map[string]*string, len(s.Configs))
+		for k, v := range s.Configs {
+			cfg[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, cfg, s.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", s.Name, err)
+		}
+	}
+	var existing []TopicSpec
+	for _, s := range specs {
+		if !slices.ContainsFunc(missing, func(m TopicSpec) bool { return m.Name == s.Name }) {
+			existing = append(existing, s)
+		}
+	}
+	if len(existing) == 0 {
+		return nil
+	}
+	return CheckTopics(ctx, adm, partitions, existing...)
+}
+
+var errTopicMissing = errors.New("topic missing")
+
+// CheckTopics verifies that every topic of specs exists with partitions
+// partitions and its cleanup policy.
+func CheckTopics(ctx context.Context, adm *kadm.Client, partitions int32, specs ...TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	var problems []string
+	for _, s := range specs {
+		d, ok := details[s.Name]
+		if !ok || d.Err != nil {
+			return fmt.Errorf("%w: %s", errTopicMissing, s.Name)
+		}
+		if n := int32(len(d.Partitions)); n != partitions {
+			problems = append(problems, fmt.Sprintf("topic %s has %d partitions, want %d (all topics of a service need the same count so a key lands on the same partition everywhere)", s.Name, n, partitions))
+		}
+		rc, err := configs.On(s.Name, nil)
+		if err != nil {
+			return fmt.Errorf("describe configs of %s: %w", s.Name, err)
+		}
+		got := "delete" // Kafka's default
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil {
+				got = *c.Value
+			}
+		}
+		if normPolicy(got) != normPolicy(s.CleanupPolicy()) {
+			problems = append(problems, fmt.Sprintf("topic %s has cleanup.policy=%s, want %s", s.Name, got, s.CleanupPolicy()))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("existing topics disagree with the service's settings: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func normPolicy(p string) string {
+	parts := strings.Split(strings.ReplaceAll(p, " ", ""), ",")
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// Record headers the runtime reads and writes.
+const (
+	// HeaderMsgID carries a command's message id, and the id of the
+	// command that caused an event or an outcome.
+	HeaderMsgID = "msgId"
+	// HeaderType carries the type name of a command or event.
+	HeaderType = "type"
+	// HeaderExpectedVersion carries a command's expected version.
+	HeaderExpectedVersion = "expectedVersion"
+	// HeaderIdempotent marks a command ("1") whose outcome is remembered
+	// by msgId, so that a retry applies nothing again.
+	HeaderIdempotent = "idempotent"
+	// HeaderVersion carries the aggregate version an event produced.
+	HeaderVersion = "version"
+)
+
+func formatInt(v int64) []byte { return strconv.AppendInt(nil, v, 10) }
