@@ -1,0 +1,140 @@
+// Package config reads the service's configuration from environment
+// variables (DESIGN §8), with flags of the same meaning taking precedence.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the service's configuration.
+type Config struct {
+	// Brokers are Kafka bootstrap servers; empty runs the embedded broker.
+	Brokers []string
+	// EmbeddedAddr is where the embedded broker listens.
+	EmbeddedAddr string
+	// HTTPAddr is the HTTP listen address.
+	HTTPAddr string
+	// AdvertisedURL is how other instances reach this one.
+	AdvertisedURL string
+	// DataDir holds the local stores (and the embedded broker's log).
+	DataDir string
+	// Service prefixes topics and consumer groups.
+	Service string
+	// Partitions and ReplicationFactor apply to topics the service creates.
+	Partitions        int32
+	ReplicationFactor int16
+	// LogLevel and LogFormat ("text" or "json") shape the logs.
+	LogLevel  slog.Level
+	LogFormat string
+	// WriteTimeout bounds how long an HTTP write waits for its outcome.
+	WriteTimeout time.Duration
+}
+
+// Load reads the configuration from getenv and args (flags), validating
+// every value; an error names the variable and what is wrong with it.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
+	brokers := fs.String("kafka-brokers", env("KAFKA_BROKERS", ""), "comma-separated Kafka bootstrap servers; empty runs an embedded broker (KAFKA_BROKERS)")
+	embedded := fs.String("embedded-kafka-addr", env("EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"), "listen address of the embedded broker (EMBEDDED_KAFKA_ADDR)")
+	httpAddr := fs.String("http-addr", env("HTTP_ADDR", "localhost:9081"), "HTTP listen address (HTTP_ADDR)")
+	advertised := fs.String("advertised-url", env("ADVERTISED_URL", ""), "URL other instances reach this one at; default http://<HTTP_ADDR> (ADVERTISED_URL)")
+	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "directory of local stores and the embedded broker's log (DATA_DIR)")
+	service := fs.String("service-name", env("SERVICE_NAME", "catalog"), "topic prefix and consumer group (SERVICE_NAME)")
+	partitions := fs.String("partitions", env("PARTITIONS", "6"), "partitions of the topics it creates (PARTITIONS)")
+	rf := fs.String("replication-factor", env("REPLICATION_FACTOR", "1"), "replication factor of the topics it creates (REPLICATION_FACTOR)")
+	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	format := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
+	writeTimeout := fs.String("write-timeout", env("WRITE_TIMEOUT", "10s"), "how long an HTTP write waits for its outcome (WRITE_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c := Config{EmbeddedAddr: *embedded, HTTPAddr: *httpAddr, DataDir: *dataDir, Service: *service, LogFormat: *format}
+	for _, b := range strings.Split(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return c, fmt.Errorf("KAFKA_BROKERS: %q is not host:port", b)
+			}
+			c.Brokers = append(c.Brokers, b)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.EmbeddedAddr); err != nil {
+		return c, fmt.Errorf("EMBEDDED_KAFKA_ADDR: %q is not host:port", c.EmbeddedAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return c, fmt.Errorf("HTTP_ADDR: %q is not host:port", c.HTTPAddr)
+	}
+	c.AdvertisedURL = *advertised
+	if c.AdvertisedURL == "" {
+		c.AdvertisedURL = "http://" + c.HTTPAddr
+	}
+	if u, err := url.Parse(c.AdvertisedURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("ADVERTISED_URL: %q is not an http(s) URL", c.AdvertisedURL)
+	}
+	c.AdvertisedURL = strings.TrimSuffix(c.AdvertisedURL, "/")
+	if c.DataDir == "" {
+		return c, fmt.Errorf("DATA_DIR: must not be empty")
+	}
+	if !validName(c.Service) {
+		return c, fmt.Errorf("SERVICE_NAME: %q must be letters, digits, '-' or '_' (it prefixes topic names)", c.Service)
+	}
+	p, err := strconv.ParseInt(*partitions, 10, 32)
+	if err != nil || p < 1 || p > 10000 {
+		return c, fmt.Errorf("PARTITIONS: %q must be an integer from 1 to 10000", *partitions)
+	}
+	c.Partitions = int32(p)
+	r, err := strconv.ParseInt(*rf, 10, 16)
+	if err != nil || r < 1 {
+		return c, fmt.Errorf("REPLICATION_FACTOR: %q must be a positive integer", *rf)
+	}
+	c.ReplicationFactor = int16(r)
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: %q must be debug, info, warn or error", *level)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("LOG_FORMAT: %q must be text or json", c.LogFormat)
+	}
+	d, err := time.ParseDuration(*writeTimeout)
+	if err != nil || d <= 0 {
+		return c, fmt.Errorf("WRITE_TIMEOUT: %q must be a positive duration such as 10s", *writeTimeout)
+	}
+	c.WriteTimeout = d
+	return c, nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Logger returns the logger the configuration asks for, writing to stderr.
+func (c Config) Logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

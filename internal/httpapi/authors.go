@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/domain/author"
+)
+
+// Authors is the authors resource.
+type Authors = Resource[author.State, author.Command, author.Event]
+
+// AuthorView is the JSON representation of an author.
+type AuthorView struct {
+	Code      string `json:"code"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+	Version   int64  `json:"version"`
+}
+
+// RenderAuthor returns the representation of s.
+func RenderAuthor(s author.State) any {
+	return AuthorView{Code: s.Code, FirstName: s.FirstName, LastName: s.LastName, Version: s.Version}
+}
+
+// ValidAuthorCode checks the form of an author code.
+func ValidAuthorCode(code string) *domain.Rejection { return domain.ValidateSlug("code", code) }
+
+type authorBody struct {
+	Code      *string `json:"code"`
+	FirstName *string `json:"firstName"`
+	LastName  *string `json:"lastName"`
+}
+
+func routeAuthors(mux *http.ServeMux, a *Authors) {
+	mux.HandleFunc("POST /authors", func(w http.ResponseWriter, r *http.Request) {
+		var b authorBody
+		if p := decodeBody(w, r, &b); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		if p := required("code", b.Code, "firstName", b.FirstName, "lastName", b.LastName); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		result, p := a.execute(r, author.CreateAuthor{Code: *b.Code, FirstName: *b.FirstName, LastName: *b.LastName})
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		w.Header().Set("Location", "/authors/"+result.State.Code)
+		a.etag(w, result.State)
+		writeJSON(w, http.StatusCreated, RenderAuthor(result.State))
+	})
+	mux.HandleFunc("PUT /authors/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, p := a.pathKey(r, "code")
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		var b authorBody
+		if p := decodeBody(w, r, &b); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		if b.Code != nil && *b.Code != code {
+			p := problem(http.StatusUnprocessableEntity, "code in the body (%q) differs from the path (%q); an author's code cannot change", *b.Code, code)
+			p.Field = "code"
+			writeProblem(w, p)
+			return
+		}
+		if p := required("firstName", b.FirstName, "lastName", b.LastName); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		result, p := a.execute(r, author.UpdateAuthor{Code: code, FirstName: *b.FirstName, LastName: *b.LastName})
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		a.etag(w, result.State)
+		writeJSON(w, http.StatusOK, RenderAuthor(result.State))
+	})
+	mux.HandleFunc("DELETE /authors/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, p := a.pathKey(r, "code")
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		if _, p := a.execute(r, author.DeleteAuthor{Code: code}); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /authors/{code}", a.getOne("code"))
+	mux.HandleFunc("GET /authors", a.list)
+	mux.HandleFunc("POST /authors/commands", a.postCommand)
+	mux.HandleFunc("GET /authors/commands/{msgId}", a.getCommand)
+}
+
+// required returns a 422 naming the first missing field of name/value pairs.
+func required(pairs ...any) *Problem {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v, ok := pairs[i+1].(*string); ok && v == nil {
+			p := problem(http.StatusUnprocessableEntity, "field %q is required", pairs[i])
+			p.Field = pairs[i].(string)
+			return p
+		}
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+// Package httpapi is the HTTP adapter of the catalog: JSON resources for
+// writers and readers, CQRS command endpoints, and operational endpoints.
+// Writes become commands sent through the event-sourcing runtime; reads
+// come from the local stores. Errors are RFC 9457 problem details.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Field names the offending input field, when there is one.
+	Field string `json:"field,omitempty"`
+	// Code is the rejection code of a refused command.
+	Code string `json:"code,omitempty"`
+	// MsgID is the command's id, so that its outcome can be looked up.
+	MsgID string `json:"msgId,omitempty"`
+}
+
+func (p *Problem) Error() string { return p.Detail }
+
+func problem(status int, format string, args ...any) *Problem {
+	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: fmt.Sprintf(format, args...)}
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 1 << 20
+
+// decodeBody strictly decodes a JSON object body into v: content type
+// application/json, at most MaxBodyBytes, no unknown members, nothing after
+// the object.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *Problem {
+	if p := checkContentType(r); p != nil {
+		return p
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonProblem(err)
+		}
+		return problem(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+func checkContentType(r *http.Request) *Problem {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return problem(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+	}
+	return nil
+}
+
+func jsonProblem(err error) *Problem {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		ute *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return problem(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	case errors.As(err, &se):
+		return problem(http.StatusBadRequest, "malformed JSON at byte %d: %v", se.Offset, err)
+	case errors.As(err, &ute):
+		p := problem(http.StatusUnprocessableEntity, "field %q must be %s, not %s", ute.Field, jsonKind(ute.Type.String()), ute.Value)
+		p.Field = ute.Field
+		return p
+	case errors.Is(err, io.EOF):
+		return problem(http.StatusBadRequest, "request body is empty; a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem(http.StatusBadRequest, "malformed JSON: unexpected end of the body")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p := problem(http.StatusBadRequest, "unknown field %q", field)
+		p.Field = field
+		return p
+	}
+	return problem(http.StatusBadRequest, "malformed JSON: %v", err)
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case goType == "string", goType == "*string":
+		return "a string"
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	}
+	return "a " + goType
+}

@@ -1,0 +1,354 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/es"
+	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/internal/ids"
+)
+
+// Writer sends an aggregate's commands and returns their outcomes
+// (eskafka.Gateway implements it).
+type Writer[S, C, E any] interface {
+	Send(ctx context.Context, cmd C, opt eskafka.SendOptions) error
+	Await(ctx context.Context, msgID string) (*eskafka.Result[S, E], error)
+	Lookup(msgID string) (*eskafka.Result[S, E], bool, error)
+}
+
+// Reader reads an aggregate's states (eskafka.Processor implements it).
+type Reader[S any] interface {
+	Get(key string) (S, error)
+	List(after string, limit int) (items []S, keys []string, partial bool, err error)
+}
+
+// Resource is one aggregate type as the HTTP API exposes it.
+type Resource[S, C, E any] struct {
+	// Name is the collection's path segment, e.g. "authors".
+	Name   string
+	Writer Writer[S, C, E]
+	Reader Reader[S]
+	// Commands and Events are the JSON shapes of the CQRS endpoints.
+	Commands *jsoncodec.Union[C]
+	Events   *jsoncodec.Union[E]
+	// Key returns the aggregate id of a command.
+	Key func(C) string
+	// Version returns a state's version, for ETags.
+	Version func(S) int64
+	// Render turns a state into its JSON representation.
+	Render func(S) any
+	// ValidKey reports whether a path key is well-formed (a malformed
+	// one is a 400, an unknown one a 404).
+	ValidKey func(string) *domain.Rejection
+	// WriteTimeout bounds the wait for a command's outcome.
+	WriteTimeout time.Duration
+}
+
+// msgIDFor returns the command's message id: random, or, with an
+// Idempotency-Key, derived from it so a retry carries the same id.
+func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key string) (id string, idempotent bool, p *Problem) {
+	ik := r.Header.Get("Idempotency-Key")
+	if ik == "" {
+		return ids.New(), false, nil
+	}
+	if len(ik) > 255 {
+		return "", false, problem(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
+	}
+	return ids.FromName(res.Name, key, ik), true, nil
+}
+
+// expectedVersion parses If-Match: "<version>" (or a bare number).
+func expectedVersion(r *http.Request) (*int64, *Problem) {
+	h := r.Header.Get("If-Match")
+	if h == "" {
+		return nil, nil
+	}
+	s := strings.TrimPrefix(strings.TrimSpace(h), "W/")
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return nil, problem(http.StatusBadRequest, `If-Match must be an entity tag of a version, such as "3", not %s`, h)
+	}
+	return &v, nil
+}
+
+// send sends cmd with the request's Idempotency-Key and If-Match.
+func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Problem) {
+	msgID, idem, p := res.msgIDFor(r, res.Key(cmd))
+	if p != nil {
+		return "", p
+	}
+	ev, p := expectedVersion(r)
+	if p != nil {
+		return "", p
+	}
+	if err := res.Writer.Send(r.Context(), cmd, eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}); err != nil {
+		return "", problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
+	}
+	return msgID, nil
+}
+
+// execute sends cmd, waits for its outcome, and returns the result of an
+// accepted command or the problem of a rejected one.
+func (res *Resource[S, C, E]) execute(r *http.Request, cmd C) (*eskafka.Result[S, E], *Problem) {
+	msgID, p := res.send(r, cmd)
+	if p != nil {
+		return nil, p
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), res.WriteTimeout)
+	defer cancel()
+	result, err := res.Writer.Await(ctx, msgID)
+	if err != nil {
+		p := problem(http.StatusGatewayTimeout, "the command was accepted for processing but its outcome did not arrive within %s; look it up at /%s/commands/%s", res.WriteTimeout, res.Name, msgID)
+		p.MsgID = msgID
+		return nil, p
+	}
+	if !result.Accepted() {
+		return nil, rejectionProblem(result.Rejection, msgID)
+	}
+	return result, nil
+}
+
+// rejectionProblem maps a rejection code to its HTTP status.
+func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
+	status := http.StatusUnprocessableEntity
+	switch rej.Code {
+	case domain.CodeNotFound:
+		status = http.StatusNotFound
+	case domain.CodeAlreadyExists:
+		status = http.StatusConflict
+	case es.CodeVersionMismatch:
+		status = http.StatusPreconditionFailed
+	case es.CodeMalformedCommand:
+		status = http.StatusBadRequest
+	case es.CodeInternal:
+		status = http.StatusInternalServerError
+	}
+	p := problem(status, "%s", rej.Message)
+	p.Code, p.Field, p.MsgID = rej.Code, rej.Field, msgID
+	return p
+}
+
+func (res *Resource[S, C, E]) etag(w http.ResponseWriter, s S) {
+	w.Header().Set("ETag", fmt.Sprintf(`"%d"`, res.Version(s)))
+}
+
+// pathKey returns the {key} path value, checked for form.
+func (res *Resource[S, C, E]) pathKey(r *http.Request, name string) (string, *Problem) {
+	k := r.PathValue(name)
+	if rej := res.ValidKey(k); rej != nil {
+		p := problem(http.StatusBadRequest, "malformed %s in path: %s", name, rej.Message)
+		p.Field = name
+		return "", p
+	}
+	return k, nil
+}
+
+// getOne serves GET /{name}/{key}.
+func (res *Resource[S, C, E]) getOne(keyName string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		k, p := res.pathKey(r, keyName)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		s, err := res.Reader.Get(k)
+		if err != nil {
+			writeProblem(w, readProblem(w, err, res.Name, k))
+			return
+		}
+		res.etag(w, s)
+		writeJSON(w, http.StatusOK, res.Render(s))
+	}
+}
+
+// readProblem maps a store read error to a problem.
+func readProblem(w http.ResponseWriter, err error, name, key string) *Problem {
+	switch {
+	case errors.Is(err, eskafka.ErrNotFound):
+		return problem(http.StatusNotFound, "%s %q not found", strings.TrimSuffix(name, "s"), key)
+	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
+		w.Header().Set("Retry-After", "1")
+		return problem(http.StatusServiceUnavailable, "the partition of %s %q is being restored; retry shortly", strings.TrimSuffix(name, "s"), key)
+	}
+	return problem(http.StatusInternalServerError, "read %s %q: %v", name, key, err)
+}
+
+// Page is a list response.
+type Page struct {
+	Items []any  `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// MaxLimit bounds the page size of list responses.
+const MaxLimit = 1000
+
+// list serves GET /{name}?limit=&after=.
+func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
+	limit, after, p := pageParams(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	items, keys, partial, err := res.Reader.List(after, limit)
+	if err != nil {
+		writeProblem(w, problem(http.StatusInternalServerError, "list %s: %v", res.Name, err))
+		return
+	}
+	if partial {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem(http.StatusServiceUnavailable, "some partitions of %s are being restored; retry shortly", res.Name))
+		return
+	}
+	page := Page{Items: make([]any, len(items))}
+	for i, s := range items {
+		page.Items[i] = res.Render(s)
+	}
+	if len(items) == limit {
+		page.Next = encodeCursor(keys[len(keys)-1])
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func pageParams(r *http.Request) (limit int, after string, p *Problem) {
+	limit = 100
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			p := problem(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %q", MaxLimit, s)
+			p.Field = "limit"
+			return 0, "", p
+		}
+		limit = n
+	}
+	if c := q.Get("after"); c != "" {
+		k, err := decodeCursor(c)
+		if err != nil {
+			p := problem(http.StatusBadRequest, "after must be a cursor returned as \"next\" by a previous page")
+			p.Field = "after"
+			return 0, "", p
+		}
+		after = k
+	}
+	return limit, after, nil
+}
+
+func encodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	return string(b), err
+}
+
+// postCommand serves POST /{name}/commands: {"type": "...", ...} -> 202.
+func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request) {
+	var raw map[string]json.RawMessage
+	if p := decodeBody(w, r, &raw); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var typ string
+	if err := json.Unmarshal(raw["type"], &typ); err != nil || typ == "" {
+		p := problem(http.StatusUnprocessableEntity, "field \"type\" must name a command: one of %s", strings.Join(res.Commands.Names(), ", "))
+		p.Field = "type"
+		writeProblem(w, p)
+		return
+	}
+	ptr, ok := res.Commands.New(typ)
+	if !ok {
+		p := problem(http.StatusUnprocessableEntity, "unknown command type %q: want one of %s", typ, strings.Join(res.Commands.Names(), ", "))
+		p.Field = "type"
+		writeProblem(w, p)
+		return
+	}
+	delete(raw, "type")
+	body, _ := json.Marshal(raw)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(ptr); err != nil {
+		writeProblem(w, jsonProblem(err))
+		return
+	}
+	cmd, ok := derefAs[C](ptr)
+	if !ok {
+		writeProblem(w, problem(http.StatusInternalServerError, "command type %q is not a command", typ))
+		return
+	}
+	if rej := res.ValidKey(res.Key(cmd)); rej != nil {
+		writeProblem(w, rejectionProblem(&es.Rejection{Code: rej.Code, Field: rej.Field, Message: rej.Message}, ""))
+		return
+	}
+	msgID, p := res.send(r, cmd)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	w.Header().Set("Location", "/"+res.Name+"/commands/"+msgID)
+	writeJSON(w, http.StatusAccepted, map[string]string{"msgId": msgID})
+}
+
+// OutcomeView is the JSON shape of a command's outcome.
+type OutcomeView struct {
+	MsgID   string            `json:"msgId"`
+	Status  string            `json:"status"`
+	Version int64             `json:"version"`
+	Events  []json.RawMessage `json:"events"`
+	Error   *es.Rejection     `json:"error,omitempty"`
+}
+
+// getCommand serves GET /{name}/commands/{msgId}?wait=5s.
+func (res *Resource[S, C, E]) getCommand(w http.ResponseWriter, r *http.Request) {
+	msgID := r.PathValue("msgId")
+	if len(msgID) == 0 || len(msgID) > 128 {
+		writeProblem(w, problem(http.StatusBadRequest, "malformed msgId"))
+		return
+	}
+	var wait time.Duration
+	if s := r.URL.Query().Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > time.Minute {
+			p := problem(http.StatusBadRequest, "wait must be a duration from 0s to 1m, such as 5s, not %q", s)
+			p.Field = "wait"
+			writeProblem(w, p)
+			return
+		}
+		wait = d
+	}
+	result, ok, err := res.Writer.Lookup(msgID)
+	if err != nil {
+		writeProblem(w, problem(http.StatusInternalServerError, "decode outcome %s: %v", msgID, err))
+		return
+	}
+	if !ok && wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		result, err = res.Writer.Await(ctx, msgID)
+		ok = err == nil
+	}
+	if !ok {
+		writeProblem(w, problem(http.StatusNotFound, "no outcome for command %s (yet)", msgID))
+		return
+	}
+	view := OutcomeView{MsgID: msgID, Status: result.Status, Version: result.Version, Events: []json.RawMessage{}, Error: result.Rejection}
+	for _, e := range result.Events {
+		b, _, err := res.Events.Encode(e)
+		if err != nil {
+			writeProblem(w, problem(http.StatusInternalServerError, "encode event: %v", err))
+			return
+		}
+		view.Events = append(view.Events, b)
+	}
+	writeJSON(w, http.StatusOK, view)
+}

@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Health reports whether the service is ready to serve: joined its groups
+// and restored its partitions.
+type Health interface {
+	Ready() bool
+}
+
+// Config assembles the API.
+type Config struct {
+	Authors *Authors
+	Health  Health
+	Logger  *slog.Logger
+	// Extra handlers mounted as they are, such as /metrics.
+	Extra map[string]http.Handler
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	routeAuthors(mux, cfg.Authors)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !cfg.Health.Ready() {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, problem(http.StatusServiceUnavailable, "not ready: joining the consumer groups or restoring partitions"))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	for pattern, h := range cfg.Extra {
+		mux.Handle(pattern, h)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// The catch-all matches any method; tell a wrong method from a
+		// wrong path.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, problem(http.StatusMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
+		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", r.Method, r.URL.Path))
+	})
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return recoverer(log, logRequests(log, mux))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+	})
+}
+
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				writeProblem(w, problem(http.StatusInternalServerError, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,284 @@
+// Package service assembles the catalog: it starts the embedded broker when
+// no Kafka is configured, creates and checks the topics, opens the stores,
+// and runs the processors, outcome followers and HTTP API until stopped.
+// It is the composition root; cmd/catalog only calls it.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/internal/config"
+	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/embedded"
+	"github.com/bookscatalog/catalog/internal/es"
+	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/internal/store"
+	"github.com/bookscatalog/catalog/internal/store/pebblestore"
+)
+
+// Authors is the Author aggregate as the runtime sees it.
+var Authors = es.Aggregate[author.State, author.Command, author.Event]{
+	Name:    "authors",
+	Decide:  author.Decide,
+	Evolve:  author.Evolve,
+	Key:     author.Command.AuthorCode,
+	Version: author.Version,
+	Exists:  author.State.Exists,
+}
+
+// authorJSON are the JSON shapes of author commands and events.
+var (
+	authorCommandsJSON = func() *jsoncodec.Union[author.Command] {
+		return jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
+	}
+	authorEventsJSON = func() *jsoncodec.Union[author.Event] {
+		return jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	}
+)
+
+// Options adjust a service beyond its configuration, for tests.
+type Options struct {
+	// ClientOpts are added to every Kafka client.
+	ClientOpts []kgo.Opt
+	// BeforeCommit is passed to every processor (failure injection).
+	BeforeCommit func(ctx context.Context) error
+	// Listener, if set, serves HTTP instead of listening on HTTPAddr.
+	Listener net.Listener
+}
+
+// Service is a running catalog instance.
+type Service struct {
+	cfg     config.Config
+	log     *slog.Logger
+	broker  *embedded.Broker
+	stores  []store.Store
+	runners []func(context.Context) error
+	ready   []func() bool
+	handler http.Handler
+	srv     *http.Server
+	ln      net.Listener
+	closers []func()
+}
+
+// New prepares a service: on return the broker (if embedded) runs, the
+// topics exist and the stores are open, but nothing consumes yet.
+func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err error) {
+	s = &Service{cfg: cfg, log: cfg.Logger()}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		s.broker, err = embedded.Start(cfg.EmbeddedAddr, filepath.Join(cfg.DataDir, "kafka"))
+		if err != nil {
+			return nil, fmt.Errorf("%w (is another instance using it? set KAFKA_BROKERS to share its broker, or EMBEDDED_KAFKA_ADDR to use another address)", err)
+		}
+		brokers = []string{s.broker.Addr()}
+		s.log.Info("embedded Kafka broker started", "addr", s.broker.Addr(), "dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	instanceID, err := loadInstanceID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rtCfg := eskafka.Config{
+		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions,
+		Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
+	}
+
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin client: %w", err)
+	}
+	defer admCl.Close()
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var specs []eskafka.TopicSpec
+	for _, name := range []string{Authors.Name} {
+		specs = append(specs, eskafka.AggregateTopics(cfg.Service, name).Specs()...)
+	}
+	if err := eskafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.Partitions, cfg.ReplicationFactor, specs...); err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+
+	producer, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	}, opts.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	s.closers = append(s.closers, producer.Close)
+
+	authors, err := wireAggregate(s, rtCfg, Authors, es.Codecs[author.State, author.Command, author.Event]{
+		State:   jsoncodec.Value[author.State]{Name: "Author"},
+		Command: authorCommandsJSON(),
+		Event:   authorEventsJSON(),
+	}, producer)
+	if err != nil {
+		return nil, err
+	}
+
+	s.handler = httpapi.New(httpapi.Config{
+		Authors: &httpapi.Authors{
+			Name: "authors", Writer: authors.gateway, Reader: authors.processor,
+			Commands: authorCommandsJSON(), Events: authorEventsJSON(),
+			Key: author.Command.AuthorCode, Version: author.Version, Render: httpapi.RenderAuthor,
+			ValidKey: httpapi.ValidAuthorCode, WriteTimeout: cfg.WriteTimeout,
+		},
+		Health: s,
+		Logger: s.log,
+	})
+	s.ln = opts.Listener
+	if s.ln == nil {
+		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+type wired[S, C, E any] struct {
+	processor *eskafka.Processor[S, C, E]
+	gateway   *eskafka.Gateway[S, C, E]
+}
+
+// wireAggregate opens the aggregate's store and prepares its processor,
+// outcome follower and gateway.
+func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], producer *kgo.Client) (*wired[S, C, E], error) {
+	st, err := pebblestore.Open(filepath.Join(s.cfg.DataDir, "stores", agg.Name))
+	if err != nil {
+		return nil, err
+	}
+	s.stores = append(s.stores, st)
+	cfg.Store = st
+	p := eskafka.NewProcessor(agg, codecs, nil, cfg)
+	outcomes, err := eskafka.NewOutcomes(cfg, p.Topics().Results, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.runners = append(s.runners, p.Run, outcomes.Run)
+	s.ready = append(s.ready, p.Ready)
+	return &wired[S, C, E]{processor: p, gateway: eskafka.NewGateway(agg, codecs, s.cfg.Service, producer, outcomes)}, nil
+}
+
+// Handler returns the HTTP API.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Addr returns the HTTP listen address.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Ready reports whether every processor has joined and restored.
+func (s *Service) Ready() bool {
+	for _, r := range s.ready {
+		if !r() {
+			return false
+		}
+	}
+	return true
+}
+
+// Run serves until ctx is done, then shuts down gracefully: it stops
+// accepting requests, lets processors finish their open transaction and
+// leave their groups, and closes the stores and the broker.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.close()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.runners)+1)
+	for _, run := range s.runners {
+		wg.Go(func() {
+			if err := run(rctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	go func() {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http server: %w", err)
+			cancel()
+		}
+	}()
+	s.log.Info("catalog serving", "http", "http://"+s.Addr(), "advertised", s.cfg.AdvertisedURL, "service", s.cfg.Service, "partitions", s.cfg.Partitions)
+	<-rctx.Done()
+	s.log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer scancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (s *Service) close() {
+	for _, c := range s.closers {
+		c()
+	}
+	s.closers = nil
+	for _, st := range s.stores {
+		if err := st.Close(); err != nil {
+			s.log.Warn("close store", "err", err)
+		}
+	}
+	s.stores = nil
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
+	}
+}
+
+// loadInstanceID returns the instance id kept in dataDir, creating it on
+// first start: a restart reuses its transactional ids and so fences its own
+// unfinished transactions at once.
+func loadInstanceID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "instance-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read instance id: %w", err)
+	}
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write instance id: %w", err)
+	}
+	return id, nil
+}
