@@ -3,7 +3,6 @@ package eskafka
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -11,48 +10,6 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/store"
 )
-
-// restorePending catches up every assigned partition that is not ready yet.
-func (p *Processor[S, C, E]) restorePending(ctx context.Context) error {
-	p.mu.RLock()
-	var pending []int32
-	for part, st := range p.parts {
-		if st == Restoring {
-			pending = append(pending, part)
-		}
-	}
-	p.mu.RUnlock()
-	if len(pending) == 0 {
-		return nil
-	}
-	n, err := restore(ctx, p.cfg, []string{p.topics.Changelog, p.topics.Dedup}, pending, p.applyRestored, p.dropPartition)
-	if err != nil {
-		return fmt.Errorf("restore partitions %v of %s: %w", pending, p.agg.Name, err)
-	}
-	p.mu.Lock()
-	p.restored += n
-	for _, part := range pending {
-		if p.parts[part] == Restoring {
-			p.parts[part] = Ready
-		}
-	}
-	p.mu.Unlock()
-	return nil
-}
-
-// applyRestored stages one changelog or dedup record into b.
-func (p *Processor[S, C, E]) applyRestored(b *store.Batch, r *kgo.Record) {
-	switch r.Topic {
-	case p.topics.Changelog:
-		if r.Value == nil {
-			b.Delete(statePrefix + string(r.Key))
-		} else {
-			b.Put(statePrefix+string(r.Key), r.Value)
-		}
-	case p.topics.Dedup:
-		b.Put(dedupKey(r.Partition, string(r.Key)), r.Value)
-	}
-}
 
 // restore brings the store up to date with partitions of topics: for each,
 // it reads from the offset the store recorded up to the last stable offset,
@@ -151,31 +108,6 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	}
 	cfg.Logger.Info("restored partitions", "topics", topics, "partitions", partitions, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
-}
-
-// dropPartition deletes the store's data restored from one partition of
-// topic, and its recorded offset.
-func (p *Processor[S, C, E]) dropPartition(topic string, partition int32) error {
-	b := store.Batch{Offsets: map[store.TopicPartition]int64{{Topic: topic, Partition: partition}: 0}}
-	var err error
-	switch topic {
-	case p.topics.Dedup:
-		err = p.cfg.Store.Scan(fmt.Sprintf("%s%04d/", dedupPrefix, partition), "", func(k string, _ []byte) bool {
-			b.Delete(k)
-			return true
-		})
-	case p.topics.Changelog:
-		err = p.cfg.Store.Scan(statePrefix, "", func(k string, _ []byte) bool {
-			if PartitionFor(strings.TrimPrefix(k, statePrefix), p.cfg.Partitions) == partition {
-				b.Delete(k)
-			}
-			return true
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("drop partition %s/%d: %w", topic, partition, err)
-	}
-	return p.cfg.Store.Apply(&b)
 }
 
 // PartitionFor returns the partition of key among n partitions, as Kafka's

@@ -1,0 +1,518 @@
+package eskafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/store"
+)
+
+// Table is a keyspace of a stage's store, backed by a changelog topic. The
+// changelog partition of a key is the partition of the input record that
+// wrote it; all of a stage's topics have the same partition count.
+type Table struct {
+	// Prefix separates the table's keys in the store, e.g. "s/".
+	Prefix string
+	// Topic is the table's changelog topic.
+	Topic string
+	// Hashed is true when a key's partition is the Kafka partition its
+	// key hashes to (so the store can drop one partition's keys); false
+	// when keys are stored under their partition number instead.
+	Hashed bool
+}
+
+func (t *Table) storeKey(partition int32, key string) string {
+	if t.Hashed {
+		return t.Prefix + key
+	}
+	return fmt.Sprintf("%s%04d/%s", t.Prefix, partition, key)
+}
+
+// Transform is the logic of a stage: it handles one input record inside
+// the stage's transaction. An error is not a rejection but a failure: the
+// transaction aborts and the stage restarts its session.
+type Transform interface {
+	Handle(tx *Tx, r *kgo.Record) error
+}
+
+// StageSpec describes a stage.
+type StageSpec struct {
+	// Name identifies the stage in its consumer group and transactional
+	// id: "{service}.{name}".
+	Name string
+	// Inputs are the topics consumed, co-partitioned.
+	Inputs []string
+	// Tables are the stage's changelogged keyspaces.
+	Tables []*Table
+	// Transform handles each input record.
+	Transform Transform
+}
+
+// Stage is an exactly-once stateful stream processor: it consumes its
+// inputs in a consumer group and, per batch, one Kafka transaction holds
+// what the transform emitted, the table changes (to their changelogs) and
+// the consumer offsets. Table changes reach the local store only after the
+// transaction commits; a partition is caught up from the changelogs before
+// it is processed or served.
+type Stage struct {
+	spec StageSpec
+	cfg  Config
+	log  *slog.Logger
+
+	mu       sync.RWMutex
+	parts    map[int32]PartitionState
+	joined   bool
+	restored int64
+}
+
+// NewStage returns a stage; call Run to start it.
+func NewStage(spec StageSpec, cfg Config) *Stage {
+	cfg.defaults()
+	return &Stage{spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name), parts: map[int32]PartitionState{}}
+}
+
+// Group returns the stage's consumer group.
+func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
+
+// TransactionalID returns the stage's stable transactional id.
+func (s *Stage) TransactionalID() string { return s.Group() + "." + s.cfg.InstanceID }
+
+// Run processes input until ctx is done. A transaction in flight when ctx
+// is cancelled is finished. A failed session is replaced after a backoff.
+func (s *Stage) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		err := s.runSession(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (s *Stage) runSession(ctx context.Context) error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.TransactionalID(s.TransactionalID()),
+		kgo.ConsumerGroup(s.Group()),
+		kgo.ConsumeTopics(s.spec.Inputs...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Outputs name their partition: a table change goes to the
+		// partition of its input, an emitted record to its key's.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onRevoked),
+	}, s.cfg.ClientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("new transactional session: %w", err)
+	}
+	defer func() {
+		sess.Close()
+		s.mu.Lock()
+		clear(s.parts)
+		s.joined = false
+		s.mu.Unlock()
+	}()
+	for ctx.Err() == nil {
+		if err := s.restorePending(ctx); err != nil {
+			return err
+		}
+		recs, err := s.poll(ctx, sess)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		// A partition assigned during the poll is caught up before
+		// any of its records is processed.
+		if err := s.restorePending(ctx); err != nil {
+			return err
+		}
+		if err := s.processBatch(ctx, sess, recs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poll returns the next batch: what has arrived, up to MaxBatch, waiting
+// up to Linger after the first record for more.
+func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	var deadline time.Time
+	for {
+		wait := 200 * time.Millisecond
+		if len(recs) > 0 {
+			wait = time.Until(deadline)
+			if wait <= 0 || len(recs) >= s.cfg.MaxBatch {
+				return recs, nil
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fetches := sess.PollRecords(pctx, s.cfg.MaxBatch-len(recs))
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil, errors.New("client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			s.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		got := fetches.Records()
+		if len(recs) == 0 {
+			if len(got) == 0 || s.cfg.Linger <= 0 {
+				return got, nil
+			}
+			deadline = time.Now().Add(s.cfg.Linger)
+		}
+		recs = append(recs, got...)
+		if ctx.Err() != nil {
+			return recs, nil
+		}
+	}
+}
+
+func (s *Stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.joined = true
+	// Inputs are co-partitioned: partition p of every input is one unit.
+	for _, ps := range assigned {
+		for _, p := range ps {
+			if s.parts[p] == NotOwned {
+				s.parts[p] = Restoring
+			}
+		}
+	}
+	s.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(s.parts)))
+}
+
+func (s *Stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []int32
+	for _, ps := range revoked {
+		for _, p := range ps {
+			if _, ok := s.parts[p]; ok {
+				delete(s.parts, p)
+				gone = append(gone, p)
+			}
+		}
+	}
+	s.log.Info("partitions revoked", "partitions", gone)
+}
+
+// Tx is the work of one transaction: table changes staged until it
+// commits, and the records it produces.
+type Tx struct {
+	stage   *Stage
+	in      *kgo.Record
+	staged  map[string][]byte // store key -> value; nil: deleted
+	batch   store.Batch
+	produce func(*kgo.Record)
+
+	mu      sync.Mutex // guards the fields below, written by promises
+	offsets map[store.TopicPartition]int64
+	failed  error
+}
+
+// Get returns the value of key in table as this transaction sees it.
+func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
+	sk := t.storeKey(tx.in.Partition, key)
+	if v, ok := tx.staged[sk]; ok {
+		return v, v != nil, nil
+	}
+	return tx.stage.cfg.Store.Get(sk)
+}
+
+// Put sets key in table to value (nil deletes it), writing the change to
+// the table's changelog in the input record's partition.
+func (tx *Tx) Put(t *Table, key string, value []byte) {
+	sk := t.storeKey(tx.in.Partition, key)
+	tx.staged[sk] = value
+	if value == nil {
+		tx.batch.Delete(sk)
+	} else {
+		tx.batch.Put(sk, value)
+	}
+	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
+}
+
+// Emit produces r in the transaction: to r.Partition, or, when it is -1,
+// to the partition its key hashes to.
+func (tx *Tx) Emit(r *kgo.Record) {
+	if r.Partition < 0 {
+		r.Partition = PartitionFor(string(r.Key), tx.stage.cfg.Partitions)
+	}
+	tx.produce(r)
+}
+
+func (tx *Tx) promise(r *kgo.Record, err error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if err != nil {
+		if tx.failed == nil {
+			tx.failed = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		return
+	}
+	tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+	if r.Offset+1 > tx.offsets[tp] {
+		tx.offsets[tp] = r.Offset + 1
+	}
+}
+
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	start := time.Now()
+	// The transaction is finished even when ctx is cancelled meanwhile:
+	// shutting down must not leave it open until the broker times it out.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{stage: s, staged: map[string][]byte{}, offsets: map[store.TopicPartition]int64{}}
+	tx.produce = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
+	abort := func(reason error) error {
+		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
+		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("abort transaction after %w: %w", reason, err)
+		}
+		return nil
+	}
+	for _, r := range recs {
+		tx.in = r
+		if err := s.spec.Transform.Handle(tx, r); err != nil {
+			if aerr := abort(err); aerr != nil {
+				return aerr
+			}
+			return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+	}
+	if err := sess.Client().Flush(tctx); err != nil {
+		return fmt.Errorf("flush transaction: %w", err)
+	}
+	tx.mu.Lock()
+	failed := tx.failed
+	tx.mu.Unlock()
+	if failed != nil {
+		return abort(failed)
+	}
+	if s.cfg.BeforeCommit != nil {
+		if err := s.cfg.BeforeCommit(tctx); err != nil {
+			return abort(err)
+		}
+	}
+	committed, err := sess.End(tctx, kgo.TryCommit)
+	if err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	if !committed {
+		// A rebalance took partitions away mid-batch: the session has
+		// rewound to the committed offsets, so the records come back
+		// to whoever owns them now. Nothing was staged in the store.
+		s.log.Info("transaction aborted by a rebalance", "records", len(recs))
+		return nil
+	}
+	for tp, next := range tx.offsets {
+		if s.table(tp.Topic) != nil {
+			tx.batch.SetOffset(tp.Topic, tp.Partition, next)
+		}
+	}
+	if err := s.cfg.Store.Apply(&tx.batch); err != nil {
+		// The store is only a cache: losing this write means the next
+		// restore reads it back from the changelog.
+		return fmt.Errorf("apply committed batch to store: %w", err)
+	}
+	if s.cfg.OnCommit != nil {
+		s.cfg.OnCommit(len(recs), time.Since(start))
+	}
+	return nil
+}
+
+func (s *Stage) table(topic string) *Table {
+	for _, t := range s.spec.Tables {
+		if t.Topic == topic {
+			return t
+		}
+	}
+	return nil
+}
+
+// restorePending catches up every assigned partition that is not ready yet.
+func (s *Stage) restorePending(ctx context.Context) error {
+	s.mu.RLock()
+	var pending []int32
+	for part, st := range s.parts {
+		if st == Restoring {
+			pending = append(pending, part)
+		}
+	}
+	s.mu.RUnlock()
+	if len(pending) == 0 || len(s.spec.Tables) == 0 {
+		s.markReady(pending)
+		return nil
+	}
+	topics := make([]string, len(s.spec.Tables))
+	for i, t := range s.spec.Tables {
+		topics[i] = t.Topic
+	}
+	n, err := restore(ctx, s.cfg, topics, pending, s.applyRestored, s.dropPartition)
+	if err != nil {
+		return fmt.Errorf("restore partitions %v of %s: %w", pending, s.spec.Name, err)
+	}
+	s.mu.Lock()
+	s.restored += n
+	s.mu.Unlock()
+	s.markReady(pending)
+	return nil
+}
+
+func (s *Stage) markReady(parts []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		if s.parts[p] == Restoring {
+			s.parts[p] = Ready
+		}
+	}
+}
+
+// applyRestored stages one changelog record into b.
+func (s *Stage) applyRestored(b *store.Batch, r *kgo.Record) {
+	t := s.table(r.Topic)
+	if t == nil {
+		return
+	}
+	sk := t.storeKey(r.Partition, string(r.Key))
+	if r.Value == nil {
+		b.Delete(sk)
+	} else {
+		b.Put(sk, r.Value)
+	}
+}
+
+// dropPartition deletes the store's data of one changelog partition, and
+// its recorded offset.
+func (s *Stage) dropPartition(topic string, partition int32) error {
+	t := s.table(topic)
+	if t == nil {
+		return nil
+	}
+	b := store.Batch{Offsets: map[store.TopicPartition]int64{{Topic: topic, Partition: partition}: 0}}
+	prefix := t.Prefix
+	if !t.Hashed {
+		prefix = fmt.Sprintf("%s%04d/", t.Prefix, partition)
+	}
+	err := s.cfg.Store.Scan(prefix, "", func(k string, _ []byte) bool {
+		if !t.Hashed || PartitionFor(strings.TrimPrefix(k, t.Prefix), s.cfg.Partitions) == partition {
+			b.Delete(k)
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("drop partition %s/%d: %w", topic, partition, err)
+	}
+	return s.cfg.Store.Apply(&b)
+}
+
+// servable returns nil if the stage serves partition part now.
+func (s *Stage) servable(part int32) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch s.parts[part] {
+	case Ready:
+		return nil
+	case Restoring:
+		return ErrRestoring
+	}
+	if !s.joined {
+		return ErrRestoring
+	}
+	return ErrNotOwner
+}
+
+// Lookup returns the value of key in table, from the store, if this
+// instance serves the key's partition.
+func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
+	part := PartitionFor(key, s.cfg.Partitions)
+	if err := s.servable(part); err != nil {
+		return nil, err
+	}
+	b, ok, err := s.cfg.Store.Get(t.storeKey(part, key))
+	if err != nil {
+		return nil, fmt.Errorf("load %q: %w", key, err)
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return b, nil
+}
+
+// Scan calls fn in key order for the keys of a hashed table after after,
+// from the partitions this instance serves, until fn returns false.
+// partial reports that some owned partitions are still restoring.
+func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) bool) (partial bool, err error) {
+	s.mu.RLock()
+	ready := map[int32]bool{}
+	for part, st := range s.parts {
+		ready[part] = st == Ready
+		partial = partial || st == Restoring
+	}
+	partial = partial || !s.joined
+	s.mu.RUnlock()
+	err = s.cfg.Store.Scan(t.Prefix, t.Prefix+after, func(k string, v []byte) bool {
+		key := strings.TrimPrefix(k, t.Prefix)
+		if !ready[PartitionFor(key, s.cfg.Partitions)] {
+			return true
+		}
+		return fn(key, v)
+	})
+	return partial, err
+}
+
+// Partitions returns the state of each partition this instance owns.
+func (s *Stage) Partitions() map[int32]PartitionState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.parts)
+}
+
+// Ready reports whether the stage has joined its group and restored every
+// partition it owns.
+func (s *Stage) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.joined {
+		return false
+	}
+	return !slices.Contains(slices.Collect(maps.Values(s.parts)), Restoring)
+}
+
+// Restored returns the number of changelog records restored so far.
+func (s *Stage) Restored() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.restored
+}
