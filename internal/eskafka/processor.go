@@ -221,8 +221,10 @@ func (p *Processor[S, C, E]) decide(tx *Tx, r *kgo.Record, key, msgID string) *O
 			return nil
 		}
 		o.State = b
-		tx.Put(p.states, key, b)
-	} else {
+		if len(events) > 0 {
+			tx.Put(p.states, key, b)
+		}
+	} else if len(events) > 0 {
 		tx.Put(p.states, key, nil) // tombstone
 	}
 	return o

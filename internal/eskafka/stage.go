@@ -516,3 +516,6 @@ func (s *Stage) Restored() int64 {
 	defer s.mu.RUnlock()
 	return s.restored
 }
+
+// Logger returns the stage's logger.
+func (s *Stage) Logger() *slog.Logger { return s.log }

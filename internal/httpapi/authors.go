@@ -32,7 +32,7 @@ type authorBody struct {
 	LastName  *string `json:"lastName"`
 }
 
-func routeAuthors(mux *http.ServeMux, a *Authors) {
+func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 	mux.HandleFunc("POST /authors", func(w http.ResponseWriter, r *http.Request) {
 		var b authorBody
 		if p := decodeBody(w, r, &b); p != nil {
@@ -96,7 +96,18 @@ func routeAuthors(mux *http.ServeMux, a *Authors) {
 	mux.HandleFunc("GET /authors/{code}", a.getOne("code"))
 	mux.HandleFunc("GET /authors", a.list)
 	mux.HandleFunc("POST /authors/commands", a.postCommand)
-	mux.HandleFunc("GET /authors/commands/{msgId}", a.getCommand)
+	// One pattern for /authors/commands/{msgId} and /authors/{code}/books,
+	// which overlap; "books" is never a msgId.
+	mux.HandleFunc("GET /authors/{code}/{sub}", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.PathValue("sub") == "books":
+			booksOf(w, r)
+		case r.PathValue("code") == "commands":
+			a.commandOutcome(w, r, r.PathValue("sub"))
+		default:
+			writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", r.Method, r.URL.Path))
+		}
+	})
 }
 
 // required returns a 422 naming the first missing field of name/value pairs.

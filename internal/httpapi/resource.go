@@ -120,6 +120,11 @@ func (res *Resource[S, C, E]) execute(r *http.Request, cmd C) (*eskafka.Result[S
 	return result, nil
 }
 
+// rejection converts a domain rejection for rejectionProblem.
+func rejection(r *domain.Rejection) *es.Rejection {
+	return &es.Rejection{Code: r.Code, Field: r.Field, Message: r.Message}
+}
+
 // rejectionProblem maps a rejection code to its HTTP status.
 func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
 	status := http.StatusUnprocessableEntity
@@ -287,7 +292,7 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if rej := res.ValidKey(res.Key(cmd)); rej != nil {
-		writeProblem(w, rejectionProblem(&es.Rejection{Code: rej.Code, Field: rej.Field, Message: rej.Message}, ""))
+		writeProblem(w, rejectionProblem(rejection(rej), ""))
 		return
 	}
 	msgID, p := res.send(r, cmd)
@@ -310,7 +315,10 @@ type OutcomeView struct {
 
 // getCommand serves GET /{name}/commands/{msgId}?wait=5s.
 func (res *Resource[S, C, E]) getCommand(w http.ResponseWriter, r *http.Request) {
-	msgID := r.PathValue("msgId")
+	res.commandOutcome(w, r, r.PathValue("msgId"))
+}
+
+func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Request, msgID string) {
 	if len(msgID) == 0 || len(msgID) > 128 {
 		writeProblem(w, problem(http.StatusBadRequest, "malformed msgId"))
 		return

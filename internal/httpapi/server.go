@@ -17,8 +17,13 @@ type Health interface {
 // Config assembles the API.
 type Config struct {
 	Authors *Authors
-	Health  Health
-	Logger  *slog.Logger
+	Books   *Books
+	// AuthorExists checks authors given to books.
+	AuthorExists AuthorChecker
+	// BooksOfAuthor reads the books-by-author read model.
+	BooksOfAuthor BooksOfAuthor
+	Health        Health
+	Logger        *slog.Logger
 	// Extra handlers mounted as they are, such as /metrics.
 	Extra map[string]http.Handler
 }
@@ -26,7 +31,8 @@ type Config struct {
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
-	routeAuthors(mux, cfg.Authors)
+	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor))
+	routeBooks(mux, cfg.Books, cfg.AuthorExists)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

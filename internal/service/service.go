@@ -25,10 +25,12 @@ import (
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/embedded"
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/internal/projection"
 	"github.com/bookscatalog/catalog/internal/store"
 	"github.com/bookscatalog/catalog/internal/store/pebblestore"
 )
@@ -43,15 +45,34 @@ var Authors = es.Aggregate[author.State, author.Command, author.Event]{
 	Exists:  author.State.Exists,
 }
 
-// authorJSON are the JSON shapes of author commands and events.
-var (
-	authorCommandsJSON = func() *jsoncodec.Union[author.Command] {
-		return jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
-	}
-	authorEventsJSON = func() *jsoncodec.Union[author.Event] {
-		return jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
-	}
-)
+// Books is the Book aggregate as the runtime sees it.
+var Books = es.Aggregate[book.State, book.Command, book.Event]{
+	Name:    "books",
+	Decide:  book.Decide,
+	Evolve:  book.Evolve,
+	Key:     book.Command.BookID,
+	Version: book.Version,
+	Exists:  book.State.Exists,
+}
+
+// The JSON shapes of commands and events.
+func authorCommandsJSON() *jsoncodec.Union[author.Command] {
+	return jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
+}
+
+func authorEventsJSON() *jsoncodec.Union[author.Event] {
+	return jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+}
+
+func bookCommandsJSON() *jsoncodec.Union[book.Command] {
+	return jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
+		book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{})
+}
+
+func bookEventsJSON() *jsoncodec.Union[book.Event] {
+	return jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
+		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
+}
 
 // Options adjust a service beyond its configuration, for tests.
 type Options struct {
@@ -115,9 +136,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var specs []eskafka.TopicSpec
-	for _, name := range []string{Authors.Name} {
+	for _, name := range []string{Authors.Name, Books.Name} {
 		specs = append(specs, eskafka.AggregateTopics(cfg.Service, name).Specs()...)
 	}
+	specs = append(specs, projection.BooksByAuthorTopics(cfg.Service).Specs()...)
 	if err := eskafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.Partitions, cfg.ReplicationFactor, specs...); err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
@@ -140,6 +162,28 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
+	books, err := wireAggregate(s, rtCfg, Books, es.Codecs[book.State, book.Command, book.Event]{
+		State:   jsoncodec.Value[book.State]{Name: "Book"},
+		Command: bookCommandsJSON(),
+		Event:   bookEventsJSON(),
+	}, producer)
+	if err != nil {
+		return nil, err
+	}
+	linksCfg, viewCfg := rtCfg, rtCfg
+	if linksCfg.Store, err = s.openStore("booksbyauthor-links"); err != nil {
+		return nil, err
+	}
+	if viewCfg.Store, err = s.openStore("booksbyauthor-view"); err != nil {
+		return nil, err
+	}
+	byAuthor := projection.NewBooksByAuthor(linksCfg, viewCfg, projection.Codecs{
+		AuthorEvents: authorEventsJSON(), BookEvents: bookEventsJSON(), BookCommands: bookCommandsJSON(),
+	})
+	for _, st := range byAuthor.Stages() {
+		s.runners = append(s.runners, st.Run)
+		s.ready = append(s.ready, st.Ready)
+	}
 
 	s.handler = httpapi.New(httpapi.Config{
 		Authors: &httpapi.Authors{
@@ -148,7 +192,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			Key: author.Command.AuthorCode, Version: author.Version, Render: httpapi.RenderAuthor,
 			ValidKey: httpapi.ValidAuthorCode, WriteTimeout: cfg.WriteTimeout,
 		},
-		Health: s,
+		Books: &httpapi.Books{
+			Name: "books", Writer: books.gateway, Reader: books.processor,
+			Commands: bookCommandsJSON(), Events: bookEventsJSON(),
+			Key: book.Command.BookID, Version: book.Version, Render: httpapi.RenderBook,
+			ValidKey: httpapi.ValidBookID, WriteTimeout: cfg.WriteTimeout,
+		},
+		AuthorExists: func(code string) (bool, error) {
+			_, err := authors.processor.Get(code)
+			if errors.Is(err, eskafka.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		},
+		BooksOfAuthor: byAuthor.Get,
+		Health:        s,
 		Logger: s.log,
 	})
 	s.ln = opts.Listener
@@ -170,11 +228,10 @@ type wired[S, C, E any] struct {
 // wireAggregate opens the aggregate's store and prepares its processor,
 // outcome follower and gateway.
 func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], producer *kgo.Client) (*wired[S, C, E], error) {
-	st, err := pebblestore.Open(filepath.Join(s.cfg.DataDir, "stores", agg.Name))
+	st, err := s.openStore(agg.Name)
 	if err != nil {
 		return nil, err
 	}
-	s.stores = append(s.stores, st)
 	cfg.Store = st
 	p := eskafka.NewProcessor(agg, codecs, nil, cfg)
 	outcomes, err := eskafka.NewOutcomes(cfg, p.Topics().Results, nil)
@@ -184,6 +241,17 @@ func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate
 	s.runners = append(s.runners, p.Run, outcomes.Run)
 	s.ready = append(s.ready, p.Ready)
 	return &wired[S, C, E]{processor: p, gateway: eskafka.NewGateway(agg, codecs, s.cfg.Service, producer, outcomes)}, nil
+}
+
+// openStore opens the Pebble store DATA_DIR/stores/name; it is closed
+// with the service.
+func (s *Service) openStore(name string) (store.Store, error) {
+	st, err := pebblestore.Open(filepath.Join(s.cfg.DataDir, "stores", name))
+	if err != nil {
+		return nil, err
+	}
+	s.stores = append(s.stores, st)
+	return st, nil
 }
 
 // Handler returns the HTTP API.

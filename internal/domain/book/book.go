@@ -80,6 +80,11 @@ type UpdateBook struct {
 type SetBookAuthor struct {
 	ID         string `json:"id"`
 	AuthorCode string `json:"authorCode"`
+	// OnlyIfAuthor, when set, makes the command a no-op (accepted, no
+	// events) unless the book's author is still OnlyIfAuthor. Reactions
+	// use it: "unassign the deleted author" must not undo a later
+	// re-assignment of the book to someone else.
+	OnlyIfAuthor string `json:"onlyIfAuthor,omitempty"`
 }
 
 // AddChapter appends a chapter to a book; the chapter gets the next id.
@@ -218,7 +223,10 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		if !s.Exists() {
 			return nil, notFound(c.ID)
 		}
-		return []Event{BookAuthorSet(c)}, nil
+		if c.OnlyIfAuthor != "" && s.AuthorCode != c.OnlyIfAuthor {
+			return nil, nil
+		}
+		return []Event{BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode}}, nil
 	case AddChapter:
 		if err := ValidateID("id", c.ID); err != nil {
 			return nil, err

@@ -1,0 +1,213 @@
+// Package projection runs the catalog's read models as exactly-once stages
+// on Kafka. Books by author is built in two stages (see the domain package
+// booksbyauthor): "links" follows books and routes link changes through a
+// repartition topic keyed by author code; "view" keeps one entry per author
+// code from author events and those link changes, and reacts to a deleted
+// author by sending SetBookAuthor commands that unassign their books, in
+// the same transaction that consumes the deletion.
+package projection
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/domain/book"
+	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
+	"github.com/bookscatalog/catalog/internal/es"
+	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/internal/ids"
+)
+
+// Codecs are the codecs of the records the read model reads and writes.
+type Codecs struct {
+	AuthorEvents es.Codec[author.Event]
+	BookEvents   es.Codec[book.Event]
+	BookCommands es.Codec[book.Command]
+}
+
+// BooksByAuthor is the books-by-author read model and its reaction.
+type BooksByAuthor struct {
+	links, view       *eskafka.Stage
+	linkTable, viewTb *eskafka.Table
+	topics            Topics
+	authors, books    eskafka.Topics
+	codecs            Codecs
+}
+
+// Topics are the read model's own topics.
+type Topics struct {
+	// LinksChangelog restores step one's book -> link state.
+	LinksChangelog string
+	// Repartition carries link changes keyed by author code.
+	Repartition string
+	// Changelog restores the views (author code -> view); public.
+	Changelog string
+}
+
+// Specs returns the settings of the read model's topics.
+func (t Topics) Specs() []eskafka.TopicSpec {
+	compact := map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
+	return []eskafka.TopicSpec{
+		{Name: t.LinksChangelog, Configs: compact},
+		{Name: t.Changelog, Configs: compact},
+		// Consumed at once; kept a week for inspection and replays.
+		{Name: t.Repartition, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "604800000"}},
+	}
+}
+
+// BooksByAuthorTopics names the read model's topics in service.
+func BooksByAuthorTopics(service string) Topics {
+	p := service + ".booksbyauthor."
+	return Topics{LinksChangelog: p + "links-changelog", Repartition: p + "repartition", Changelog: p + "changelog"}
+}
+
+// NewBooksByAuthor returns the read model. linksCfg and viewCfg carry a
+// store each (the stages must not share one).
+func NewBooksByAuthor(linksCfg, viewCfg eskafka.Config, codecs Codecs) *BooksByAuthor {
+	m := &BooksByAuthor{
+		topics:  BooksByAuthorTopics(linksCfg.Service),
+		authors: eskafka.AggregateTopics(linksCfg.Service, "authors"),
+		books:   eskafka.AggregateTopics(linksCfg.Service, "books"),
+		codecs:  codecs,
+	}
+	m.linkTable = &eskafka.Table{Prefix: "l/", Topic: m.topics.LinksChangelog, Hashed: true}
+	m.viewTb = &eskafka.Table{Prefix: "v/", Topic: m.topics.Changelog, Hashed: true}
+	m.links = eskafka.NewStage(eskafka.StageSpec{
+		Name: "booksbyauthor.links", Inputs: []string{m.books.Events},
+		Tables: []*eskafka.Table{m.linkTable}, Transform: linksTransform{m},
+	}, linksCfg)
+	m.view = eskafka.NewStage(eskafka.StageSpec{
+		Name: "booksbyauthor.view", Inputs: []string{m.authors.Events, m.topics.Repartition},
+		Tables: []*eskafka.Table{m.viewTb}, Transform: viewTransform{m},
+	}, viewCfg)
+	return m
+}
+
+// Topics returns the read model's own topics.
+func (m *BooksByAuthor) Topics() Topics { return m.topics }
+
+// Stages returns the two stages, to run and to watch.
+func (m *BooksByAuthor) Stages() []*eskafka.Stage { return []*eskafka.Stage{m.links, m.view} }
+
+// Get returns the view of an author code, if this instance serves it.
+func (m *BooksByAuthor) Get(code string) (booksbyauthor.View, error) {
+	var v booksbyauthor.View
+	b, err := m.view.Lookup(m.viewTb, code)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("decode view of %q: %w", code, err)
+	}
+	return v, nil
+}
+
+type linksTransform struct{ m *BooksByAuthor }
+
+func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
+	m := t.m
+	ev, err := m.codecs.BookEvents.Decode(r.Value)
+	if err != nil {
+		// An event the model cannot read is skipped, not retried
+		// forever: the events topic is the source of truth and a newer
+		// reader can rebuild the model from it.
+		m.links.Logger().Warn("skipping undecodable book event", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return nil
+	}
+	bookID := string(r.Key)
+	var prev booksbyauthor.BookLink
+	b, ok, err := tx.Get(m.linkTable, bookID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := json.Unmarshal(b, &prev); err != nil {
+			return fmt.Errorf("decode link of book %s: %w", bookID, err)
+		}
+	}
+	next, keep, out := booksbyauthor.FollowBook(prev, bookID, ev)
+	switch {
+	case !keep:
+		if ok {
+			tx.Put(m.linkTable, bookID, nil)
+		}
+	case next != prev || !ok:
+		nb, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		tx.Put(m.linkTable, bookID, nb)
+	}
+	for _, rt := range out {
+		lb, err := json.Marshal(rt.Link)
+		if err != nil {
+			return err
+		}
+		tx.Emit(&kgo.Record{Topic: m.topics.Repartition, Partition: -1, Key: []byte(rt.AuthorCode), Value: lb})
+	}
+	return nil
+}
+
+type viewTransform struct{ m *BooksByAuthor }
+
+func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
+	m := t.m
+	code := string(r.Key)
+	var v booksbyauthor.View
+	b, ok, err := tx.Get(m.viewTb, code)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("decode view of %q: %w", code, err)
+		}
+	}
+	var unassign []string
+	switch r.Topic {
+	case m.authors.Events:
+		ev, err := m.codecs.AuthorEvents.Decode(r.Value)
+		if err != nil {
+			m.view.Logger().Warn("skipping undecodable author event", "partition", r.Partition, "offset", r.Offset, "err", err)
+			return nil
+		}
+		v, unassign = booksbyauthor.ApplyAuthor(v, code, ev)
+	case m.topics.Repartition:
+		var l booksbyauthor.Link
+		if err := json.Unmarshal(r.Value, &l); err != nil {
+			m.view.Logger().Warn("skipping undecodable link change", "partition", r.Partition, "offset", r.Offset, "err", err)
+			return nil
+		}
+		v, unassign = booksbyauthor.ApplyLink(v, l)
+	}
+	if v.Empty() {
+		if ok {
+			tx.Put(m.viewTb, code, nil)
+		}
+	} else {
+		nb, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		tx.Put(m.viewTb, code, nb)
+	}
+	// The reaction: unassign the books of a deleted author. The commands
+	// are part of this transaction, so they are sent exactly once, also
+	// across crashes; OnlyIfAuthor keeps a later re-assignment intact.
+	for _, bookID := range unassign {
+		cmd := book.SetBookAuthor{ID: bookID, OnlyIfAuthor: code}
+		cb, typ, err := m.codecs.BookCommands.Encode(cmd)
+		if err != nil {
+			return fmt.Errorf("encode reaction for book %s: %w", bookID, err)
+		}
+		msgID := ids.FromName("unassign-author", r.Topic, fmt.Sprint(r.Partition), fmt.Sprint(r.Offset), bookID)
+		tx.Emit(&kgo.Record{Topic: m.books.Commands, Partition: -1, Key: []byte(bookID), Value: cb, Headers: []kgo.RecordHeader{
+			{Key: eskafka.HeaderMsgID, Value: []byte(msgID)},
+			{Key: eskafka.HeaderType, Value: []byte(typ)},
+		}})
+	}
+	return nil
+}
