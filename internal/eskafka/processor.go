@@ -24,6 +24,9 @@ type Config struct {
 	// transactional ids are derived from it so that a restarted instance
 	// fences its own unfinished transactions at once.
 	InstanceID string
+	// AdvertisedURL is how other instances reach this one; the group
+	// leader tells every member which URL owns which partition.
+	AdvertisedURL string
 	// Partitions is the partition count of every topic.
 	Partitions int32
 	// Store is the local state store; the stage owns writes to it.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/store"
@@ -70,6 +71,7 @@ type Stage struct {
 
 	mu       sync.RWMutex
 	parts    map[int32]PartitionState
+	owners   map[int32]string // partition -> advertised URL, from the leader
 	joined   bool
 	restored int64
 }
@@ -119,6 +121,11 @@ func (s *Stage) runSession(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
+		kgo.Balancers(&ownershipBalancer{inner: kgo.CooperativeStickyBalancer(), url: s.cfg.AdvertisedURL, onAssignment: s.setOwners}),
+		// Static membership: an instance restarted after a crash takes
+		// its partitions back at once instead of waiting out the
+		// session of its dead predecessor.
+		kgo.InstanceID(s.cfg.InstanceID),
 	}, s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -126,8 +133,15 @@ func (s *Stage) runSession(ctx context.Context) error {
 	}
 	defer func() {
 		sess.Close()
+		if ctx.Err() != nil {
+			// Shutting down for good: a static member does not leave
+			// the group on close, so leave explicitly and let the
+			// survivors take the partitions now.
+			s.leaveGroup()
+		}
 		s.mu.Lock()
 		clear(s.parts)
+		s.owners = nil
 		s.joined = false
 		s.mu.Unlock()
 	}()
@@ -191,6 +205,42 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 			return recs, nil
 		}
 	}
+}
+
+func (s *Stage) setOwners(owners map[int32]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owners = owners
+	s.joined = true
+}
+
+func (s *Stage) leaveGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.Group()).InstanceIDs(s.cfg.InstanceID).Reason("instance shutting down")); err != nil {
+		s.log.Warn("leave group", "err", err)
+	}
+}
+
+// Owner returns the advertised URL of the instance that owns the key's
+// partition, as of the last assignment; "" when unknown (for example while
+// the partition moves).
+func (s *Stage) Owner(key string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.owners[PartitionFor(key, s.cfg.Partitions)]
+}
+
+// Owners returns the partition -> advertised URL map of the last assignment.
+func (s *Stage) Owners() map[int32]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.owners)
 }
 
 func (s *Stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
