@@ -36,6 +36,10 @@ type Config struct {
 	// Linger is how long a transaction may wait for more records after
 	// its first one, up to MaxBatch (default 0: take what has arrived).
 	Linger time.Duration
+	// SessionTimeout is how long the group waits for a member that
+	// stopped heartbeating (a crashed instance) before moving its
+	// partitions (default 10s). A restarted instance rejoins at once.
+	SessionTimeout time.Duration
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
 	// ClientOpts are appended to the options of every Kafka client.
@@ -52,6 +56,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -126,6 +126,8 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// its partitions back at once instead of waiting out the
 		// session of its dead predecessor.
 		kgo.InstanceID(s.cfg.InstanceID),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
 	}, s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -50,7 +51,7 @@ func ValidBookID(id string) *domain.Rejection { return book.ValidateID("id", id)
 
 // AuthorChecker tells whether an author exists, so that a book is never
 // given an unknown author.
-type AuthorChecker func(code string) (bool, error)
+type AuthorChecker func(ctx context.Context, code string) (bool, error)
 
 // BooksOfAuthor reads the books-by-author read model.
 type BooksOfAuthor func(code string) (booksbyauthor.View, error)
@@ -81,11 +82,11 @@ type chapterBody struct {
 }
 
 // checkAuthor returns a 422 for an unknown or deleted author.
-func checkAuthor(exists AuthorChecker, code string) *Problem {
+func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Problem {
 	if rej := domain.ValidateSlug("authorCode", code); rej != nil {
 		return rejectionProblem(rejection(rej), "")
 	}
-	ok, err := exists(code)
+	ok, err := exists(ctx, code)
 	switch {
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
 		return problem(http.StatusServiceUnavailable, "cannot check author %q now: %v", code, err)
@@ -126,7 +127,7 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 		}
 		cmd := book.CreateBook{ID: id, Title: *body.Title}
 		if body.AuthorCode.Value != nil {
-			if p := checkAuthor(authorExists, *body.AuthorCode.Value); p != nil {
+			if p := checkAuthor(r.Context(), authorExists, *body.AuthorCode.Value); p != nil {
 				writeProblem(w, p)
 				return
 			}
@@ -187,7 +188,7 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 		}
 		cmd := book.SetBookAuthor{ID: id}
 		if body.AuthorCode.Value != nil {
-			if p := checkAuthor(authorExists, *body.AuthorCode.Value); p != nil {
+			if p := checkAuthor(r.Context(), authorExists, *body.AuthorCode.Value); p != nil {
 				writeProblem(w, p)
 				return
 			}
@@ -268,8 +269,9 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 
 }
 
-// authorBooks serves GET /authors/{code}/books from the read model.
-func authorBooks(booksOf BooksOfAuthor) http.HandlerFunc {
+// authorBooks serves GET /authors/{code}/books from the read model, or
+// from the instance that owns the code.
+func authorBooks(booksOf BooksOfAuthor, own Ownership, peers *Peers) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		code := r.PathValue("code")
 		if rej := ValidAuthorCode(code); rej != nil {
@@ -279,6 +281,9 @@ func authorBooks(booksOf BooksOfAuthor) http.HandlerFunc {
 			return
 		}
 		v, err := booksOf(code)
+		if errors.Is(err, eskafka.ErrNotOwner) && peers.forward(w, r, own, code) {
+			return
+		}
 		if err == nil && v.Author == nil {
 			err = eskafka.ErrNotFound
 		}

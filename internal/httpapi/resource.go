@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/es"
@@ -53,11 +55,23 @@ type Resource[S, C, E any] struct {
 	ValidKey func(string) *domain.Rejection
 	// WriteTimeout bounds the wait for a command's outcome.
 	WriteTimeout time.Duration
+	// KeyField is the member of a representation that holds its key.
+	KeyField string
+	// Ownership and Peers, when set, let any instance answer any read:
+	// a key owned elsewhere is forwarded, a list merges all instances.
+	Ownership Ownership
+	Peers     *Peers
+	// Partitions is the partition count, for telling when some
+	// partition has no owner.
+	Partitions int
 }
 
 // msgIDFor returns the command's message id: random, or, with an
-// Idempotency-Key, derived from it so a retry carries the same id.
-func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key string) (id string, idempotent bool, p *Problem) {
+// Idempotency-Key, derived from it so a retry carries the same id. The id
+// also depends on the kind of command, so that a key reused for another
+// kind of write (an update, then a delete) is not answered with the first
+// write's outcome.
+func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key, kind string) (id string, idempotent bool, p *Problem) {
 	ik := r.Header.Get("Idempotency-Key")
 	if ik == "" {
 		return ids.New(), false, nil
@@ -65,7 +79,7 @@ func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key string) (id string, 
 	if len(ik) > 255 {
 		return "", false, problem(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
 	}
-	return ids.FromName(res.Name, key, ik), true, nil
+	return ids.FromName(res.Name, key, kind, ik), true, nil
 }
 
 // expectedVersion parses If-Match: "<version>" (or a bare number).
@@ -85,7 +99,7 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 
 // send sends cmd with the request's Idempotency-Key and If-Match.
 func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Problem) {
-	msgID, idem, p := res.msgIDFor(r, res.Key(cmd))
+	msgID, idem, p := res.msgIDFor(r, res.Key(cmd), fmt.Sprintf("%T", cmd))
 	if p != nil {
 		return "", p
 	}
@@ -94,6 +108,11 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 		return "", p
 	}
 	if err := res.Writer.Send(r.Context(), cmd, eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+			// Bad input, not a failure: the body fits MaxBodyBytes but
+			// the command does not fit a Kafka record.
+			return "", problem(http.StatusRequestEntityTooLarge, "the command is too large to be written to Kafka: %v", err)
+		}
 		return "", problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
 	}
 	return msgID, nil
@@ -169,6 +188,9 @@ func (res *Resource[S, C, E]) getOne(keyName string) http.HandlerFunc {
 			return
 		}
 		s, err := res.Reader.Get(k)
+		if errors.Is(err, eskafka.ErrNotOwner) && res.Peers.forward(w, r, res.Ownership, k) {
+			return
+		}
 		if err != nil {
 			writeProblem(w, readProblem(w, err, res.Name, k))
 			return
@@ -204,6 +226,17 @@ func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 	limit, after, p := pageParams(r)
 	if p != nil {
 		writeProblem(w, p)
+		return
+	}
+	local := r.URL.Query().Get("local")
+	if local != "" && local != "true" && local != "false" {
+		p := problem(http.StatusBadRequest, "local must be true or false, not %q", local)
+		p.Field = "local"
+		writeProblem(w, p)
+		return
+	}
+	if local != "true" && r.Header.Get(ForwardedHeader) == "" && res.Peers != nil && res.Ownership != nil {
+		res.listAll(w, r, limit, after)
 		return
 	}
 	items, keys, partial, err := res.Reader.List(after, limit)

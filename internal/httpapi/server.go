@@ -20,10 +20,16 @@ type Config struct {
 	Books   *Books
 	// AuthorExists checks authors given to books.
 	AuthorExists AuthorChecker
-	// BooksOfAuthor reads the books-by-author read model.
-	BooksOfAuthor BooksOfAuthor
-	Health        Health
-	Logger        *slog.Logger
+	// BooksOfAuthor reads the books-by-author read model, whose
+	// partitions BooksOfAuthorOwnership places.
+	BooksOfAuthor          BooksOfAuthor
+	BooksOfAuthorOwnership Ownership
+	// Peers forwards reads to other instances (nil: this one only).
+	Peers *Peers
+	// Metadata describes the cluster for GET /metadata.
+	Metadata func() any
+	Health   Health
+	Logger   *slog.Logger
 	// Extra handlers mounted as they are, such as /metrics.
 	Extra map[string]http.Handler
 }
@@ -31,7 +37,7 @@ type Config struct {
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
-	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor))
+	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor, cfg.BooksOfAuthorOwnership, cfg.Peers))
 	routeBooks(mux, cfg.Books, cfg.AuthorExists)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -44,6 +50,11 @@ func New(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if cfg.Metadata != nil {
+		mux.HandleFunc("GET /metadata", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, cfg.Metadata())
+		})
+	}
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}

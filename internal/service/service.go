@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,7 @@ type Service struct {
 	ready   []func() bool
 	handler http.Handler
 	srv     *http.Server
+	stages  map[string]*eskafka.Stage
 	ln      net.Listener
 	closers []func()
 }
@@ -124,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		return nil, err
 	}
 	rtCfg := eskafka.Config{
-		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions,
+		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
 		Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
 	}
 
@@ -185,28 +187,41 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		s.ready = append(s.ready, st.Ready)
 	}
 
+	peers := &httpapi.Peers{Self: cfg.AdvertisedURL, Client: &http.Client{Timeout: 10 * time.Second}}
+	s.stages = map[string]*eskafka.Stage{
+		"authors": authors.processor.Stage, "books": books.processor.Stage,
+		"booksbyauthor.links": byAuthor.Stages()[0], "booksbyauthor.view": byAuthor.Stages()[1],
+	}
 	s.handler = httpapi.New(httpapi.Config{
 		Authors: &httpapi.Authors{
 			Name: "authors", Writer: authors.gateway, Reader: authors.processor,
 			Commands: authorCommandsJSON(), Events: authorEventsJSON(),
 			Key: author.Command.AuthorCode, Version: author.Version, Render: httpapi.RenderAuthor,
 			ValidKey: httpapi.ValidAuthorCode, WriteTimeout: cfg.WriteTimeout,
+			KeyField: "code", Ownership: authors.processor, Peers: peers, Partitions: int(cfg.Partitions),
 		},
 		Books: &httpapi.Books{
 			Name: "books", Writer: books.gateway, Reader: books.processor,
 			Commands: bookCommandsJSON(), Events: bookEventsJSON(),
 			Key: book.Command.BookID, Version: book.Version, Render: httpapi.RenderBook,
 			ValidKey: httpapi.ValidBookID, WriteTimeout: cfg.WriteTimeout,
+			KeyField: "id", Ownership: books.processor, Peers: peers, Partitions: int(cfg.Partitions),
 		},
-		AuthorExists: func(code string) (bool, error) {
+		AuthorExists: func(ctx context.Context, code string) (bool, error) {
 			_, err := authors.processor.Get(code)
-			if errors.Is(err, eskafka.ErrNotFound) {
+			switch {
+			case errors.Is(err, eskafka.ErrNotFound):
 				return false, nil
+			case errors.Is(err, eskafka.ErrNotOwner):
+				return peers.RemoteExists(ctx, authors.processor, code)
 			}
 			return err == nil, err
 		},
-		BooksOfAuthor: byAuthor.Get,
-		Health:        s,
+		BooksOfAuthor:          byAuthor.Get,
+		BooksOfAuthorOwnership: byAuthor.Stages()[1],
+		Peers:                  peers,
+		Metadata:               s.metadata,
+		Health:                 s,
 		Logger: s.log,
 	})
 	s.ln = opts.Listener
@@ -252,6 +267,49 @@ func (s *Service) openStore(name string) (store.Store, error) {
 	}
 	s.stores = append(s.stores, st)
 	return st, nil
+}
+
+// Metadata is the answer of GET /metadata.
+type Metadata struct {
+	// Self is this instance's advertised URL.
+	Self string `json:"self"`
+	// Instances are the advertised URLs of every instance that owns a
+	// partition of some stage.
+	Instances []string `json:"instances"`
+	// Partitions is the partition count of every topic.
+	Partitions int32                    `json:"partitions"`
+	Stages     map[string]StageMetadata `json:"stages"`
+}
+
+// StageMetadata describes one stage's partitions.
+type StageMetadata struct {
+	// Owners maps each partition to its owner's URL ("" while moving).
+	Owners map[int32]string `json:"owners"`
+	// Local is what this instance does with the partitions it owns:
+	// "restoring" or "ready".
+	Local map[int32]string `json:"local"`
+}
+
+func (s *Service) metadata() any {
+	m := Metadata{Self: s.cfg.AdvertisedURL, Instances: []string{}, Partitions: s.cfg.Partitions, Stages: map[string]StageMetadata{}}
+	seen := map[string]bool{}
+	for name, st := range s.stages {
+		sm := StageMetadata{Owners: map[int32]string{}, Local: map[int32]string{}}
+		owners := st.Owners()
+		for p := range s.cfg.Partitions {
+			sm.Owners[p] = owners[p]
+			if u := owners[p]; u != "" && !seen[u] {
+				seen[u] = true
+				m.Instances = append(m.Instances, u)
+			}
+		}
+		for p, state := range st.Partitions() {
+			sm.Local[p] = state.String()
+		}
+		m.Stages[name] = sm
+	}
+	slices.Sort(m.Instances)
+	return m
 }
 
 // Handler returns the HTTP API.
