@@ -74,6 +74,12 @@ type Stage struct {
 	owners   map[int32]string // partition -> advertised URL, from the leader
 	joined   bool
 	restored int64
+	// inflight holds the store keys of the batch being committed, and a
+	// channel closed once the batch reached the store (or was dropped).
+	// A reader that saw a command's outcome (visible at commit) and reads
+	// its key waits for it, so it reads its own write.
+	inflight     map[string]struct{}
+	inflightDone chan struct{}
 }
 
 // NewStage returns a stage; call Run to start it.
@@ -376,6 +382,8 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 			return abort(err)
 		}
 	}
+	s.beginInflight(tx.staged)
+	defer s.endInflight()
 	committed, err := sess.End(tctx, kgo.TryCommit)
 	if err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
@@ -489,6 +497,34 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 	return s.cfg.Store.Apply(&b)
 }
 
+func (s *Stage) beginInflight(staged map[string][]byte) {
+	keys := make(map[string]struct{}, len(staged))
+	for k := range staged {
+		keys[k] = struct{}{}
+	}
+	s.mu.Lock()
+	s.inflight, s.inflightDone = keys, make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Stage) endInflight() {
+	s.mu.Lock()
+	close(s.inflightDone)
+	s.inflight, s.inflightDone = nil, nil
+	s.mu.Unlock()
+}
+
+// awaitInflight waits while storeKey is part of a batch being committed.
+func (s *Stage) awaitInflight(storeKey string) {
+	s.mu.RLock()
+	_, busy := s.inflight[storeKey]
+	done := s.inflightDone
+	s.mu.RUnlock()
+	if busy {
+		<-done
+	}
+}
+
 // servable returns nil if the stage serves partition part now.
 func (s *Stage) servable(part int32) error {
 	s.mu.RLock()
@@ -512,7 +548,9 @@ func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
 	if err := s.servable(part); err != nil {
 		return nil, err
 	}
-	b, ok, err := s.cfg.Store.Get(t.storeKey(part, key))
+	sk := t.storeKey(part, key)
+	s.awaitInflight(sk)
+	b, ok, err := s.cfg.Store.Get(sk)
 	if err != nil {
 		return nil, fmt.Errorf("load %q: %w", key, err)
 	}
