@@ -48,10 +48,32 @@ type Config struct {
 	// its transaction is committed; an error aborts the transaction. It
 	// lets tests inject a failure at the worst moment.
 	BeforeCommit func(ctx context.Context) error
-	// OnCommit, when set, is called after each committed transaction with
-	// the number of records it consumed.
-	OnCommit func(records int, took time.Duration)
+	// Observer, when set, is told what the stages do (metrics).
+	Observer Observer
 }
+
+// Observer is told what stages and processors do; the metrics adapter
+// implements it. Methods must be fast and safe for concurrent use.
+type Observer interface {
+	// Transaction reports a transaction of a stage that consumed records:
+	// committed, or aborted (by a failure or a rebalance).
+	Transaction(stage string, records int, committed bool, took time.Duration)
+	// Lag reports how many records of an input partition wait.
+	Lag(stage, topic string, partition int32, lag int64)
+	// Restored reports changelog records restored into a stage's store,
+	// and how many partitions are still restoring.
+	Restored(stage string, records int64, restoring int)
+	// Command reports a processed command: its type, "accepted" or
+	// "rejected", and the rejection code.
+	Command(aggregate, typ, status, code string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Transaction(string, int, bool, time.Duration) {}
+func (nopObserver) Lag(string, string, int32, int64)             {}
+func (nopObserver) Restored(string, int64, int)                  {}
+func (nopObserver) Command(string, string, string, string)       {}
 
 func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {
@@ -62,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 }
 
@@ -100,6 +125,7 @@ type Processor[S, C, E any] struct {
 	codecs  es.Codecs[S, C, E]
 	outcome es.Codec[Outcome]
 	topics  Topics
+	cfg     Config
 	log     *slog.Logger
 	states  *Table
 	dedup   *Table
@@ -114,7 +140,7 @@ func NewProcessor[S, C, E any](agg es.Aggregate[S, C, E], codecs es.Codecs[S, C,
 	}
 	t := AggregateTopics(cfg.Service, agg.Name)
 	p := &Processor[S, C, E]{
-		agg: agg, codecs: codecs, outcome: outcome, topics: t,
+		cfg: cfg, agg: agg, codecs: codecs, outcome: outcome, topics: t,
 		log:    cfg.Logger.With("aggregate", agg.Name),
 		states: &Table{Prefix: "s/", Topic: t.Changelog, Hashed: true},
 		// Dedup keys are msgIds, stored under the partition of the
@@ -162,6 +188,11 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 	if o == nil {
 		return errAborted
 	}
+	code := ""
+	if o.Rejection != nil {
+		code = o.Rejection.Code
+	}
+	p.cfg.Observer.Command(p.agg.Name, header(r, HeaderType), o.Status, code)
 	b, _, err := p.outcome.Encode(*o)
 	if err != nil {
 		return fmt.Errorf("encode outcome of %s: %w", msgID, err)

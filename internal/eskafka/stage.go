@@ -201,6 +201,11 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 			}
 			s.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				s.cfg.Observer.Lag(s.spec.Name, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+			}
+		})
 		got := fetches.Records()
 		if len(recs) == 0 {
 			if len(got) == 0 || s.cfg.Linger <= 0 {
@@ -354,6 +359,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	tx.produce = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
 	abort := func(reason error) error {
 		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
+		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
 		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("abort transaction after %w: %w", reason, err)
 		}
@@ -389,6 +395,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		return fmt.Errorf("commit transaction: %w", err)
 	}
 	if !committed {
+		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
 		// A rebalance took partitions away mid-batch: the session has
 		// rewound to the committed offsets, so the records come back
 		// to whoever owns them now. Nothing was staged in the store.
@@ -405,9 +412,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		// restore reads it back from the changelog.
 		return fmt.Errorf("apply committed batch to store: %w", err)
 	}
-	if s.cfg.OnCommit != nil {
-		s.cfg.OnCommit(len(recs), time.Since(start))
-	}
+	s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
 	return nil
 }
 
@@ -446,6 +451,7 @@ func (s *Stage) restorePending(ctx context.Context) error {
 	s.restored += n
 	s.mu.Unlock()
 	s.markReady(pending)
+	s.cfg.Observer.Restored(s.spec.Name, n, 0)
 	return nil
 }
 

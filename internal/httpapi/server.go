@@ -30,6 +30,9 @@ type Config struct {
 	Metadata func() any
 	Health   Health
 	Logger   *slog.Logger
+	// Observe, when set, is told of every request: its route pattern,
+	// status, duration and whether it was forwarded (metrics).
+	Observe func(route string, status int, took time.Duration, forwarded bool)
 	// Extra handlers mounted as they are, such as /metrics.
 	Extra map[string]http.Handler
 }
@@ -80,7 +83,7 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return recoverer(log, logRequests(log, mux))
+	return recoverer(log, logRequests(log, cfg.Observe, mux))
 }
 
 type statusRecorder struct {
@@ -100,12 +103,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+func logRequests(log *slog.Logger, observe func(string, int, time.Duration, bool), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+		took := time.Since(start)
+		if observe != nil {
+			// ServeMux set r.Pattern while routing.
+			observe(r.Pattern, rec.status, took, w.Header().Get("X-Catalog-Served-By") != "")
+		}
+		log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took)
 	})
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/internal/metrics"
 	"github.com/bookscatalog/catalog/internal/projection"
 	"github.com/bookscatalog/catalog/internal/store"
 	"github.com/bookscatalog/catalog/internal/store/pebblestore"
@@ -96,6 +97,7 @@ type Service struct {
 	handler http.Handler
 	srv     *http.Server
 	stages  map[string]*eskafka.Stage
+	metrics *metrics.Metrics
 	ln      net.Listener
 	closers []func()
 }
@@ -125,7 +127,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	rtCfg := eskafka.Config{
+	s.metrics = metrics.New()
+	rtCfg := eskafka.Config{Observer: s.metrics,
 		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
 		Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
 	}
@@ -221,8 +224,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		BooksOfAuthorOwnership: byAuthor.Stages()[1],
 		Peers:                  peers,
 		Metadata:               s.metadata,
+		Observe:                s.metrics.Request,
+		Extra:                  map[string]http.Handler{"GET /metrics": s.metrics.Handler()},
 		Health:                 s,
-		Logger: s.log,
+		Logger:                 s.log,
 	})
 	s.ln = opts.Listener
 	if s.ln == nil {
