@@ -50,6 +50,10 @@ type Config struct {
 	BeforeCommit func(ctx context.Context) error
 	// Observer, when set, is told what the stages do (metrics).
 	Observer Observer
+	// Retryable, when set, tells a decode error that may pass on retry
+	// (the schema registry could not be asked) from a malformed record:
+	// the batch is aborted and retried instead of rejecting the command.
+	Retryable func(error) bool
 }
 
 // Observer is told what stages and processors do; the metrics adapter
@@ -217,6 +221,10 @@ func (p *Processor[S, C, E]) decide(tx *Tx, r *kgo.Record, key, msgID string) *O
 	}
 	cmd, err := p.codecs.Command.Decode(r.Value)
 	if err != nil {
+		if p.cfg.Retryable != nil && p.cfg.Retryable(err) {
+			p.log.Warn("cannot decode command now; retrying the batch", "offset", r.Offset, "err", err)
+			return nil
+		}
 		return malformed("undecodable command: %v", err)
 	}
 	if k := p.agg.Key(cmd); k != key {

@@ -322,6 +322,13 @@ func (tx *Tx) Put(t *Table, key string, value []byte) {
 	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
 }
 
+// Retryable reports whether err (typically from decoding an input) may
+// pass on retry, per Config.Retryable; a transform returns such an error
+// so that the batch is retried, rather than skipping the record.
+func (tx *Tx) Retryable(err error) bool {
+	return tx.stage.cfg.Retryable != nil && tx.stage.cfg.Retryable(err)
+}
+
 // Emit produces r in the transaction: to r.Partition, or, when it is -1,
 // to the partition its key hashes to.
 func (tx *Tx) Emit(r *kgo.Record) {

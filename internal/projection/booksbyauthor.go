@@ -8,7 +8,6 @@
 package projection
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +25,11 @@ type Codecs struct {
 	AuthorEvents es.Codec[author.Event]
 	BookEvents   es.Codec[book.Event]
 	BookCommands es.Codec[book.Command]
+	// Links encodes step one's state per book, Changes the link changes
+	// on the repartition topic, Views the views per author code.
+	Links   es.Codec[booksbyauthor.BookLink]
+	Changes es.Codec[booksbyauthor.Link]
+	Views   es.Codec[booksbyauthor.View]
 }
 
 // BooksByAuthor is the books-by-author read model and its reaction.
@@ -99,7 +103,7 @@ func (m *BooksByAuthor) Get(code string) (booksbyauthor.View, error) {
 	if err != nil {
 		return v, err
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if v, err = m.codecs.Views.Decode(b); err != nil {
 		return v, fmt.Errorf("decode view of %q: %w", code, err)
 	}
 	return v, nil
@@ -110,6 +114,9 @@ type linksTransform struct{ m *BooksByAuthor }
 func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 	m := t.m
 	ev, err := m.codecs.BookEvents.Decode(r.Value)
+	if err != nil && tx.Retryable(err) {
+		return err
+	}
 	if err != nil {
 		// An event the model cannot read is skipped, not retried
 		// forever: the events topic is the source of truth and a newer
@@ -124,7 +131,7 @@ func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 		return err
 	}
 	if ok {
-		if err := json.Unmarshal(b, &prev); err != nil {
+		if prev, err = m.codecs.Links.Decode(b); err != nil {
 			return fmt.Errorf("decode link of book %s: %w", bookID, err)
 		}
 	}
@@ -135,14 +142,14 @@ func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			tx.Put(m.linkTable, bookID, nil)
 		}
 	case next != prev || !ok:
-		nb, err := json.Marshal(next)
+		nb, _, err := m.codecs.Links.Encode(next)
 		if err != nil {
 			return err
 		}
 		tx.Put(m.linkTable, bookID, nb)
 	}
 	for _, rt := range out {
-		lb, err := json.Marshal(rt.Link)
+		lb, _, err := m.codecs.Changes.Encode(rt.Link)
 		if err != nil {
 			return err
 		}
@@ -162,7 +169,7 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 		return err
 	}
 	if ok {
-		if err := json.Unmarshal(b, &v); err != nil {
+		if v, err = m.codecs.Views.Decode(b); err != nil {
 			return fmt.Errorf("decode view of %q: %w", code, err)
 		}
 	}
@@ -170,14 +177,20 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 	switch r.Topic {
 	case m.authors.Events:
 		ev, err := m.codecs.AuthorEvents.Decode(r.Value)
+		if err != nil && tx.Retryable(err) {
+			return err
+		}
 		if err != nil {
 			m.view.Logger().Warn("skipping undecodable author event", "partition", r.Partition, "offset", r.Offset, "err", err)
 			return nil
 		}
 		v, unassign = booksbyauthor.ApplyAuthor(v, code, ev)
 	case m.topics.Repartition:
-		var l booksbyauthor.Link
-		if err := json.Unmarshal(r.Value, &l); err != nil {
+		l, err := m.codecs.Changes.Decode(r.Value)
+		if err != nil && tx.Retryable(err) {
+			return err
+		}
+		if err != nil {
 			m.view.Logger().Warn("skipping undecodable link change", "partition", r.Partition, "offset", r.Offset, "err", err)
 			return nil
 		}
@@ -188,7 +201,7 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			tx.Put(m.viewTb, code, nil)
 		}
 	} else {
-		nb, err := json.Marshal(v)
+		nb, _, err := m.codecs.Views.Encode(v)
 		if err != nil {
 			return err
 		}

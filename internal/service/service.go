@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/internal/avro"
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/domain/author"
@@ -33,6 +34,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/httpapi"
 	"github.com/bookscatalog/catalog/internal/metrics"
 	"github.com/bookscatalog/catalog/internal/projection"
+	"github.com/bookscatalog/catalog/internal/schemaregistry"
 	"github.com/bookscatalog/catalog/internal/store"
 	"github.com/bookscatalog/catalog/internal/store/pebblestore"
 )
@@ -149,6 +151,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		return nil, fmt.Errorf("topics: %w", err)
 	}
 
+	registry, err := schemaregistry.New(tctx, brokers, cfg.Service+".schemas",
+		schemaregistry.WithReplicationFactor(cfg.ReplicationFactor), schemaregistry.WithClientOpts(opts.ClientOpts...),
+		schemaregistry.WithLogger(s.log))
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	s.closers = append(s.closers, registry.Close)
+	codecs, err := newKafkaCodecs(tctx, registry)
+	if err != nil {
+		return nil, err
+	}
+	rtCfg.Retryable = func(err error) bool { return errors.Is(err, avro.ErrRegistryUnavailable) }
+
 	producer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ProducerLinger(0),
@@ -159,19 +174,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	}
 	s.closers = append(s.closers, producer.Close)
 
-	authors, err := wireAggregate(s, rtCfg, Authors, es.Codecs[author.State, author.Command, author.Event]{
-		State:   jsoncodec.Value[author.State]{Name: "Author"},
-		Command: authorCommandsJSON(),
-		Event:   authorEventsJSON(),
-	}, producer)
+	authors, err := wireAggregate(s, rtCfg, Authors, codecs.authors, codecs.outcomes, producer)
 	if err != nil {
 		return nil, err
 	}
-	books, err := wireAggregate(s, rtCfg, Books, es.Codecs[book.State, book.Command, book.Event]{
-		State:   jsoncodec.Value[book.State]{Name: "Book"},
-		Command: bookCommandsJSON(),
-		Event:   bookEventsJSON(),
-	}, producer)
+	books, err := wireAggregate(s, rtCfg, Books, codecs.books, codecs.outcomes, producer)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +189,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if viewCfg.Store, err = s.openStore("booksbyauthor-view"); err != nil {
 		return nil, err
 	}
-	byAuthor := projection.NewBooksByAuthor(linksCfg, viewCfg, projection.Codecs{
-		AuthorEvents: authorEventsJSON(), BookEvents: bookEventsJSON(), BookCommands: bookCommandsJSON(),
-	})
+	byAuthor := projection.NewBooksByAuthor(linksCfg, viewCfg, codecs.byAuthor)
 	for _, st := range byAuthor.Stages() {
 		s.runners = append(s.runners, st.Run)
 		s.ready = append(s.ready, st.Ready)
@@ -247,14 +252,14 @@ type wired[S, C, E any] struct {
 
 // wireAggregate opens the aggregate's store and prepares its processor,
 // outcome follower and gateway.
-func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], producer *kgo.Client) (*wired[S, C, E], error) {
+func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], outcomeCodec es.Codec[eskafka.Outcome], producer *kgo.Client) (*wired[S, C, E], error) {
 	st, err := s.openStore(agg.Name)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Store = st
-	p := eskafka.NewProcessor(agg, codecs, nil, cfg)
-	outcomes, err := eskafka.NewOutcomes(cfg, p.Topics().Results, nil)
+	p := eskafka.NewProcessor(agg, codecs, outcomeCodec, cfg)
+	outcomes, err := eskafka.NewOutcomes(cfg, p.Topics().Results, outcomeCodec)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,381 @@
+package schemaregistry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/avro"
+)
+
+// Registry is the registry kept in a compacted Kafka topic. Build one with
+// New; it is safe for concurrent use.
+type Registry struct {
+	topic string
+	prod  *kgo.Client  // produces and administers
+	cons  *kgo.Client  // reads the topic's partition 0, read_committed
+	adm   *kadm.Client // on cons: its metadata knows the topic from the start
+	log   *slog.Logger
+
+	mu        sync.RWMutex
+	schemas   map[uint64]string
+	invalid   map[uint64]error // why records under a key were skipped
+	started   uint64           // catch-ups started
+	completed uint64           // the start number of the last catch-up that completed
+	readTo    int64            // the offset that catch-up read to
+
+	sem  chan struct{} // held by the one catch-up running
+	next int64         // next offset to read; guarded by sem
+}
+
+type options struct {
+	rf         int16
+	clientOpts []kgo.Opt
+	log        *slog.Logger
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithReplicationFactor sets the replication factor the topic is created
+// with (default -1: the broker's default).
+func WithReplicationFactor(n int16) Option { return func(o *options) { o.rf = n } }
+
+// WithClientOpts adds franz-go options (TLS, SASL, client id…) to the
+// registry's clients.
+func WithClientOpts(opts ...kgo.Opt) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// WithLogger sets the logger of skipped and conflicting records (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// New connects to brokers, creates the registry topic if it is missing
+// (1 partition, cleanup.policy=compact, retention.ms=-1), checks it if it
+// exists (1 partition, cleanup.policy=compact; otherwise an error), and
+// reads it to its end. Close it when done.
+func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*Registry, error) {
+	o := options{rf: -1, log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if topic == "" {
+		return nil, errors.New("schemaregistry: empty topic name")
+	}
+	prod, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, o.clientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("schemaregistry: client: %w", err)
+	}
+	if err := ensureTopic(ctx, prod, topic, o.rf); err != nil {
+		prod.Close()
+		return nil, err
+	}
+	cons, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Without control records, a transaction marker at the tail
+		// would never arrive and the end would never be reached.
+		kgo.KeepControlRecords(),
+	}, o.clientOpts...)...)
+	if err != nil {
+		prod.Close()
+		return nil, fmt.Errorf("schemaregistry: consumer: %w", err)
+	}
+	r := &Registry{
+		topic: topic, prod: prod, cons: cons, adm: kadm.NewClient(cons), log: o.log.With("topic", topic),
+		schemas: map[uint64]string{}, invalid: map[uint64]error{}, sem: make(chan struct{}, 1),
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close closes the registry's clients.
+func (r *Registry) Close() {
+	r.cons.Close()
+	r.prod.Close()
+}
+
+// Topic returns the registry topic's name.
+func (r *Registry) Topic() string { return r.topic }
+
+// Register implements avro.Registry: it writes the schema unless the topic
+// has it already, and returns its fingerprint once the broker acknowledged
+// the write. A different JSON under the same fingerprint is ErrConflict.
+func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, error) {
+	fp, err := parse(schemaJSON)
+	if err != nil {
+		return 0, err
+	}
+	if done, err := r.registered(fp, schemaJSON); done || err != nil {
+		return fp, err
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		return 0, err
+	}
+	if done, err := r.registered(fp, schemaJSON); done || err != nil {
+		return fp, err
+	}
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+	if err := r.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return 0, fmt.Errorf("schemaregistry: write schema %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
+	}
+	r.mu.Lock()
+	if _, ok := r.schemas[fp]; !ok {
+		r.schemas[fp] = schemaJSON
+	}
+	r.mu.Unlock()
+	return fp, nil
+}
+
+// registered reports whether fp is known with schemaJSON, or an error if it
+// is known with another JSON.
+func (r *Registry) registered(fp uint64, schemaJSON string) (bool, error) {
+	r.mu.RLock()
+	have, ok := r.schemas[fp]
+	r.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	if !sameJSON(have, schemaJSON) {
+		return false, conflict(fp, have)
+	}
+	return true, nil
+}
+
+// Lookup implements avro.Registry: the schema of fp, catching up on the
+// topic first if fp is not known yet; an error wrapping avro.ErrUnknownSchema
+// if it is still unknown then.
+func (r *Registry) Lookup(ctx context.Context, fp uint64) (string, error) {
+	r.mu.RLock()
+	js, ok := r.schemas[fp]
+	seq := r.started
+	r.mu.RUnlock()
+	if ok {
+		return js, nil
+	}
+	if err := r.catchUpAfter(ctx, seq); err != nil {
+		return "", err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if js, ok := r.schemas[fp]; ok {
+		return js, nil
+	}
+	if err := r.invalid[fp]; err != nil {
+		return "", fmt.Errorf("%w: %s: the registry topic %s has only an invalid record for it: %w", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, err)
+	}
+	return "", fmt.Errorf("%w: %s is not in the registry topic %s (read to offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, r.readTo)
+}
+
+// All implements avro.Registry.
+func (r *Registry) All(ctx context.Context) (map[uint64]string, error) {
+	if err := r.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return maps.Clone(r.schemas), nil
+}
+
+// CatchUp reads the topic up to its last stable offset as of the call.
+func (r *Registry) CatchUp(ctx context.Context) error {
+	r.mu.RLock()
+	seq := r.started
+	r.mu.RUnlock()
+	return r.catchUpAfter(ctx, seq)
+}
+
+// catchUpAfter makes sure that a catch-up started after the seq-th one has
+// completed: it waits for the one running, and runs one itself unless that
+// one started late enough.
+func (r *Registry) catchUpAfter(ctx context.Context, seq uint64) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("schemaregistry: catch up on %s: %w", r.topic, ctx.Err())
+	}
+	defer func() { <-r.sem }()
+	r.mu.Lock()
+	if r.completed > seq {
+		r.mu.Unlock()
+		return nil
+	}
+	r.started++
+	mine := r.started
+	r.mu.Unlock()
+	if err := r.catchUp(ctx); err != nil {
+		return fmt.Errorf("schemaregistry: catch up on %s: %w", r.topic, err)
+	}
+	r.mu.Lock()
+	r.completed = mine
+	r.readTo = r.next
+	r.mu.Unlock()
+	return nil
+}
+
+// catchUp reads to the last stable offset; the caller holds sem.
+func (r *Registry) catchUp(ctx context.Context) error {
+	offsets, err := r.adm.ListCommittedOffsets(ctx, r.topic)
+	if err != nil {
+		return fmt.Errorf("list end offset: %w", err)
+	}
+	o, ok := offsets.Lookup(r.topic, 0)
+	if !ok {
+		return errors.New("list end offset: no answer for partition 0")
+	}
+	if o.Err != nil {
+		return fmt.Errorf("list end offset: %w", o.Err)
+	}
+	for r.next < o.Offset {
+		fetches := r.cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var errs []error
+		fetches.EachError(func(t string, p int32, err error) {
+			errs = append(errs, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+		})
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset >= r.next {
+				r.next = rec.Offset + 1
+			}
+			if !rec.Attrs.IsControl() {
+				r.apply(rec)
+			}
+		})
+	}
+	return nil
+}
+
+// apply takes one registry record in.
+func (r *Registry) apply(rec *kgo.Record) {
+	fp, err := ParseKey(rec.Key)
+	if err != nil {
+		r.log.Warn("skipping registry record with an invalid key", "offset", rec.Offset, "err", err)
+		return
+	}
+	if rec.Value == nil {
+		r.log.Warn("ignoring tombstone in the registry topic: schemas are never deleted", "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		return
+	}
+	js := string(rec.Value)
+	got, err := parse(js)
+	if err == nil && got != fp {
+		err = fmt.Errorf("the schema's fingerprint is %s, not the key", avro.FormatFingerprint(got))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if _, ok := r.schemas[fp]; !ok {
+			r.invalid[fp] = fmt.Errorf("record at offset %d: %w", rec.Offset, err)
+		}
+		r.log.Warn("skipping invalid registry record", "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp), "err", err)
+		return
+	}
+	if have, ok := r.schemas[fp]; ok {
+		if !sameJSON(have, js) {
+			r.log.Warn("registry record conflicts with an earlier one for the same fingerprint; keeping the earlier (their canonical forms are equal)",
+				"offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		}
+		return
+	}
+	r.schemas[fp] = js
+	delete(r.invalid, fp)
+}
+
+// ensureTopic creates the topic if it is missing and checks it.
+func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16) error {
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: list topics: %w", err)
+	}
+	d, ok := details[topic]
+	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		cfg := map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+			"retention.ms":   kadm.StringPtr("-1"),
+		}
+		resp, err := adm.CreateTopic(ctx, 1, rf, cfg, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err == nil {
+			return nil // created as we want it
+		}
+		if !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("schemaregistry: create topic %s: %w", topic, err)
+		}
+		// Another instance created it meanwhile: check it.
+	} else if d.Err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, d.Err)
+	}
+	// A created topic's metadata reaches every broker a moment later.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		cl.PurgeTopicsFromClient(topic) // no cached "unknown topic"
+		err := checkTopic(ctx, adm, topic)
+		if !errors.Is(err, errMissing) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for it: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+var errMissing = errors.New("schemaregistry: topic missing")
+
+func checkTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: list topics: %w", err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil || len(d.Partitions) == 0 {
+		return fmt.Errorf("%w: %s", errMissing, topic)
+	}
+	var problems []string
+	if n := len(d.Partitions); n != 1 {
+		problems = append(problems, fmt.Sprintf("it has %d partitions, want 1", n))
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, err)
+	}
+	rc, err := configs.On(topic, nil)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, err)
+	}
+	policy := "delete" // Kafka's default
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if strings.ReplaceAll(policy, " ", "") != "compact" {
+		problems = append(problems, fmt.Sprintf("its cleanup.policy is %s, want compact (schemas must be kept forever)", policy))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("schemaregistry: topic %s cannot be the schema registry: %s", topic, strings.Join(problems, "; "))
+	}
+	return nil
+}
