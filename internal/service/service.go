@@ -230,7 +230,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Peers:                  peers,
 		Metadata:               s.metadata,
 		Observe:                s.metrics.Request,
-		Extra:                  map[string]http.Handler{"GET /metrics": s.metrics.Handler()},
+		Extra:                  s.extraHandlers(brokers, rtCfg, codecs),
 		Health:                 s,
 		Logger:                 s.log,
 	})
