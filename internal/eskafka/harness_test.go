@@ -138,6 +138,11 @@ func ensureTopics(t *testing.T, cfg eskafka.Config) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	ensureTopicsTB(t, cl, cfg)
+}
+
+func ensureTopicsTB(t testing.TB, cl *kgo.Client, cfg eskafka.Config) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := eskafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg.Partitions, 1, eskafka.AggregateTopics(cfg.Service, "counters").Specs()...); err != nil {
