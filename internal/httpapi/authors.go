@@ -5,6 +5,7 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // Authors is the authors resource.
@@ -41,6 +42,12 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 		}
 		if p := required("code", b.Code, "firstName", b.FirstName, "lastName", b.LastName); p != nil {
 			writeProblem(w, p)
+			return
+		}
+		// Checked before sending: an invalid code must not become a
+		// record key (a huge one would not even fit a record).
+		if rej := a.ValidKey(*b.Code); rej != nil {
+			writeProblem(w, rejectionProblem(&es.Rejection{Code: rej.Code, Field: rej.Field, Message: rej.Message}, ""))
 			return
 		}
 		result, p := a.execute(r, author.CreateAuthor{Code: *b.Code, FirstName: *b.FirstName, LastName: *b.LastName})

@@ -101,6 +101,9 @@ func jsonProblem(err error) *Problem {
 		return problem(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 	case errors.As(err, &se):
 		return problem(http.StatusBadRequest, "malformed JSON at byte %d: %v", se.Offset, err)
+	case errors.As(err, &ute) && ute.Field == "":
+		// The body itself has the wrong type (an array, a string...).
+		return problem(http.StatusBadRequest, "request body must be a JSON object, not %s", ute.Value)
 	case errors.As(err, &ute):
 		p := problem(http.StatusUnprocessableEntity, "field %q must be %s, not %s", ute.Field, jsonKind(ute.Type.String()), ute.Value)
 		p.Field = ute.Field

@@ -347,22 +347,38 @@ func (r *response) expectProblem(t testing.TB, status int, field string) problem
 // read_committed consumer from the start up to the last stable offsets.
 func (h *harness) readCommitted(topic string) []*kgo.Record {
 	h.t.Helper()
+	return h.readTopic(topic, true)
+}
+
+// readUncommitted returns every data record of topic, aborted ones too, up
+// to the high watermarks.
+func (h *harness) readUncommitted(topic string) []*kgo.Record {
+	h.t.Helper()
+	return h.readTopic(topic, false)
+}
+
+func (h *harness) readTopic(topic string, committed bool) []*kgo.Record {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(h.Brokers...))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, topic)
+	list, isolation := kadm.NewClient(adm).ListCommittedOffsets, kgo.ReadCommitted()
+	if !committed {
+		list, isolation = kadm.NewClient(adm).ListEndOffsets, kgo.ReadUncommitted()
+	}
+	ends, err := list(ctx, topic)
 	adm.Close()
 	if err != nil {
-		h.t.Fatalf("last stable offsets of %s: %v", topic, err)
+		h.t.Fatalf("end offsets of %s: %v", topic, err)
 	}
 	targets := map[int32]int64{}
 	consume := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
-			h.t.Fatalf("last stable offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
+			h.t.Fatalf("end offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
 		}
 		if o.Offset > 0 {
 			targets[o.Partition] = o.Offset
@@ -375,7 +391,7 @@ func (h *harness) readCommitted(topic string) []*kgo.Record {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(h.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchIsolationLevel(isolation),
 		kgo.KeepControlRecords(),
 	)
 	if err != nil {
@@ -442,5 +458,3 @@ func eventually(t testing.TB, timeout time.Duration, f func() error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-

@@ -1,0 +1,416 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/domain/book"
+	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
+	"github.com/bookscatalog/catalog/internal/es"
+	"github.com/bookscatalog/catalog/internal/eskafka"
+)
+
+// checkProblem fails unless p is nil or a well-formed client-error problem
+// of decodeBody, and unless it is written as application/problem+json.
+func checkProblem(t *testing.T, what string, p *Problem) {
+	t.Helper()
+	if p == nil {
+		return
+	}
+	switch p.Status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+	case http.StatusUnprocessableEntity:
+		if p.Field == "" {
+			t.Fatalf("%s: 422 without a field: %+v", what, p)
+		}
+	default:
+		t.Fatalf("%s: status %d: %+v", what, p.Status, p)
+	}
+	if p.Detail == "" {
+		t.Fatalf("%s: problem without detail: %+v", what, p)
+	}
+	rec := httptest.NewRecorder()
+	writeProblem(rec, p)
+	if rec.Code != p.Status || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("%s: written as %d %q", what, rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var back Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &back); err != nil || back.Status != p.Status || back.Title == "" || back.Type == "" {
+		t.Fatalf("%s: written problem %q does not read back (%v)", what, rec.Body.Bytes(), err)
+	}
+}
+
+// typed has members of several JSON kinds, to reach every branch of
+// jsonProblem and jsonKind.
+type typed struct {
+	S  *string            `json:"s"`
+	N  int64              `json:"n"`
+	U  uint8              `json:"u"`
+	F  float64            `json:"f"`
+	B  bool               `json:"b"`
+	L  []string           `json:"l"`
+	M  map[string]int     `json:"m"`
+	O  *struct{ X int }   `json:"o"`
+	R  json.RawMessage    `json:"r"`
+	OS optionalString     `json:"os"`
+	A  [2]int             `json:"a"`
+	I  any                `json:"i"`
+	MM map[int]string     `json:"mm"`
+	P  **map[string][]int `json:"p"`
+}
+
+func FuzzDecodeBody(f *testing.F) {
+	for _, s := range []struct {
+		body, ct string
+	}{
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "application/json"},
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "application/json; charset=utf-8"},
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "application/problem+json"},
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "text/plain"},
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, ""},
+		{`{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "application/json; ="},
+
+		{`{"code":"jane-austen"`, "application/json"},
+		{`{"code":"a"} x`, "application/json"},
+		{`{"code":"a"}}`, "application/json"},
+		{`{"code":"a"}{"code":"b"}`, "application/json"},
+		{`{"age":3}`, "application/json"},
+		{`{"firstName":5}`, "application/json"},
+		{`{"n":"x","s":1,"l":{},"m":[],"o":1,"u":300,"b":"t","a":[1,2,3],"mm":{"x":"y"},"p":{"a":"b"}}`, "application/json"},
+		{`{"os":5,"f":1e400,"n":1.5}`, "application/json"},
+		{`[]`, "application/json"},
+		{`"x"`, "application/json"},
+		{`null`, "application/json"},
+		{`0`, "application/json"},
+		{``, "application/json"},
+		{" \t\n", "application/json"},
+		{"{\"code\":\"\xff\xfe\"}", "application/json"},
+		{`{"code":"\ud800"}`, "application/json"},
+		{`{"type":"CreateAuthor","code":"a","firstName":"b","lastName":"c"}`, "application/json"},
+		{`{"a":{"b":{"c":[[[[[[[[[[]]]]]]]]]]}}}`, "application/json"},
+	} {
+		f.Add([]byte(s.body), s.ct)
+	}
+	// Bodies over MaxBodyBytes are left to TestDecodeBodyTooLarge: a
+	// megabyte per run would make the fuzzer crawl.
+	f.Fuzz(func(t *testing.T, body []byte, ct string) {
+		decode := func(v any) *Problem {
+			r := httptest.NewRequest(http.MethodPost, "/authors", bytes.NewReader(body))
+			if ct != "" {
+				r.Header.Set("Content-Type", ct)
+			}
+			return decodeBody(httptest.NewRecorder(), r, v)
+		}
+		var ab authorBody
+		pa := decode(&ab)
+		checkProblem(t, "authorBody", pa)
+		var raw map[string]json.RawMessage
+		pr := decode(&raw)
+		checkProblem(t, "map", pr)
+		var ty typed
+		checkProblem(t, "typed", decode(&ty))
+
+		// The content type verdict does not depend on the target.
+		if (pa != nil && pa.Status == http.StatusUnsupportedMediaType) != (pr != nil && pr.Status == http.StatusUnsupportedMediaType) {
+			t.Fatalf("authorBody: %+v, map: %+v", pa, pr)
+		}
+		// Any body accepted is valid JSON, and a JSON object under the
+		// limit with the right content type is accepted as a map.
+		if pr == nil && !json.Valid(body) {
+			t.Fatalf("invalid JSON %q accepted", body)
+		}
+		trimmed := bytes.TrimSpace(body)
+		if ct == "application/json" && len(body) <= MaxBodyBytes && json.Valid(body) && len(trimmed) > 0 && trimmed[0] == '{' && pr != nil {
+			t.Fatalf("JSON object %q refused: %+v", body, pr)
+		}
+
+		// jsonProblem on whatever the standard decoder says.
+		for _, v := range []any{&ab, &raw, &ty, new([]int), new(string)} {
+			if err := json.Unmarshal(body, v); err != nil {
+				p := jsonProblem(err)
+				if p.Status != http.StatusBadRequest && p.Status != http.StatusUnprocessableEntity {
+					t.Fatalf("jsonProblem(%v) = %+v", err, p)
+				}
+				checkProblem(t, "jsonProblem", p)
+			}
+		}
+	})
+}
+
+func TestDecodeBodyTooLarge(t *testing.T) {
+	valid := `{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`
+	for _, c := range []struct {
+		name, body string
+		status     int
+	}{
+		{"whitespace after the object", valid + strings.Repeat(" ", MaxBodyBytes), http.StatusRequestEntityTooLarge},
+		{"huge string", `{"code":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge},
+		{"huge unknown member", `{"x":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge},
+		{"huge wrong type", `{"firstName":[` + strings.Repeat("1,", MaxBodyBytes/2) + `1]}`, http.StatusRequestEntityTooLarge},
+		{"deep nesting", `{"x":` + strings.Repeat("[", MaxBodyBytes) + `}`, 0},
+		{"exactly the limit", valid + strings.Repeat(" ", MaxBodyBytes-len(valid)), http.StatusOK},
+		{"one byte over", valid + strings.Repeat(" ", MaxBodyBytes-len(valid)+1), http.StatusRequestEntityTooLarge},
+		{"garbage", strings.Repeat("x", 2*MaxBodyBytes), http.StatusBadRequest},
+		{"wrong content type", strings.Repeat(" ", 2*MaxBodyBytes), http.StatusUnsupportedMediaType},
+	} {
+		for _, target := range []any{new(authorBody), new(map[string]json.RawMessage)} {
+			r := httptest.NewRequest(http.MethodPost, "/authors", strings.NewReader(c.body))
+			r.Header.Set("Content-Type", "application/json")
+			if c.status == http.StatusUnsupportedMediaType {
+				r.Header.Set("Content-Type", "text/plain")
+			}
+			p := decodeBody(httptest.NewRecorder(), r, target)
+			checkProblem(t, c.name, p)
+			switch {
+			case c.status == 0 && p != nil && p.Status != http.StatusBadRequest && p.Status != http.StatusRequestEntityTooLarge && p.Status != http.StatusUnprocessableEntity:
+				t.Errorf("%s into %T: %+v", c.name, target, p)
+			case c.status == http.StatusOK && p != nil:
+				t.Errorf("%s into %T: %+v, want it accepted", c.name, target, p)
+			case c.status != 0 && c.status != http.StatusOK && (p == nil || p.Status != c.status):
+				t.Errorf("%s into %T: %+v, want status %d", c.name, target, p, c.status)
+			}
+		}
+	}
+}
+
+func FuzzCursor(f *testing.F) {
+	for _, s := range []struct{ key, cursor, limit string }{
+		{"jane-austen", "amFuZS1hdXN0ZW4", "2"},
+		{"", "", ""},
+		{"a", "YQ==", "0"},
+		{"x\x00y", "!!!", "5000"},
+		{"ünïcødé", "YR", "x"},
+		{"\xff", "_-_-", "-1"},
+		{"s/../m/0001", "%zz", "1000"},
+		{"k", "a b", "99999999999999999999"},
+		{"k", "AAAA", " 1"},
+		{"k", "YWJj\n", "+5"},
+	} {
+		f.Add(s.key, s.cursor, s.limit)
+	}
+	f.Fuzz(func(t *testing.T, key, cursor, limit string) {
+		// Every key survives a round trip through its cursor, which is
+		// safe in a URL as it is.
+		c := encodeCursor(key)
+		if back, err := decodeCursor(c); err != nil || back != key {
+			t.Fatalf("cursor %q of %q decodes to %q, %v", c, key, back, err)
+		}
+		if url.QueryEscape(c) != c {
+			t.Fatalf("cursor %q needs escaping", c)
+		}
+		dc, derr := decodeCursor(cursor)
+
+		q := url.Values{}
+		if limit != "" {
+			q.Set("limit", limit)
+		}
+		if cursor != "" {
+			q.Set("after", cursor)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/authors?"+q.Encode(), nil)
+		n, after, p := pageParams(r)
+		if p != nil {
+			if p.Status != http.StatusBadRequest || (p.Field != "limit" && p.Field != "after") || p.Detail == "" {
+				t.Fatalf("pageParams(limit=%q, after=%q): %+v", limit, cursor, p)
+			}
+			if p.Field == "after" && derr == nil {
+				t.Fatalf("cursor %q decodes but was refused", cursor)
+			}
+			checkProblem(t, "pageParams", p)
+			return
+		}
+		if n < 1 || n > MaxLimit || (limit == "" && n != 100) {
+			t.Fatalf("limit=%q gave %d", limit, n)
+		}
+		if cursor != "" && (derr != nil || after != dc) {
+			t.Fatalf("after=%q gave %q (decodes to %q, %v)", cursor, after, dc, derr)
+		}
+		if cursor == "" && after != "" {
+			t.Fatalf("no cursor gave after %q", after)
+		}
+	})
+}
+
+// fakeWriter runs commands through the aggregate's decide on the zero
+// state, with no Kafka, and remembers their outcomes.
+type fakeWriter[S, C, E any] struct {
+	agg    es.Aggregate[S, C, E]
+	events es.Codec[E]
+	mu     sync.Mutex
+	out    map[string]*eskafka.Result[S, E]
+}
+
+func (w *fakeWriter[S, C, E]) Send(_ context.Context, cmd C, opt eskafka.SendOptions) error {
+	var zero S
+	next, events, rej := w.agg.Handle(zero, cmd, opt.ExpectedVersion)
+	res := &eskafka.Result[S, E]{Outcome: &eskafka.Outcome{MsgID: opt.MsgID, Key: w.agg.Key(cmd), Version: w.agg.Version(next)}}
+	if rej != nil {
+		res.Status, res.Rejection = eskafka.StatusRejected, rej
+	} else {
+		res.Status, res.State, res.Exists, res.Events = eskafka.StatusAccepted, next, w.agg.Exists(next), events
+		for _, e := range events {
+			b, typ, err := w.events.Encode(e)
+			if err != nil {
+				return err
+			}
+			res.Outcome.Events = append(res.Outcome.Events, eskafka.EncodedEvent{Type: typ, Data: b})
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.out[opt.MsgID]; !ok || !opt.Idempotent {
+		w.out[opt.MsgID] = res
+	}
+	return nil
+}
+
+func (w *fakeWriter[S, C, E]) Await(_ context.Context, msgID string) (*eskafka.Result[S, E], error) {
+	res, ok, _ := w.Lookup(msgID)
+	if !ok {
+		return nil, context.DeadlineExceeded
+	}
+	return res, nil
+}
+
+func (w *fakeWriter[S, C, E]) Lookup(msgID string) (*eskafka.Result[S, E], bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res, ok := w.out[msgID]
+	return res, ok, nil
+}
+
+// emptyReader has no aggregates.
+type emptyReader[S any] struct{}
+
+func (emptyReader[S]) Get(string) (S, error) {
+	var zero S
+	return zero, eskafka.ErrNotFound
+}
+
+func (emptyReader[S]) List(string, int) ([]S, []string, bool, error) { return nil, nil, false, nil }
+
+type readyHealth struct{}
+
+func (readyHealth) Ready() bool { return true }
+
+// fuzzAPI is the whole API over fakes: commands are decided against empty
+// states, reads find nothing.
+func fuzzAPI() http.Handler {
+	authors := es.Aggregate[author.State, author.Command, author.Event]{
+		Name: "authors", Decide: author.Decide, Evolve: author.Evolve, Key: author.Command.AuthorCode,
+		Version: author.Version, Exists: author.State.Exists,
+	}
+	books := es.Aggregate[book.State, book.Command, book.Event]{
+		Name: "books", Decide: book.Decide, Evolve: book.Evolve, Key: book.Command.BookID,
+		Version: book.Version, Exists: book.State.Exists,
+	}
+	authorEvents := jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	bookEvents := jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
+		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
+	return New(Config{
+		Authors: &Authors{
+			Name: "authors", Writer: &fakeWriter[author.State, author.Command, author.Event]{agg: authors, events: authorEvents, out: map[string]*eskafka.Result[author.State, author.Event]{}},
+			Reader:   emptyReader[author.State]{},
+			Commands: jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{}),
+			Events:   authorEvents, Key: author.Command.AuthorCode, Version: author.Version, Render: RenderAuthor,
+			ValidKey: ValidAuthorCode, WriteTimeout: time.Second,
+		},
+		Books: &Books{
+			Name: "books", Writer: &fakeWriter[book.State, book.Command, book.Event]{agg: books, events: bookEvents, out: map[string]*eskafka.Result[book.State, book.Event]{}},
+			Reader: emptyReader[book.State]{},
+			Commands: jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
+				book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}),
+			Events: bookEvents, Key: book.Command.BookID, Version: book.Version, Render: RenderBook,
+			ValidKey: ValidBookID, WriteTimeout: time.Second,
+		},
+		AuthorExists: func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil },
+		BooksOfAuthor: func(string) (booksbyauthor.View, error) {
+			return booksbyauthor.View{}, eskafka.ErrNotFound
+		},
+		Health: readyHealth{},
+	})
+}
+
+// FuzzAPI sends arbitrary requests to the whole API (over fakes, so that
+// any 5xx is the API's own): none panics or gets a 5xx, and every error is
+// a problem document with its status.
+func FuzzAPI(f *testing.F) {
+	const uuid = "0b8a6c2e-5d0f-4a4e-9b7e-3f2c1d0e9a8b"
+	for _, s := range []struct{ method, path, ct, body, ifMatch, idem string }{
+		{"POST", "/authors", "application/json", `{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, "", ""},
+		{"POST", "/authors", "application/json", `{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`, `"0"`, "k1"},
+		{"POST", "/authors", "application/json", `{"code":"Jane","firstName":" ","lastName":"Austen"}`, "", ""},
+		{"PUT", "/authors/jane-austen", "application/json", `{"firstName":"J","lastName":"A"}`, `"1"`, ""},
+		{"PUT", "/authors/jane-austen", "application/json", `{"code":"x","firstName":"J","lastName":"A"}`, `W/"x"`, ""},
+		{"DELETE", "/authors/jane-austen", "", "", `*`, "k2"},
+		{"GET", "/authors/jane-austen", "", "", "", ""},
+		{"GET", "/authors/jane-austen/books", "", "", "", ""},
+		{"GET", "/authors?limit=2&after=YQ", "", "", "", ""},
+		{"POST", "/authors/commands", "application/json", `{"type":"CreateAuthor","code":"a","firstName":"b","lastName":"c"}`, "", "k"},
+		{"POST", "/authors/commands", "application/json", `{"type":"DeleteAuthor"}`, "", ""},
+		{"GET", "/authors/commands/" + uuid + "?wait=1ms", "", "", "", ""},
+		{"POST", "/books", "application/json", `{"title":"Emma","authorCode":"austen"}`, "", ""},
+		{"POST", "/books", "application/json", `{"title":"Emma","authorCode":null,"id":"` + uuid + `"}`, "", "k"},
+		{"POST", "/books", "application/json", `{"title":"Emma","id":"not-a-uuid"}`, "", ""},
+		{"PUT", "/books/" + uuid, "application/json", `{"title":"Emma"}`, `"3"`, ""},
+		{"PUT", "/books/" + uuid + "/author", "application/json", `{"authorCode":null}`, "", ""},
+		{"PUT", "/books/" + uuid + "/author", "application/json", `{"authorCode":"bronte"}`, "", ""},
+		{"POST", "/books/" + uuid + "/chapters", "application/json", `{"title":"1","content":"..."}`, "", ""},
+		{"DELETE", "/books/" + uuid + "/chapters/1", "", "", "", ""},
+		{"DELETE", "/books/" + uuid + "/chapters/x", "", "", "", ""},
+		{"DELETE", "/books/" + uuid, "", "", "", ""},
+		{"GET", "/books/not-a-uuid", "", "", "", ""},
+		{"POST", "/books/commands", "application/json", `{"type":"RemoveChapter","id":"` + uuid + `","chapterId":1}`, "", ""},
+		{"PATCH", "/books", "", "", "", ""},
+		{"GET", "/healthz", "", "", "", ""},
+		{"GET", "/readyz", "", "", "", ""},
+		{"GET", "/authors/../books", "", "", "", ""},
+	} {
+		f.Add(s.method, s.path, s.ct, []byte(s.body), s.ifMatch, s.idem)
+	}
+	api := fuzzAPI()
+	f.Fuzz(func(t *testing.T, method, path, ct string, body []byte, ifMatch, idem string) {
+		r, err := http.NewRequest(method, "http://catalog.test/"+strings.TrimPrefix(path, "/"), bytes.NewReader(body))
+		if err != nil {
+			return // not a request a server would hand to the API
+		}
+		set := func(k, v string) {
+			if v != "" && utf8.ValidString(v) && !strings.ContainsAny(v, "\r\n\x00") {
+				r.Header.Set(k, v)
+			}
+		}
+		set("Content-Type", ct)
+		set("If-Match", ifMatch)
+		set("Idempotency-Key", idem)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, r.WithContext(ctx))
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s: %d %s", method, r.URL, rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code >= 400 {
+			if got := rec.Header().Get("Content-Type"); got != "application/problem+json" {
+				t.Fatalf("%s %s: %d with Content-Type %q", method, r.URL, rec.Code, got)
+			}
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != rec.Code || p.Detail == "" {
+				t.Fatalf("%s %s: %d with problem %s (%v)", method, r.URL, rec.Code, rec.Body.Bytes(), err)
+			}
+			if rec.Code == http.StatusUnprocessableEntity && p.Field == "" {
+				t.Fatalf("%s %s: 422 without a field: %s", method, r.URL, rec.Body.Bytes())
+			}
+		}
+	})
+}
