@@ -19,16 +19,52 @@ import (
 // A store that claims more than the topic holds belongs to another history
 // (the topic was recreated); its data for the partition is dropped and
 // rebuilt from the start.
-func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
+//
+// With waitStable, it first waits until no transaction is open on those
+// partitions (last stable offset = high watermark): only the owner writes a
+// changelog partition, so an open transaction there belongs to its previous
+// owner and is about to be resolved; reading before it is would miss that
+// owner's last batch.
+func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, waitStable bool, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
 	start := time.Now()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
 		return 0, fmt.Errorf("list last stable offsets: %w", err)
+	}
+	for wait := 5 * time.Millisecond; waitStable; wait = min(2*wait, 500*time.Millisecond) {
+		hwms, err := adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return 0, fmt.Errorf("list end offsets: %w", err)
+		}
+		stable := true
+		for _, topic := range topics {
+			for _, part := range partitions {
+				lso, _ := ends.Lookup(topic, part)
+				hwm, _ := hwms.Lookup(topic, part)
+				stable = stable && lso.Offset >= hwm.Offset
+			}
+		}
+		if stable {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			cfg.Logger.Warn("a transaction stays open on a changelog; restoring up to it", "topics", topics, "partitions", partitions)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+		if ends, err = adm.ListCommittedOffsets(ctx, topics...); err != nil {
+			return 0, fmt.Errorf("list last stable offsets: %w", err)
+		}
 	}
 	consume := map[string]map[int32]kgo.Offset{}
 	targets := map[store.TopicPartition]int64{}

@@ -69,8 +69,12 @@ type Stage struct {
 	cfg  Config
 	log  *slog.Logger
 
-	mu       sync.RWMutex
-	parts    map[int32]PartitionState
+	mu    sync.RWMutex
+	parts map[int32]PartitionState
+	// fresh partitions were assigned and not processed yet: before their
+	// first batch they catch up once more, waiting for the previous
+	// owner's last transaction to be resolved.
+	fresh    map[int32]bool
 	owners   map[int32]string // partition -> advertised URL, from the leader
 	joined   bool
 	restored int64
@@ -85,7 +89,7 @@ type Stage struct {
 // NewStage returns a stage; call Run to start it.
 func NewStage(spec StageSpec, cfg Config) *Stage {
 	cfg.defaults()
-	return &Stage{spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name), parts: map[int32]PartitionState{}}
+	return &Stage{spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name), parts: map[int32]PartitionState{}, fresh: map[int32]bool{}}
 }
 
 // Group returns the stage's consumer group.
@@ -149,6 +153,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		clear(s.parts)
+		clear(s.fresh)
 		s.owners = nil
 		s.joined = false
 		s.mu.Unlock()
@@ -167,6 +172,9 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// A partition assigned during the poll is caught up before
 		// any of its records is processed.
 		if err := s.restorePending(ctx); err != nil {
+			return err
+		}
+		if err := s.catchUpFresh(ctx, recs); err != nil {
 			return err
 		}
 		if err := s.processBatch(ctx, sess, recs); err != nil {
@@ -265,6 +273,7 @@ func (s *Stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string
 		for _, p := range ps {
 			if s.parts[p] == NotOwned {
 				s.parts[p] = Restoring
+				s.fresh[p] = true
 			}
 		}
 	}
@@ -279,6 +288,7 @@ func (s *Stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][
 		for _, p := range ps {
 			if _, ok := s.parts[p]; ok {
 				delete(s.parts, p)
+				delete(s.fresh, p)
 				gone = append(gone, p)
 			}
 		}
@@ -450,7 +460,7 @@ func (s *Stage) restorePending(ctx context.Context) error {
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, pending, s.applyRestored, s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, pending, false, s.applyRestored, s.dropPartition)
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", pending, s.spec.Name, err)
 	}
@@ -459,6 +469,44 @@ func (s *Stage) restorePending(ctx context.Context) error {
 	s.mu.Unlock()
 	s.markReady(pending)
 	s.cfg.Observer.Restored(s.spec.Name, n, 0)
+	return nil
+}
+
+// catchUpFresh catches up the partitions of recs that were not processed
+// since they were assigned. Their records arriving means the group's offsets
+// are stable (KIP-447): the previous owner's last transaction is resolved,
+// though its markers may still be on their way to the changelogs, which
+// restore waits for.
+func (s *Stage) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
+	s.mu.RLock()
+	var fresh []int32
+	for _, r := range recs {
+		if s.fresh[r.Partition] && !slices.Contains(fresh, r.Partition) {
+			fresh = append(fresh, r.Partition)
+		}
+	}
+	s.mu.RUnlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	if len(s.spec.Tables) > 0 {
+		topics := make([]string, len(s.spec.Tables))
+		for i, t := range s.spec.Tables {
+			topics[i] = t.Topic
+		}
+		n, err := restore(ctx, s.cfg, topics, fresh, true, s.applyRestored, s.dropPartition)
+		if err != nil {
+			return fmt.Errorf("catch up partitions %v of %s: %w", fresh, s.spec.Name, err)
+		}
+		s.mu.Lock()
+		s.restored += n
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	for _, p := range fresh {
+		delete(s.fresh, p)
+	}
+	s.mu.Unlock()
 	return nil
 }
 
