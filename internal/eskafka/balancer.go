@@ -27,7 +27,7 @@ type ownershipBalancer struct {
 
 // userDataMagic starts our wrapped user data, so that a member of an older
 // version without it is recognised rather than misparsed.
-var userDataMagic = []byte("catalog1")
+const userDataMagic = "catalog1"
 
 func wrapUserData(ours, inner []byte) []byte {
 	out := append([]byte(nil), userDataMagic...)
@@ -37,7 +37,7 @@ func wrapUserData(ours, inner []byte) []byte {
 }
 
 func unwrapUserData(b []byte) (ours, inner []byte, err error) {
-	if !bytes.HasPrefix(b, userDataMagic) {
+	if !bytes.HasPrefix(b, []byte(userDataMagic)) {
 		return nil, b, errors.New("user data without ownership envelope")
 	}
 	rest := b[len(userDataMagic):]

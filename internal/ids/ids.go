@@ -10,7 +10,7 @@ import (
 )
 
 // namespace is the UUID namespace of this service's name-based ids.
-var namespace = [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+const namespace = "\x6b\xa7\xb8\x10\x9d\xad\x11\xd1\x80\xb4\x00\xc0\x4f\xd4\x30\xc8"
 
 // New returns a random (version 4) UUID in canonical lower-case form.
 func New() string {
@@ -25,7 +25,7 @@ func New() string {
 // joined with NUL bytes: the same parts always give the same id.
 func FromName(parts ...string) string {
 	h := sha1.New()
-	h.Write(namespace[:])
+	h.Write([]byte(namespace))
 	for i, p := range parts {
 		if i > 0 {
 			h.Write([]byte{0})

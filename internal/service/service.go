@@ -39,24 +39,28 @@ import (
 	"github.com/bookscatalog/catalog/internal/store/pebblestore"
 )
 
-// Authors is the Author aggregate as the runtime sees it.
-var Authors = es.Aggregate[author.State, author.Command, author.Event]{
-	Name:    "authors",
-	Decide:  author.Decide,
-	Evolve:  author.Evolve,
-	Key:     author.Command.AuthorCode,
-	Version: author.Version,
-	Exists:  author.State.Exists,
+// Authors returns the Author aggregate as the runtime sees it.
+func Authors() es.Aggregate[author.State, author.Command, author.Event] {
+	return es.Aggregate[author.State, author.Command, author.Event]{
+		Name:    "authors",
+		Decide:  author.Decide,
+		Evolve:  author.Evolve,
+		Key:     author.Command.AuthorCode,
+		Version: author.Version,
+		Exists:  author.State.Exists,
+	}
 }
 
-// Books is the Book aggregate as the runtime sees it.
-var Books = es.Aggregate[book.State, book.Command, book.Event]{
-	Name:    "books",
-	Decide:  book.Decide,
-	Evolve:  book.Evolve,
-	Key:     book.Command.BookID,
-	Version: book.Version,
-	Exists:  book.State.Exists,
+// Books returns the Book aggregate as the runtime sees it.
+func Books() es.Aggregate[book.State, book.Command, book.Event] {
+	return es.Aggregate[book.State, book.Command, book.Event]{
+		Name:    "books",
+		Decide:  book.Decide,
+		Evolve:  book.Evolve,
+		Key:     book.Command.BookID,
+		Version: book.Version,
+		Exists:  book.State.Exists,
+	}
 }
 
 // The JSON shapes of commands and events.
@@ -143,7 +147,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var specs []eskafka.TopicSpec
-	for _, name := range []string{Authors.Name, Books.Name} {
+	for _, name := range []string{Authors().Name, Books().Name} {
 		specs = append(specs, eskafka.AggregateTopics(cfg.Service, name).Specs()...)
 	}
 	specs = append(specs, projection.BooksByAuthorTopics(cfg.Service).Specs()...)
@@ -174,11 +178,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	}
 	s.closers = append(s.closers, producer.Close)
 
-	authors, err := wireAggregate(s, rtCfg, Authors, codecs.authors, codecs.outcomes, producer)
+	authors, err := wireAggregate(s, rtCfg, Authors(), codecs.authors, codecs.outcomes, producer)
 	if err != nil {
 		return nil, err
 	}
-	books, err := wireAggregate(s, rtCfg, Books, codecs.books, codecs.outcomes, producer)
+	books, err := wireAggregate(s, rtCfg, Books(), codecs.books, codecs.outcomes, producer)
 	if err != nil {
 		return nil, err
 	}
