@@ -214,10 +214,10 @@ func TestTopicMismatch(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx := context.Background()
 	topics := eskafka.AggregateTopics(cfg.Service, "counters")
-	if err := eskafka.EnsureTopics(ctx, adm, partitions, 1, topics.Specs()...); err != nil {
+	if err := eskafka.EnsureTopics(ctx, cl, partitions, 1, topics.Specs()...); err != nil {
 		t.Fatalf("matching topics refused: %v", err)
 	}
-	err = eskafka.EnsureTopics(ctx, adm, partitions+1, 1, topics.Specs()...)
+	err = eskafka.EnsureTopics(ctx, cl, partitions+1, 1, topics.Specs()...)
 	if err == nil || !strings.Contains(err.Error(), topics.Events+" has 3 partitions, want 4") {
 		t.Fatalf("partition mismatch error = %v", err)
 	}
@@ -225,7 +225,7 @@ func TestTopicMismatch(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, partitions, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, other.Changelog); err != nil {
 		t.Fatal(err)
 	}
-	err = eskafka.EnsureTopics(ctx, adm, partitions, 1, other.Specs()...)
+	err = eskafka.EnsureTopics(ctx, cl, partitions, 1, other.Specs()...)
 	if err == nil || !strings.Contains(err.Error(), other.Changelog+" has cleanup.policy=delete, want compact") {
 		t.Fatalf("cleanup policy mismatch error = %v", err)
 	}

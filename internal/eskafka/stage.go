@@ -632,7 +632,11 @@ func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) b
 		partial = partial || st == Restoring
 	}
 	partial = partial || !s.joined
+	done := s.inflightDone
 	s.mu.RUnlock()
+	if done != nil {
+		<-done // read your own writes: let a committing batch land
+	}
 	err = s.cfg.Store.Scan(t.Prefix, t.Prefix+after, func(k string, v []byte) bool {
 		key := strings.TrimPrefix(k, t.Prefix)
 		if !ready[PartitionFor(key, s.cfg.Partitions)] {

@@ -10,13 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Topics are the names of one aggregate's topics.
@@ -84,11 +85,13 @@ func (t Topics) Specs() []TopicSpec {
 // replicationFactor, and checks existing ones: a topic whose partition count
 // or cleanup policy disagrees is an error naming the topic and both values,
 // for the service must refuse to start rather than misroute keys.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, replicationFactor int16, specs ...TopicSpec) error {
+func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replicationFactor int16, specs ...TopicSpec) error {
+	adm := kadm.NewClient(cl)
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
+	cl.PurgeTopicsFromClient(names...) // ask the brokers, not a cache
 	details, err := adm.ListTopics(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
@@ -113,23 +116,52 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, repli
 		if err == nil {
 			err = resp.Err
 		}
+		// Already there: another instance created it meanwhile; it is
+		// checked below like every other.
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", s.Name, err)
 		}
 	}
-	var existing []TopicSpec
-	for _, s := range specs {
-		if !slices.ContainsFunc(missing, func(m TopicSpec) bool { return m.Name == s.Name }) {
-			existing = append(existing, s)
+	if len(missing) > 0 {
+		if err := awaitTopics(ctx, cl, missing); err != nil {
+			return err
 		}
 	}
-	if len(existing) == 0 {
-		return nil
-	}
-	return CheckTopics(ctx, adm, partitions, existing...)
+	cl.PurgeTopicsFromClient(names...)
+	return CheckTopics(ctx, adm, partitions, specs...)
 }
 
 var errTopicMissing = errors.New("topic missing")
+
+// awaitTopics waits until created topics show in the metadata with their
+// partitions: a new topic reaches every broker a moment after its creation,
+// and offset requests for it fail until then.
+func awaitTopics(ctx context.Context, cl *kgo.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		cl.PurgeTopicsFromClient(names...) // no cached "unknown topic"
+		details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		ready := true
+		for _, n := range names {
+			d, ok := details[n]
+			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for created topics %v: %w", names, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
 
 // CheckTopics verifies that every topic of specs exists with partitions
 // partitions and its cleanup policy.

@@ -317,13 +317,11 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16) er
 		if err == nil {
 			err = resp.Err
 		}
-		if err == nil {
-			return nil // created as we want it
-		}
-		if !errors.Is(err, kerr.TopicAlreadyExists) {
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("schemaregistry: create topic %s: %w", topic, err)
 		}
-		// Another instance created it meanwhile: check it.
+		// Created (by us or, meanwhile, another instance): wait until
+		// it is visible, and check it.
 	} else if d.Err != nil {
 		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, d.Err)
 	}

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
@@ -111,10 +110,11 @@ type Service struct {
 // New prepares a service: on return the broker (if embedded) runs, the
 // topics exist and the stores are open, but nothing consumes yet.
 func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err error) {
-	s = &Service{cfg: cfg, log: cfg.Logger()}
+	self := &Service{cfg: cfg, log: cfg.Logger()}
+	s = self
 	defer func() {
 		if err != nil {
-			s.close()
+			self.close() // s is nil when returning an error
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -151,7 +151,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		specs = append(specs, eskafka.AggregateTopics(cfg.Service, name).Specs()...)
 	}
 	specs = append(specs, projection.BooksByAuthorTopics(cfg.Service).Specs()...)
-	if err := eskafka.EnsureTopics(tctx, kadm.NewClient(admCl), cfg.Partitions, cfg.ReplicationFactor, specs...); err != nil {
+	if err := eskafka.EnsureTopics(tctx, admCl, cfg.Partitions, cfg.ReplicationFactor, specs...); err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
 
