@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -264,9 +266,59 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 	})
 	mux.HandleFunc("GET /books/{id}", b.getOne("id"))
 	mux.HandleFunc("GET /books", b.list)
-	mux.HandleFunc("POST /books/commands", b.postCommand)
+	mux.HandleFunc("POST /books/commands", func(w http.ResponseWriter, r *http.Request) {
+		if p := checkCommandAuthor(w, r, b, authorExists); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		b.postCommand(w, r)
+	})
 	mux.HandleFunc("GET /books/commands/{msgId}", b.getCommand)
 
+}
+
+// checkCommandAuthor answers 422, as POST /books and PUT /books/{id}/author
+// do, when a command sent to POST /books/commands gives a book an author
+// that does not exist (the book aggregate cannot see authors). It decodes
+// the body as postCommand does, and puts it back for postCommand, which
+// answers every other problem of the body.
+func checkCommandAuthor(w http.ResponseWriter, r *http.Request, b *Books, exists AuthorChecker) *Problem {
+	if checkContentType(r) != nil {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return jsonProblem(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var raw map[string]json.RawMessage
+	var typ string
+	if json.Unmarshal(body, &raw) != nil || json.Unmarshal(raw["type"], &typ) != nil {
+		return nil
+	}
+	ptr, ok := b.Commands.New(typ)
+	if !ok {
+		return nil
+	}
+	delete(raw, "type")
+	norm, _ := json.Marshal(raw)
+	dec := json.NewDecoder(bytes.NewReader(norm))
+	dec.DisallowUnknownFields()
+	if dec.Decode(ptr) != nil {
+		return nil
+	}
+	cmd, _ := derefAs[book.Command](ptr)
+	var code string
+	switch c := cmd.(type) {
+	case book.CreateBook:
+		code = c.AuthorCode
+	case book.SetBookAuthor:
+		code = c.AuthorCode
+	}
+	if code == "" || domain.ValidateSlug("authorCode", code) != nil {
+		return nil // no author, or an invalid code the domain rejects
+	}
+	return checkAuthor(r.Context(), exists, code)
 }
 
 // authorBooks serves GET /authors/{code}/books from the read model, or
