@@ -1,14 +1,36 @@
 package service
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/internal/web"
 )
 
 // extraHandlers returns the handlers mounted beside the JSON API: metrics
-// and the web application.
+// and the web application (the page at /, its assets under /ui/ and the
+// live events at /events/stream).
 func (s *Service) extraHandlers(brokers []string, rtCfg eskafka.Config, codecs *kafkaCodecs) map[string]http.Handler {
-	_, _, _ = brokers, rtCfg, codecs
-	return map[string]http.Handler{"GET /metrics": s.metrics.Handler()}
+	feed := web.NewFeed(&web.KafkaSource{
+		Brokers:    rtCfg.Brokers,
+		ClientOpts: rtCfg.ClientOpts,
+		Topics: map[string]web.Decoder{
+			eskafka.AggregateTopics(rtCfg.Service, "authors").Events: web.EventDecoder(codecs.authors.Event, authorEventsJSON()),
+			eskafka.AggregateTopics(rtCfg.Service, "books").Events:   web.EventDecoder(codecs.books.Event, bookEventsJSON()),
+		},
+	}, web.FeedConfig{Logger: s.log})
+	// The feed's Kafka consumer starts with the first subscriber. Close
+	// ends it with the service; ending the event streams as soon as Run
+	// is told to stop also keeps them from holding up the HTTP server's
+	// graceful shutdown, which waits for open responses.
+	s.closers = append(s.closers, feed.Close)
+	s.runners = append(s.runners, func(ctx context.Context) error {
+		<-ctx.Done()
+		feed.Close()
+		return nil
+	})
+	h := web.Handlers(web.Config{Feed: feed, Logger: s.log})
+	h["GET /metrics"] = s.metrics.Handler()
+	return h
 }

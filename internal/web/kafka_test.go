@@ -1,0 +1,160 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/kafkatest"
+)
+
+// TestKafkaSource reads from the end, committed events only, with their
+// headers, on kfake or the real Kafka of KAFKA_BROKERS.
+func TestKafkaSource(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	svc := kafkatest.Service(t)
+	authors, books := svc+".authors.events", svc+".books.events"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 3, 1, nil, authors, books); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(svc+"-tx"), kgo.DefaultProduceTopic(authors),
+		kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	produce := func(commit bool, recs ...*kgo.Record) {
+		t.Helper()
+		if err := pr.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := pr.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := pr.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codec := jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	rec := func(topic, key string, e author.Event, version string) *kgo.Record {
+		b, typ, err := codec.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: b, Headers: []kgo.RecordHeader{
+			{Key: "msgId", Value: []byte("m-" + key + "-" + version)}, {Key: "type", Value: []byte(typ)}, {Key: "version", Value: []byte(version)},
+		}}
+	}
+	produce(true, rec(authors, "before", author.AuthorCreated{Code: "before", FirstName: "Not", LastName: "Shown"}, "1"))
+	// The source starts at the last stable offsets: an event whose
+	// transaction markers are still being written when it starts may be
+	// shown too. Wait until they are, so "before" is truly old.
+	for {
+		lso, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, authors)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		lso.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+		if sum >= 2 { // the record and its commit marker
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the first transaction never became stable")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	src := &KafkaSource{Brokers: brokers, Topics: map[string]Decoder{
+		authors: EventDecoder[author.Event](codec, codec),
+		books:   func([]byte) (json.RawMessage, string, error) { return nil, "", errors.New("cannot decode") },
+	}}
+	ready := make(chan struct{})
+	events := make(chan Event, 100)
+	rctx, rcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(rctx, func() { close(ready) }, func(e Event) { events <- e })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the source never became ready")
+	}
+
+	produce(false, rec(authors, "aborted", author.AuthorCreated{Code: "aborted", FirstName: "Not", LastName: "Shown"}, "1"))
+	produce(true,
+		rec(authors, "jane", author.AuthorCreated{Code: "jane", FirstName: "Jane", LastName: "Austen"}, "1"),
+		rec(authors, "jane", author.AuthorUpdated{Code: "jane", FirstName: "Jane", LastName: "Austen (1775-1817)"}, "2"),
+		&kgo.Record{Topic: books, Key: []byte("b1"), Value: []byte("garbage")})
+
+	var got []Event
+	for len(got) < 3 {
+		select {
+		case e := <-events:
+			got = append(got, e)
+		case <-ctx.Done():
+			t.Fatalf("got %d events, want 3: %+v", len(got), got)
+		}
+	}
+	// The books record is on another topic; order holds per key only.
+	var jane []Event
+	for _, e := range got {
+		switch {
+		case e.Key == "jane":
+			jane = append(jane, e)
+		case e.Topic == books:
+			if e.Error == "" || e.Event != nil {
+				t.Errorf("undecodable record: %+v, want an error and no event", e)
+			}
+		default:
+			t.Errorf("unexpected event %+v", e)
+		}
+	}
+	if len(jane) != 2 {
+		t.Fatalf("jane's events: %+v", jane)
+	}
+	if e := jane[0]; e.Topic != authors || e.Type != "AuthorCreated" || e.Version != 1 || e.MsgID != "m-jane-1" ||
+		string(e.Event) != `{"type":"AuthorCreated","code":"jane","firstName":"Jane","lastName":"Austen"}` {
+		t.Errorf("first event = %+v (%s)", e, e.Event)
+	}
+	if e := jane[1]; e.Type != "AuthorUpdated" || e.Version != 2 || e.Offset <= jane[0].Offset {
+		t.Errorf("second event = %+v", e)
+	}
+	select {
+	case e := <-events:
+		t.Errorf("unexpected event %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+	rcancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel: %v, want nil", err)
+	}
+}
+
+func TestKafkaSourceUnknownTopic(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := &KafkaSource{Brokers: brokers, Topics: map[string]Decoder{kafkatest.Service(t) + ".missing": nil}}
+	if err := src.Run(ctx, func() { t.Error("ready without a topic") }, func(Event) {}); err == nil {
+		t.Error("Run on a missing topic succeeded")
+	}
+}

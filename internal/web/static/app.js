@@ -1,0 +1,482 @@
+// The catalog's web page: a small client of the JSON API. Every rule and
+// every error message is the service's own: a rejection's problem+json
+// "detail" is shown next to the field it names, or next to the action.
+'use strict';
+
+(() => {
+  const PAGE_SIZE = 20;
+  const MAX_EVENTS = 100;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+  const enc = encodeURIComponent;
+  const view = $('#view');
+  const flashEl = $('#flash');
+
+  // current is the shown view's hook into the live events.
+  let current = null;
+  // While a write of this page is in flight, the live events are held
+  // back: its own events must not look like someone else's change.
+  let writing = 0;
+  let heldBack = [];
+
+  function dispatch(ev) {
+    if (writing) heldBack.push(ev);
+    else if (current && current.onEvent) current.onEvent(ev);
+  }
+
+  // ---- the JSON API
+
+  class ApiError extends Error {
+    constructor(problem) {
+      super(problem.detail || problem.title || 'request failed');
+      this.problem = problem;
+    }
+  }
+
+  // api calls the JSON API and returns the decoded body (null for 204).
+  // version, when given, is sent as If-Match: a concurrent change is then
+  // refused (412) instead of overwritten.
+  async function api(method, path, { body, version } = {}) {
+    const headers = { Accept: 'application/json, application/problem+json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (version !== undefined) headers['If-Match'] = `"${version}"`;
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new ApiError({ status: 0, title: 'Network error', detail: `The service could not be reached (${err.message}).` });
+    }
+    if (res.status === 204) return null;
+    const type = res.headers.get('Content-Type') || '';
+    const data = type.includes('json') ? await res.json().catch(() => null) : null;
+    if (!res.ok) {
+      const p = data && typeof data === 'object' ? data : {};
+      throw new ApiError({ ...p, status: res.status, title: p.title || res.statusText, detail: p.detail || `${res.status} ${res.statusText}` });
+    }
+    return data;
+  }
+
+  // ---- small DOM helpers
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') e.textContent = v;
+      else if (k === 'class') e.className = v;
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    e.append(...children.filter((c) => c !== undefined && c !== null));
+    return e;
+  }
+
+  function mount(id) {
+    const frag = $(`#${id}`).content.cloneNode(true);
+    view.replaceChildren(frag);
+    view.removeAttribute('aria-busy');
+    return view;
+  }
+
+  function flash(text) {
+    flashEl.textContent = text;
+    flashEl.hidden = !text;
+  }
+
+  // go shows another page, with a message about what just happened.
+  let pendingFlash = '';
+  function go(hash, message) {
+    pendingFlash = message;
+    location.hash = hash;
+  }
+
+  function fullName(a) {
+    return `${a.firstName} ${a.lastName}`.trim() || a.code;
+  }
+
+  function shortId(id) {
+    return id && id.length > 12 ? `${id.slice(0, 8)}…` : id;
+  }
+
+  // ---- forms: errors next to the field or the action
+
+  function clearErrors(form) {
+    for (const e of $$('.field-error, .form-error', form)) {
+      e.hidden = true;
+      e.replaceChildren();
+    }
+    for (const e of $$('[aria-invalid]', form)) e.removeAttribute('aria-invalid');
+  }
+
+  function showProblem(form, err) {
+    const p = err instanceof ApiError ? err.problem : { status: 0, detail: String(err && err.message ? err.message : err) };
+    const input = p.field && p.status !== 412 ? form.elements.namedItem(p.field) : null;
+    if (input && input.id && document.getElementById(`${input.id}-error`)) {
+      const e = document.getElementById(`${input.id}-error`);
+      e.textContent = p.detail;
+      e.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    const box = $('.form-error', form);
+    box.replaceChildren();
+    if (p.status === 412) {
+      box.classList.add('conflict');
+      box.append(
+        el('strong', { text: 'Someone else changed this since you loaded it (412 Precondition Failed).' }), ' ',
+        el('span', { text: /[.!?]$/.test(p.detail) ? p.detail : `${p.detail}.` }), ' ',
+        el('span', { text: 'Your change was not applied. Reload to see the current version, then try again.' }), ' ',
+        el('button', { type: 'button', class: 'secondary small', 'data-reload': true, text: 'Reload' }),
+      );
+      $('[data-reload]', box).addEventListener('click', () => route());
+    } else {
+      box.classList.remove('conflict');
+      box.textContent = p.detail;
+    }
+    box.hidden = false;
+  }
+
+  // bindForm runs submit(values) on submit, with the buttons disabled
+  // meanwhile, and shows its failure in the form.
+  function bindForm(form, submit) {
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearErrors(form);
+      flash('');
+      const buttons = $$('button', form);
+      buttons.forEach((b) => { b.disabled = true; });
+      form.setAttribute('aria-busy', 'true');
+      writing++;
+      try {
+        await submit(Object.fromEntries(new FormData(form)), ev.submitter);
+      } catch (err) {
+        if (!(err instanceof ApiError)) console.error(err);
+        showProblem(form, err);
+      } finally {
+        buttons.forEach((b) => { b.disabled = false; });
+        form.removeAttribute('aria-busy');
+        writing--;
+        if (!writing) {
+          const held = heldBack;
+          heldBack = [];
+          held.forEach(dispatch);
+        }
+      }
+    });
+  }
+
+  // ---- lists, paged with the API's cursor
+
+  async function fillList(root, path, after, render, base, empty) {
+    const status = $('[data-status]', root);
+    const list = $('[data-list]', root);
+    const next = $('[data-next]', root);
+    $('[data-first]', root).hidden = !after;
+    status.textContent = 'Loading…';
+    const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (after) q.set('after', after);
+    try {
+      const page = await api('GET', `${path}?${q}`);
+      list.replaceChildren(...page.items.map(render));
+      status.textContent = page.items.length ? '' : (after ? 'No more items.' : empty);
+      if (page.next) {
+        next.href = `${base}?after=${enc(page.next)}`;
+        next.hidden = false;
+      }
+      return page.items;
+    } catch (err) {
+      status.textContent = `Could not load the list: ${err.message}`;
+      return [];
+    }
+  }
+
+  async function loadAuthorCodes() {
+    try {
+      const page = await api('GET', '/authors?limit=200');
+      $('#author-codes').replaceChildren(...page.items.map((a) => el('option', { value: a.code }, fullName(a))));
+    } catch {
+      // Only a convenience: typing the code works without it.
+    }
+  }
+
+  // ---- views
+
+  async function showAuthors(query) {
+    const root = mount('tpl-authors');
+    document.title = 'Authors · Books catalog';
+    bindForm($('[data-form=create-author]', root), async (v) => {
+      const a = await api('POST', '/authors', { body: { code: v.code, firstName: v.firstName, lastName: v.lastName } });
+      go(`#/authors/${enc(a.code)}`, `Author ${fullName(a)} created.`);
+    });
+    await fillList(root, '/authors', query.get('after'),
+      (a) => el('li', {}, el('a', { href: `#/authors/${enc(a.code)}`, text: fullName(a) }), ' ', el('code', { text: a.code })),
+      '#/authors', 'No authors yet: create the first one below.');
+  }
+
+  async function showAuthor(code) {
+    let author = await api('GET', `/authors/${enc(code)}`);
+    const root = mount('tpl-author');
+    let bookIds = new Set();
+    const render = () => {
+      document.title = `${fullName(author)} · Books catalog`;
+      $('[data-name]', root).textContent = fullName(author);
+      $('[data-code]', root).textContent = author.code;
+      $('[data-version]', root).textContent = author.version;
+      const form = $('[data-form=update-author]', root);
+      form.elements.firstName.value = author.firstName;
+      form.elements.lastName.value = author.lastName;
+      $('[data-stale]', root).hidden = true;
+    };
+    const loadBooks = async () => {
+      const status = $('[data-books-status]', root);
+      try {
+        const v = await api('GET', `/authors/${enc(code)}/books`);
+        bookIds = new Set(v.books.map((b) => b.id));
+        $('[data-books]', root).replaceChildren(...v.books.map((b) => el('li', {}, el('a', { href: `#/books/${enc(b.id)}`, text: b.title }))));
+        status.textContent = v.books.length ? `${v.books.length} book${v.books.length === 1 ? '' : 's'}.` : 'No books yet.';
+      } catch (err) {
+        status.textContent = `Could not load the books: ${err.message}`;
+      }
+    };
+    render();
+    loadBooks();
+    $('[data-refresh]', root).addEventListener('click', loadBooks);
+    bindForm($('[data-form=update-author]', root), async (v) => {
+      author = await api('PUT', `/authors/${enc(code)}`, { body: { firstName: v.firstName, lastName: v.lastName }, version: author.version });
+      render();
+      flash(`Saved: ${fullName(author)}, version ${author.version}.`);
+    });
+    bindForm($('[data-form=delete-author]', root), async () => {
+      if (!window.confirm(`Delete the author ${fullName(author)}? Their books stay, without an author.`)) return;
+      await api('DELETE', `/authors/${enc(code)}`, { version: author.version });
+      go('#/authors', `Author ${fullName(author)} deleted.`);
+    });
+    let refresh;
+    current = {
+      onEvent(ev) {
+        if (ev.topic.endsWith('.authors.events') && ev.key === code && ev.version > author.version) {
+          staleNotice(root, `This author changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
+        }
+        if (ev.topic.endsWith('.books.events') && (bookIds.has(ev.key) || (ev.event && ev.event.authorCode === code))) {
+          // The books-by-author read model follows the events a moment later.
+          clearTimeout(refresh);
+          refresh = setTimeout(() => { loadBooks(); refresh = setTimeout(loadBooks, 1500); }, 300);
+        }
+      },
+    };
+  }
+
+  async function showBooks(query) {
+    const root = mount('tpl-books');
+    document.title = 'Books · Books catalog';
+    loadAuthorCodes();
+    const form = $('[data-form=create-book]', root);
+    if (query.get('author')) form.elements.authorCode.value = query.get('author');
+    bindForm(form, async (v) => {
+      const body = { title: v.title };
+      if (v.authorCode !== '') body.authorCode = v.authorCode;
+      const b = await api('POST', '/books', { body });
+      go(`#/books/${enc(b.id)}`, `Book “${b.title}” created.`);
+    });
+    await fillList(root, '/books', query.get('after'),
+      (b) => el('li', {},
+        el('a', { href: `#/books/${enc(b.id)}`, text: b.title }), ' ',
+        b.authorCode ? el('span', { class: 'by' }, 'by ', el('a', { href: `#/authors/${enc(b.authorCode)}`, text: b.authorCode })) : el('span', { class: 'by', text: 'no author' })),
+      '#/books', 'No books yet: create the first one below.');
+  }
+
+  async function showBook(id) {
+    let book = await api('GET', `/books/${enc(id)}`);
+    const root = mount('tpl-book');
+    loadAuthorCodes();
+    const reload = async () => {
+      book = await api('GET', `/books/${enc(id)}`);
+      render();
+    };
+    const render = () => {
+      document.title = `${book.title} · Books catalog`;
+      $('[data-title]', root).textContent = book.title;
+      $('[data-author]', root).replaceChildren(book.authorCode
+        ? el('a', { href: `#/authors/${enc(book.authorCode)}`, text: book.authorCode })
+        : el('span', { text: 'none' }));
+      $('[data-version]', root).textContent = book.version;
+      $('[data-id]', root).textContent = book.id;
+      $('[data-form=rename-book]', root).elements.title.value = book.title;
+      $('[data-form=set-author]', root).elements.authorCode.value = book.authorCode || '';
+      $('[data-chapters-status]', root).textContent = book.chapters.length ? '' : 'No chapters yet.';
+      $('[data-chapters]', root).replaceChildren(...book.chapters.map(chapter));
+      $('[data-stale]', root).hidden = true;
+    };
+    const chapter = (c) => {
+      const li = $('#tpl-chapter').content.firstElementChild.cloneNode(true);
+      $('[data-chapter-title]', li).textContent = `${c.id}. ${c.title}`;
+      $('[data-content]', li).textContent = c.content;
+      $('[data-remove]', li).textContent = `Remove chapter ${c.id}`;
+      bindForm($('[data-form=remove-chapter]', li), async () => {
+        await api('DELETE', `/books/${enc(id)}/chapters/${c.id}`, { version: book.version });
+        await reload();
+        flash(`Chapter ${c.id} removed.`);
+      });
+      return li;
+    };
+    render();
+    bindForm($('[data-form=rename-book]', root), async (v) => {
+      book = await api('PUT', `/books/${enc(id)}`, { body: { title: v.title }, version: book.version });
+      render();
+      flash(`Renamed to “${book.title}”.`);
+    });
+    const setAuthor = $('[data-form=set-author]', root);
+    bindForm(setAuthor, async (v, submitter) => {
+      const clear = submitter && submitter.hasAttribute('data-clear-author');
+      book = await api('PUT', `/books/${enc(id)}/author`, { body: { authorCode: clear ? null : v.authorCode }, version: book.version });
+      render();
+      flash(book.authorCode ? `Author set to ${book.authorCode}.` : 'Author cleared.');
+    });
+    const addChapter = $('[data-form=add-chapter]', root);
+    bindForm(addChapter, async (v) => {
+      const c = await api('POST', `/books/${enc(id)}/chapters`, { body: { title: v.title, content: v.content }, version: book.version });
+      addChapter.reset();
+      await reload();
+      flash(`Chapter ${c.id} added.`);
+    });
+    bindForm($('[data-form=remove-book]', root), async () => {
+      if (!window.confirm(`Remove the book “${book.title}” and its chapters?`)) return;
+      await api('DELETE', `/books/${enc(id)}`, { version: book.version });
+      go('#/books', `Book “${book.title}” removed.`);
+    });
+    current = {
+      onEvent(ev) {
+        if (ev.topic.endsWith('.books.events') && ev.key === id && ev.version > book.version) {
+          staleNotice(root, `This book changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
+        }
+      },
+    };
+  }
+
+  function staleNotice(root, text) {
+    const n = $('[data-stale]', root);
+    n.replaceChildren(el('span', { text }), ' ', el('button', { type: 'button', class: 'secondary small', text: 'Reload' }));
+    $('button', n).addEventListener('click', () => route());
+    n.hidden = false;
+  }
+
+  function showError(title, detail) {
+    const root = mount('tpl-error');
+    document.title = `${title} · Books catalog`;
+    $('[data-title]', root).textContent = title;
+    $('[data-detail]', root).textContent = detail;
+  }
+
+  // ---- routing: #/authors, #/authors/{code}, #/books, #/books/{id}
+
+  async function route(moveFocus) {
+    const hash = location.hash.replace(/^#/, '');
+    if (!hash.startsWith('/')) {
+      if (!hash) location.replace('#/authors');
+      return; // an in-page link such as #live
+    }
+    const [p, q] = hash.split('?');
+    const parts = p.split('/').filter(Boolean).map(decodeURIComponent);
+    const query = new URLSearchParams(q || '');
+    current = null;
+    flash(pendingFlash);
+    pendingFlash = '';
+    for (const a of $$('[data-nav]')) {
+      if (a.dataset.nav === parts[0]) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    view.setAttribute('aria-busy', 'true');
+    try {
+      if (parts[0] === 'authors' && parts.length === 1) await showAuthors(query);
+      else if (parts[0] === 'authors' && parts.length === 2) await showAuthor(parts[1]);
+      else if (parts[0] === 'books' && parts.length === 1) await showBooks(query);
+      else if (parts[0] === 'books' && parts.length === 2) await showBook(parts[1]);
+      else showError('Not found', `There is no page at ${location.hash}.`);
+    } catch (err) {
+      const p = err instanceof ApiError ? err.problem : { title: 'Error', detail: String(err) };
+      showError(p.status === 404 ? 'Not found' : p.title || 'Error', p.detail);
+    }
+    if (moveFocus) {
+      const h1 = $('h1', view);
+      if (h1) {
+        h1.tabIndex = -1;
+        h1.focus();
+      }
+    }
+  }
+
+  // ---- live events
+
+  function summary(ev) {
+    const e = ev.event || {};
+    switch (ev.type) {
+      case 'AuthorCreated':
+      case 'AuthorUpdated':
+        return `${e.firstName} ${e.lastName}`;
+      case 'BookCreated':
+      case 'BookUpdated':
+        return `“${e.title}”`;
+      case 'BookAuthorSet':
+        return e.authorCode ? `author ${e.authorCode}` : 'no author';
+      case 'ChapterAdded':
+        return `chapter ${e.chapterId}: ${e.title}`;
+      case 'ChapterRemoved':
+        return `chapter ${e.chapterId}`;
+      default:
+        return ev.error ? `undecodable: ${ev.error}` : '';
+    }
+  }
+
+  function addEvent(ev) {
+    const isAuthor = ev.topic.endsWith('.authors.events');
+    const href = isAuthor ? `#/authors/${enc(ev.key)}` : `#/books/${enc(ev.key)}`;
+    const when = ev.timestamp ? new Date(ev.timestamp) : new Date();
+    const item = el('li', { class: `event ${isAuthor ? 'author' : 'book'}`, 'data-type': ev.type },
+      el('p', { class: 'event-head' },
+        el('strong', { text: ev.type || '(unknown)' }), ' ',
+        el('a', { href, text: isAuthor ? ev.key : shortId(ev.key), title: ev.key })),
+      el('p', { class: 'event-summary', text: summary(ev) }),
+      el('p', { class: 'event-meta' },
+        `v${ev.version} · ${ev.topic} · `,
+        el('time', { datetime: when.toISOString(), text: when.toLocaleTimeString() })),
+      el('details', {},
+        el('summary', { text: 'Record' }),
+        el('pre', { text: JSON.stringify({ topic: ev.topic, partition: ev.partition, offset: ev.offset, key: ev.key, msgId: ev.msgId, version: ev.version, event: ev.event, error: ev.error }, null, 2) })));
+    const list = $('#events');
+    list.prepend(item);
+    while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+  }
+
+  function startLive() {
+    const status = $('#live-status');
+    const set = (text, live) => {
+      status.textContent = text;
+      status.dataset.live = String(live);
+    };
+    const source = new EventSource(document.body.dataset.stream);
+    source.addEventListener('status', (e) => {
+      const s = JSON.parse(e.data);
+      set(s.live ? 'Live: new events appear as they are committed.' : `Not live yet: ${s.detail}…`, s.live);
+    });
+    source.addEventListener('event', (e) => {
+      const ev = JSON.parse(e.data);
+      addEvent(ev);
+      dispatch(ev);
+    });
+    source.addEventListener('dropped', () => set('This page fell behind and missed some events; reconnecting…', false));
+    source.addEventListener('error', () => {
+      if (source.readyState === EventSource.CLOSED) {
+        set('The live events are unavailable; trying again in a few seconds…', false);
+        setTimeout(startLive, 5000);
+      } else {
+        set('Connection lost; reconnecting…', false);
+      }
+    });
+  }
+
+  $('#live-clear').addEventListener('click', () => $('#events').replaceChildren());
+  window.addEventListener('hashchange', () => route(true));
+  startLive();
+  route(false);
+})();

@@ -1,0 +1,164 @@
+// Package web serves the catalog's web application from the service's own
+// binary: one page of plain HTML with a little JavaScript that calls the
+// JSON API (so every rule and every error message stays the API's), and a
+// live panel of the events committed to the events topics, streamed as
+// server-sent events. Its assets are embedded; it requests nothing from
+// other hosts.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var static embed.FS
+
+// Paths of the application.
+const (
+	// AssetsPrefix is where the embedded assets are served.
+	AssetsPrefix = "/ui/"
+	// StreamPath serves the live events (text/event-stream).
+	StreamPath = "/events/stream"
+)
+
+// Config assembles the application.
+type Config struct {
+	// Feed delivers the live events; nil serves 503 at StreamPath.
+	Feed *Feed
+	// KeepAlive is the interval of the comments that keep an idle event
+	// stream open through proxies (default 15 s).
+	KeepAlive time.Duration
+	Logger    *slog.Logger
+}
+
+// Handlers returns the application's routes, to mount beside the JSON API:
+// the page at /, its assets under /ui/ and the live events at
+// /events/stream.
+func Handlers(cfg Config) map[string]http.Handler {
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := mustLoadAssets()
+	return map[string]http.Handler{
+		"GET /{$}":            http.HandlerFunc(a.serveIndex),
+		"GET " + AssetsPrefix: http.HandlerFunc(a.serveAsset),
+		"GET " + StreamPath:   &streamHandler{feed: cfg.Feed, keepAlive: cfg.KeepAlive, log: cfg.Logger},
+	}
+}
+
+// asset is one embedded file, ready to serve.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+	version     string // a short hash of body, for cache-busting URLs
+}
+
+type assets struct {
+	index  asset
+	byName map[string]asset
+}
+
+// securityHeaders are sent with the page and the assets: nothing but this
+// origin may be loaded or connected to, and the page may not be framed.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+func newAsset(name string, body []byte) asset {
+	sum := sha256.Sum256(body)
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	v := hex.EncodeToString(sum[:6])
+	return asset{body: body, contentType: ct, etag: `"` + v + `"`, version: v}
+}
+
+// mustLoadAssets reads the embedded files and renders the page, whose
+// asset URLs carry their content hashes (so they can be cached for good).
+func mustLoadAssets() *assets {
+	a := &assets{byName: map[string]asset{}}
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p == "static/index.html" {
+			return err
+		}
+		b, err := static.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		a.byName[strings.TrimPrefix(p, "static/")] = newAsset(p, b)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("web: embedded assets: %v", err))
+	}
+	tpl := template.Must(template.ParseFS(static, "static/index.html"))
+	var buf bytes.Buffer
+	url := func(name string) string {
+		return AssetsPrefix + name + "?v=" + a.byName[name].version
+	}
+	err = tpl.Execute(&buf, map[string]string{"CSS": url("app.css"), "JS": url("app.js"), "Stream": StreamPath})
+	if err != nil {
+		panic(fmt.Sprintf("web: render the page: %v", err))
+	}
+	a.index = newAsset("index.html", buf.Bytes())
+	return a
+}
+
+func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-cache")
+	serve(w, r, a.index)
+}
+
+func (a *assets) serveAsset(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, AssetsPrefix)
+	f, ok := a.byName[name]
+	if !ok {
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no asset %q", name))
+		return
+	}
+	securityHeaders(w.Header())
+	if v := r.URL.Query().Get("v"); v == f.version {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	serve(w, r, f)
+}
+
+// serve writes f, or 304 when the client has it (If-None-Match).
+func serve(w http.ResponseWriter, r *http.Request, f asset) {
+	w.Header().Set("Content-Type", f.contentType)
+	w.Header().Set("ETag", f.etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+}
+
+// writeProblem writes an RFC 9457 problem, as the JSON API does.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": http.StatusText(status), "status": status, "detail": detail,
+	})
+}
