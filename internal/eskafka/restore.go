@@ -53,7 +53,12 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 		if stable {
 			break
 		}
-		if time.Since(start) > 2*time.Minute {
+		if time.Since(start) > 5*time.Second {
+			// Markers of a resolved transaction arrive within
+			// milliseconds; a transaction still open this long was
+			// left by an owner that is gone and cannot commit anymore
+			// (its offsets were not pending, or our records would not
+			// have arrived): it will be aborted.
 			cfg.Logger.Warn("a transaction stays open on a changelog; restoring up to it", "topics", topics, "partitions", partitions)
 			break
 		}

@@ -137,11 +137,23 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// session of its dead predecessor.
 		kgo.InstanceID(s.cfg.InstanceID),
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		// Batches commit in milliseconds; a transaction left open by a
+		// crashed instance blocks readers of its partitions until this
+		// timeout aborts it.
+		kgo.TransactionTimeout(20*time.Second),
 		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
 	}, s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("new transactional session: %w", err)
+	}
+	// Initialise the producer id now, not at the first produce: this
+	// fences a predecessor with our transactional id (this instance
+	// before a crash) and aborts its open transaction at once, rather
+	// than leaving it to time out while partitions wait for it.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		sess.Close()
+		return fmt.Errorf("initialise transactional producer %s: %w", s.TransactionalID(), err)
 	}
 	defer func() {
 		sess.Close()

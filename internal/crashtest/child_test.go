@@ -1,0 +1,210 @@
+package crashtest
+
+// Running the service as a child process: build it, start it with its
+// configuration in the environment, wait until it is ready, kill it.
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildCatalog builds cmd/catalog into a temporary directory and returns
+// the binary's path. The module root is found with `go env GOMOD`; go test
+// puts the go command that runs it first on PATH.
+func buildCatalog(t *testing.T) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build cmd/catalog: %v", err)
+	}
+	out, err := exec.Command(goCmd, "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		t.Fatalf("go env GOMOD: not inside a module (%q)", gomod)
+	}
+	bin := filepath.Join(t.TempDir(), "catalog")
+	start := time.Now()
+	cmd := exec.Command(goCmd, "build", "-o", bin, "./cmd/catalog")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/catalog: %v\n%s", err, out)
+	}
+	t.Logf("built cmd/catalog in %v", time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// deployment is one logical service: a binary, a broker, a service name
+// and a data directory, run by one child process at a time.
+type deployment struct {
+	t       *testing.T
+	bin     string
+	brokers string // comma-separated
+	service string
+	dataDir string
+	logDir  string
+	started int
+}
+
+// child is a running (or finished) service process.
+type child struct {
+	name   string
+	url    string // http://127.0.0.1:port
+	cmd    *exec.Cmd
+	stderr string // path of the file holding its stdout and stderr
+	done   chan struct{}
+	err    error // cmd.Wait's result, once done is closed
+}
+
+// start starts a service process on the deployment's data directory and
+// broker, listening on a free port of 127.0.0.1. It is killed when the test
+// ends; its output is printed if the test failed (or with -v).
+func (d *deployment) start() *child {
+	t := d.t
+	t.Helper()
+	d.started++
+	name := fmt.Sprintf("instance-%d", d.started)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	logPath := filepath.Join(d.logDir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(d.bin)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"KAFKA_BROKERS=" + d.brokers,
+		"HTTP_ADDR=" + addr,
+		"DATA_DIR=" + d.dataDir,
+		"SERVICE_NAME=" + d.service,
+		"PARTITIONS=" + strconv.Itoa(partitions),
+		"LOG_LEVEL=" + logLevel(),
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", d.bin, err)
+	}
+	c := &child{name: name, url: "http://" + addr, cmd: cmd, stderr: logPath, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		f.Close()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		c.kill(t)
+		if t.Failed() || testing.Verbose() {
+			t.Logf("output of %s (pid %d, %s):\n%s", c.name, cmd.Process.Pid, c.exitStatus(), tail(c.stderr, 64<<10))
+		}
+	})
+	return c
+}
+
+// kill sends SIGKILL (if the process still runs) and waits for it to exit.
+func (c *child) kill(t *testing.T) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Logf("kill %s: %v", c.name, err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s (pid %d) did not exit within 10s of SIGKILL", c.name, c.cmd.Process.Pid)
+	}
+}
+
+func (c *child) exitStatus() string {
+	select {
+	case <-c.done:
+		if c.err == nil {
+			return "exited with status 0"
+		}
+		return c.err.Error()
+	default:
+		return "running"
+	}
+}
+
+// waitReady polls GET /readyz until it answers 200, and returns how long
+// that took. It fails the test if the process exits or timeout passes.
+func (c *child) waitReady(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	last := "no answer"
+	for time.Since(start) < timeout {
+		select {
+		case <-c.done:
+			t.Fatalf("%s exited before it was ready (%s)", c.name, c.exitStatus())
+		default:
+		}
+		resp, err := hc.Get(c.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within %v (last answer of /readyz: %s)", c.name, timeout, last)
+	return 0
+}
+
+// logLevel is the children's LOG_LEVEL: warn, or TEST_LOG_LEVEL when set
+// (as for the in-process services of internal/service's tests).
+func logLevel() string {
+	if v := os.Getenv("TEST_LOG_LEVEL"); v != "" {
+		return v
+	}
+	return "warn"
+}
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tail returns the last max bytes of the file at path.
+func tail(path string, max int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	if len(b) > max {
+		b = b[len(b)-max:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+		return "[... earlier output cut ...]\n" + string(b)
+	}
+	if len(b) == 0 {
+		return "(no output)"
+	}
+	return string(b)
+}
