@@ -140,7 +140,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// Batches commit in milliseconds; a transaction left open by a
 		// crashed instance blocks readers of its partitions until this
 		// timeout aborts it.
-		kgo.TransactionTimeout(20*time.Second),
+		kgo.TransactionTimeout(20 * time.Second),
 		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
 	}, s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
