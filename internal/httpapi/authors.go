@@ -5,7 +5,6 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // Authors is the authors resource.
@@ -34,72 +33,59 @@ type authorBody struct {
 }
 
 func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
-	mux.HandleFunc("POST /authors", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /authors", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		var b authorBody
 		if p := decodeBody(w, r, &b); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if p := required("code", b.Code, "firstName", b.FirstName, "lastName", b.LastName); p != nil {
-			writeProblem(w, p)
-			return
-		}
-		// Checked before sending: an invalid code must not become a
-		// record key (a huge one would not even fit a record).
-		if rej := a.ValidKey(*b.Code); rej != nil {
-			writeProblem(w, rejectionProblem(&es.Rejection{Code: rej.Code, Field: rej.Field, Message: rej.Message}, ""))
-			return
+			return p
 		}
 		result, p := a.execute(r, author.CreateAuthor{Code: *b.Code, FirstName: *b.FirstName, LastName: *b.LastName})
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		w.Header().Set("Location", "/authors/"+result.State.Code)
 		a.etag(w, result.State)
 		writeJSON(w, http.StatusCreated, RenderAuthor(result.State))
-	})
-	mux.HandleFunc("PUT /authors/{code}", func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}))
+	mux.HandleFunc("PUT /authors/{code}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		code, p := a.pathKey(r, "code")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var b authorBody
 		if p := decodeBody(w, r, &b); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if b.Code != nil && *b.Code != code {
 			p := problem(http.StatusUnprocessableEntity, "code in the body (%q) differs from the path (%q); an author's code cannot change", *b.Code, code)
 			p.Field = "code"
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if p := required("firstName", b.FirstName, "lastName", b.LastName); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		result, p := a.execute(r, author.UpdateAuthor{Code: code, FirstName: *b.FirstName, LastName: *b.LastName})
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		a.etag(w, result.State)
 		writeJSON(w, http.StatusOK, RenderAuthor(result.State))
-	})
-	mux.HandleFunc("DELETE /authors/{code}", func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}))
+	mux.HandleFunc("DELETE /authors/{code}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		code, p := a.pathKey(r, "code")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if _, p := a.execute(r, author.DeleteAuthor{Code: code}); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+		return nil
+	}))
 	mux.HandleFunc("GET /authors/{code}", a.getOne("code"))
 	mux.HandleFunc("GET /authors", a.list)
 	mux.HandleFunc("POST /authors/commands", a.postCommand)
@@ -115,6 +101,15 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 			writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", r.Method, r.URL.Path))
 		}
 	})
+}
+
+// handle adapts a handler that returns its problem, if any.
+func handle(h func(http.ResponseWriter, *http.Request) *Problem) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p := h(w, r); p != nil {
+			writeProblem(w, p)
+		}
+	}
 }
 
 // required returns a 422 naming the first missing field of name/value pairs.

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -72,6 +70,18 @@ func (o *optionalString) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.Value)
 }
 
+// code returns the author code of an authorCode member: "" for absent or
+// null (no author); an empty string is not a code.
+func (o optionalString) code() (string, *Problem) {
+	if o.Value == nil {
+		return "", nil
+	}
+	if rej := domain.ValidateSlug("authorCode", *o.Value); rej != nil {
+		return "", rejectionProblem(rejection(rej), "")
+	}
+	return *o.Value, nil
+}
+
 type bookBody struct {
 	ID         *string        `json:"id"`
 	Title      *string        `json:"title"`
@@ -102,24 +112,45 @@ func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Proble
 	return nil
 }
 
-func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
-	mux.HandleFunc("POST /books", func(w http.ResponseWriter, r *http.Request) {
+// authorOfCommand returns the author a command gives a book, if any.
+func authorOfCommand(cmd book.Command) string {
+	switch c := cmd.(type) {
+	case book.CreateBook:
+		return c.AuthorCode
+	case book.SetBookAuthor:
+		return c.AuthorCode
+	}
+	return ""
+}
+
+// CheckBookAuthor is the books resource's Precheck: a command that gives a
+// book an author is refused (422) unless the author exists, for the book
+// aggregate cannot see authors. A malformed code is left to the domain.
+func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *Problem {
+	return func(ctx context.Context, cmd book.Command) *Problem {
+		code := authorOfCommand(cmd)
+		if code == "" || domain.ValidateSlug("authorCode", code) != nil {
+			return nil
+		}
+		return checkAuthor(ctx, exists, code)
+	}
+}
+
+func routeBooks(mux *http.ServeMux, b *Books) {
+	mux.HandleFunc("POST /books", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		var body bookBody
 		if p := decodeBody(w, r, &body); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if p := required("title", body.Title); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var id string
 		switch {
 		case body.ID != nil:
 			id = *body.ID
 			if rej := book.ValidateID("id", id); rej != nil {
-				writeProblem(w, rejectionProblem(rejection(rej), ""))
-				return
+				return rejectionProblem(rejection(rej), "")
 			}
 		case r.Header.Get("Idempotency-Key") != "":
 			// A retry must name the same book to be recognised.
@@ -127,102 +158,73 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 		default:
 			id = ids.New()
 		}
-		cmd := book.CreateBook{ID: id, Title: *body.Title}
-		if body.AuthorCode.Value != nil {
-			if p := checkAuthor(r.Context(), authorExists, *body.AuthorCode.Value); p != nil {
-				writeProblem(w, p)
-				return
-			}
-			cmd.AuthorCode = *body.AuthorCode.Value
+		code, p := body.AuthorCode.code()
+		if p != nil {
+			return p
 		}
+		cmd := book.CreateBook{ID: id, Title: *body.Title, AuthorCode: code}
 		result, p := b.execute(r, cmd)
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		w.Header().Set("Location", "/books/"+id)
 		b.etag(w, result.State)
 		writeJSON(w, http.StatusCreated, RenderBook(result.State))
-	})
-	mux.HandleFunc("PUT /books/{id}", func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}))
+	mux.HandleFunc("PUT /books/{id}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		id, p := b.pathKey(r, "id")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var body struct {
 			Title *string `json:"title"`
 		}
 		if p := decodeBody(w, r, &body); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if p := required("title", body.Title); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
-		result, p := b.execute(r, book.UpdateBook{ID: id, Title: *body.Title})
-		if p != nil {
-			writeProblem(w, p)
-			return
-		}
-		b.etag(w, result.State)
-		writeJSON(w, http.StatusOK, RenderBook(result.State))
-	})
-	mux.HandleFunc("PUT /books/{id}/author", func(w http.ResponseWriter, r *http.Request) {
+		return b.respond(w, r, http.StatusOK, book.UpdateBook{ID: id, Title: *body.Title})
+	}))
+	mux.HandleFunc("PUT /books/{id}/author", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		id, p := b.pathKey(r, "id")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var body struct {
 			AuthorCode optionalString `json:"authorCode"`
 		}
 		if p := decodeBody(w, r, &body); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if !body.AuthorCode.Set {
 			p := problem(http.StatusUnprocessableEntity, `field "authorCode" is required (a code, or null to clear the author)`)
 			p.Field = "authorCode"
-			writeProblem(w, p)
-			return
+			return p
 		}
-		cmd := book.SetBookAuthor{ID: id}
-		if body.AuthorCode.Value != nil {
-			if p := checkAuthor(r.Context(), authorExists, *body.AuthorCode.Value); p != nil {
-				writeProblem(w, p)
-				return
-			}
-			cmd.AuthorCode = *body.AuthorCode.Value
-		}
-		result, p := b.execute(r, cmd)
+		code, p := body.AuthorCode.code()
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
-		b.etag(w, result.State)
-		writeJSON(w, http.StatusOK, RenderBook(result.State))
-	})
-	mux.HandleFunc("POST /books/{id}/chapters", func(w http.ResponseWriter, r *http.Request) {
+		return b.respond(w, r, http.StatusOK, book.SetBookAuthor{ID: id, AuthorCode: code})
+	}))
+	mux.HandleFunc("POST /books/{id}/chapters", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		id, p := b.pathKey(r, "id")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var body chapterBody
 		if p := decodeBody(w, r, &body); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		if p := required("title", body.Title, "content", body.Content); p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		result, p := b.execute(r, book.AddChapter{ID: id, Title: *body.Title, Content: *body.Content})
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		var added ChapterView
 		for _, e := range result.Events {
@@ -232,93 +234,32 @@ func routeBooks(mux *http.ServeMux, b *Books, authorExists AuthorChecker) {
 		}
 		b.etag(w, result.State)
 		writeJSON(w, http.StatusCreated, added)
-	})
-	mux.HandleFunc("DELETE /books/{id}/chapters/{chapterId}", func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}))
+	mux.HandleFunc("DELETE /books/{id}/chapters/{chapterId}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		id, p := b.pathKey(r, "id")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
 		cid, err := strconv.ParseInt(r.PathValue("chapterId"), 10, 64)
 		if err != nil || cid < 1 {
 			p := problem(http.StatusBadRequest, "chapterId must be a positive integer, not %q", r.PathValue("chapterId"))
 			p.Field = "chapterId"
-			writeProblem(w, p)
-			return
+			return p
 		}
-		if _, p := b.execute(r, book.RemoveChapter{ID: id, ChapterID: cid}); p != nil {
-			writeProblem(w, p)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("DELETE /books/{id}", func(w http.ResponseWriter, r *http.Request) {
+		return b.respond(w, r, http.StatusNoContent, book.RemoveChapter{ID: id, ChapterID: cid})
+	}))
+	mux.HandleFunc("DELETE /books/{id}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
 		id, p := b.pathKey(r, "id")
 		if p != nil {
-			writeProblem(w, p)
-			return
+			return p
 		}
-		if _, p := b.execute(r, book.RemoveBook{ID: id}); p != nil {
-			writeProblem(w, p)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+		return b.respond(w, r, http.StatusNoContent, book.RemoveBook{ID: id})
+	}))
 	mux.HandleFunc("GET /books/{id}", b.getOne("id"))
 	mux.HandleFunc("GET /books", b.list)
-	mux.HandleFunc("POST /books/commands", func(w http.ResponseWriter, r *http.Request) {
-		if p := checkCommandAuthor(w, r, b, authorExists); p != nil {
-			writeProblem(w, p)
-			return
-		}
-		b.postCommand(w, r)
-	})
+	mux.HandleFunc("POST /books/commands", b.postCommand)
 	mux.HandleFunc("GET /books/commands/{msgId}", b.getCommand)
-
-}
-
-// checkCommandAuthor answers 422, as POST /books and PUT /books/{id}/author
-// do, when a command sent to POST /books/commands gives a book an author
-// that does not exist (the book aggregate cannot see authors). It decodes
-// the body as postCommand does, and puts it back for postCommand, which
-// answers every other problem of the body.
-func checkCommandAuthor(w http.ResponseWriter, r *http.Request, b *Books, exists AuthorChecker) *Problem {
-	if checkContentType(r) != nil {
-		return nil
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		return jsonProblem(err)
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var raw map[string]json.RawMessage
-	var typ string
-	if json.Unmarshal(body, &raw) != nil || json.Unmarshal(raw["type"], &typ) != nil {
-		return nil
-	}
-	ptr, ok := b.Commands.New(typ)
-	if !ok {
-		return nil
-	}
-	delete(raw, "type")
-	norm, _ := json.Marshal(raw)
-	dec := json.NewDecoder(bytes.NewReader(norm))
-	dec.DisallowUnknownFields()
-	if dec.Decode(ptr) != nil {
-		return nil
-	}
-	cmd, _ := derefAs[book.Command](ptr)
-	var code string
-	switch c := cmd.(type) {
-	case book.CreateBook:
-		code = c.AuthorCode
-	case book.SetBookAuthor:
-		code = c.AuthorCode
-	}
-	if code == "" || domain.ValidateSlug("authorCode", code) != nil {
-		return nil // no author, or an invalid code the domain rejects
-	}
-	return checkAuthor(r.Context(), exists, code)
 }
 
 // authorBooks serves GET /authors/{code}/books from the read model, or

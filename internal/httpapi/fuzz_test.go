@@ -333,8 +333,8 @@ func fuzzAPI() http.Handler {
 				book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}),
 			Events: bookEvents, Key: book.Command.BookID, Version: book.Version, Render: RenderBook,
 			ValidKey: ValidBookID, WriteTimeout: time.Second,
+			Precheck: CheckBookAuthor(func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil }),
 		},
-		AuthorExists: func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil },
 		BooksOfAuthor: func(string) (booksbyauthor.View, error) {
 			return booksbyauthor.View{}, eskafka.ErrNotFound
 		},

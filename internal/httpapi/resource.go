@@ -64,6 +64,25 @@ type Resource[S, C, E any] struct {
 	// Partitions is the partition count, for telling when some
 	// partition has no owner.
 	Partitions int
+	// Precheck, when set, vets every command before it is sent, from
+	// whichever endpoint (a check the aggregate cannot make itself).
+	Precheck func(ctx context.Context, cmd C) *Problem
+}
+
+// respond executes cmd and answers with status: the new state's
+// representation and ETag, or no body for 204.
+func (res *Resource[S, C, E]) respond(w http.ResponseWriter, r *http.Request, status int, cmd C) *Problem {
+	result, p := res.execute(r, cmd)
+	if p != nil {
+		return p
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return nil
+	}
+	res.etag(w, result.State)
+	writeJSON(w, status, res.Render(result.State))
+	return nil
 }
 
 // msgIDFor returns the command's message id: random, or, with an
@@ -97,8 +116,18 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 	return &v, nil
 }
 
-// send sends cmd with the request's Idempotency-Key and If-Match.
+// send checks cmd and sends it with the request's Idempotency-Key and
+// If-Match. The key's form is checked before it becomes a record key (a huge
+// one would not even fit a record).
 func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Problem) {
+	if rej := res.ValidKey(res.Key(cmd)); rej != nil {
+		return "", rejectionProblem(rejection(rej), "")
+	}
+	if res.Precheck != nil {
+		if p := res.Precheck(r.Context(), cmd); p != nil {
+			return "", p
+		}
+	}
 	msgID, idem, p := res.msgIDFor(r, res.Key(cmd), fmt.Sprintf("%T", cmd))
 	if p != nil {
 		return "", p
@@ -322,10 +351,6 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	cmd, ok := derefAs[C](ptr)
 	if !ok {
 		writeProblem(w, problem(http.StatusInternalServerError, "command type %q is not a command", typ))
-		return
-	}
-	if rej := res.ValidKey(res.Key(cmd)); rej != nil {
-		writeProblem(w, rejectionProblem(rejection(rej), ""))
 		return
 	}
 	msgID, p := res.send(r, cmd)

@@ -18,8 +18,6 @@ type Health interface {
 type Config struct {
 	Authors *Authors
 	Books   *Books
-	// AuthorExists checks authors given to books.
-	AuthorExists AuthorChecker
 	// BooksOfAuthor reads the books-by-author read model, whose
 	// partitions BooksOfAuthorOwnership places.
 	BooksOfAuthor          BooksOfAuthor
@@ -41,7 +39,7 @@ type Config struct {
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor, cfg.BooksOfAuthorOwnership, cfg.Peers))
-	routeBooks(mux, cfg.Books, cfg.AuthorExists)
+	routeBooks(mux, cfg.Books)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

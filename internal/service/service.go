@@ -204,6 +204,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		"authors": authors.processor.Stage, "books": books.processor.Stage,
 		"booksbyauthor.links": byAuthor.Stages()[0], "booksbyauthor.view": byAuthor.Stages()[1],
 	}
+	authorExists := func(ctx context.Context, code string) (bool, error) {
+		_, err := authors.processor.Get(code)
+		switch {
+		case errors.Is(err, eskafka.ErrNotFound):
+			return false, nil
+		case errors.Is(err, eskafka.ErrNotOwner):
+			return peers.RemoteExists(ctx, authors.processor, code)
+		}
+		return err == nil, err
+	}
 	s.handler = httpapi.New(httpapi.Config{
 		Authors: &httpapi.Authors{
 			Name: "authors", Writer: authors.gateway, Reader: authors.processor,
@@ -218,16 +228,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			Key: book.Command.BookID, Version: book.Version, Render: httpapi.RenderBook,
 			ValidKey: httpapi.ValidBookID, WriteTimeout: cfg.WriteTimeout,
 			KeyField: "id", Ownership: books.processor, Peers: peers, Partitions: int(cfg.Partitions),
-		},
-		AuthorExists: func(ctx context.Context, code string) (bool, error) {
-			_, err := authors.processor.Get(code)
-			switch {
-			case errors.Is(err, eskafka.ErrNotFound):
-				return false, nil
-			case errors.Is(err, eskafka.ErrNotOwner):
-				return peers.RemoteExists(ctx, authors.processor, code)
-			}
-			return err == nil, err
+			Precheck: httpapi.CheckBookAuthor(authorExists),
 		},
 		BooksOfAuthor:          byAuthor.Get,
 		BooksOfAuthorOwnership: byAuthor.Stages()[1],

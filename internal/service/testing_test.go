@@ -442,4 +442,3 @@ func (h *harness) events(aggregate, key string) []string {
 	}
 	return types
 }
-
