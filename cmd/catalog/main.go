@@ -1,6 +1,11 @@
 // Command catalog runs the books catalog service: an event-sourced CQRS
 // service on Kafka. With no configuration it starts an embedded Kafka broker
 // under ./data and serves HTTP on localhost:9081.
+//
+//	catalog [flags]          run the service (flags: catalog -h)
+//	catalog serve [flags]    the same
+//	catalog loadgen [flags]  drive a running service with load and report
+//	                         throughput and latency (catalog loadgen -h)
 package main
 
 import (
@@ -13,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/bookscatalog/catalog/internal/config"
+	"github.com/bookscatalog/catalog/internal/loadgen"
 	"github.com/bookscatalog/catalog/internal/service"
 )
 
@@ -26,6 +32,19 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return serve(args[1:])
+		case "loadgen":
+			return runLoadgen(args[1:])
+		}
+	}
+	return serve(args)
+}
+
+// serve runs the service until SIGINT or SIGTERM.
+func serve(args []string) error {
 	cfg, err := config.Load(args, os.Getenv)
 	if err != nil {
 		return err
@@ -37,4 +56,18 @@ func run(args []string) error {
 		return err
 	}
 	return svc.Run(ctx)
+}
+
+// runLoadgen runs the load generator until its end or SIGINT/SIGTERM (which
+// still prints the report of what was done).
+func runLoadgen(args []string) error {
+	opts, err := loadgen.ParseArgs(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	opts.Progress = os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err = loadgen.Run(ctx, opts, os.Stdout)
+	return err
 }
