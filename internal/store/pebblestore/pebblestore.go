@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/bookscatalog/catalog/internal/store"
 )
@@ -24,9 +25,21 @@ type Store struct {
 	db *pebble.DB
 }
 
+// cacheBytes is the block cache of each store.
+const cacheBytes = 32 << 20
+
 // Open opens (creating if needed) the store in dir.
 func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
+	// Most lookups of a command processor are for keys that are not
+	// there (a new aggregate, an idempotency key not seen yet); without
+	// Bloom filters each one reads index and data blocks of every table.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
