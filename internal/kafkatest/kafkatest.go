@@ -36,7 +36,13 @@ func Brokers(t testing.TB) []string {
 func Service(t testing.TB) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	// Kafka topic names allow only [a-zA-Z0-9._-].
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
 	if len(name) > 40 {
 		name = name[:40]
 	}
