@@ -1,0 +1,69 @@
+package jsoncodec
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+type shape interface{ area() int }
+
+type square struct {
+	Side int `json:"side"`
+}
+type rect struct {
+	W int `json:"w"`
+	H int `json:"h"`
+}
+type empty struct{}
+
+func (s square) area() int { return s.Side * s.Side }
+func (r rect) area() int   { return r.W * r.H }
+func (empty) area() int    { return 0 }
+
+func TestUnionRoundTrip(t *testing.T) {
+	u := NewUnion[shape](square{}, rect{}, empty{})
+	for _, v := range []shape{square{3}, rect{2, 5}, empty{}} {
+		b, name, err := u.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != reflect.TypeOf(v).Name() || !strings.HasPrefix(string(b), `{"type":"`+name+`"`) {
+			t.Fatalf("Encode(%#v) = %s, %q", v, b, name)
+		}
+		got, err := u.Decode(b)
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Fatalf("Decode(%s) = %#v, %v; want %#v", b, got, err, v)
+		}
+	}
+}
+
+func TestUnionErrors(t *testing.T) {
+	u := NewUnion[shape](square{})
+	if _, _, err := u.Encode(rect{}); err == nil {
+		t.Error("encoding an unregistered type succeeded")
+	}
+	for _, in := range []string{`not json`, `{"side":1}`, `{"type":"circle"}`, `{"type":"square","side":"x"}`} {
+		if _, err := u.Decode([]byte(in)); err == nil {
+			t.Errorf("Decode(%s) succeeded", in)
+		}
+	}
+	// A newer writer's extra member is ignored.
+	if v, err := u.Decode([]byte(`{"type":"square","side":2,"color":"red"}`)); err != nil || v != (square{2}) {
+		t.Errorf("Decode with an extra member = %#v, %v", v, err)
+	}
+}
+
+func TestValue(t *testing.T) {
+	c := Value[rect]{Name: "Rect"}
+	b, name, err := c.Encode(rect{1, 2})
+	if err != nil || name != "Rect" {
+		t.Fatal(err, name)
+	}
+	if v, err := c.Decode(b); err != nil || v != (rect{1, 2}) {
+		t.Fatalf("Decode = %#v, %v", v, err)
+	}
+	if _, err := c.Decode([]byte("[")); err == nil {
+		t.Error("Decode of bad JSON succeeded")
+	}
+}
