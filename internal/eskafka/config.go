@@ -61,9 +61,8 @@ type Observer interface {
 	Transaction(stage string, records int, committed bool, took time.Duration)
 	// Lag reports how many records of an input partition wait.
 	Lag(stage, topic string, partition int32, lag int64)
-	// Restored reports changelog records restored into a stage's store,
-	// and how many partitions are still restoring.
-	Restored(stage string, records int64, restoring int)
+	// Restored reports changelog records restored into a stage's store.
+	Restored(stage string, records int64)
 	// Command reports a processed command: its type, "accepted" or
 	// "rejected", and the rejection code.
 	Command(aggregate, typ, status, code string)
@@ -73,7 +72,7 @@ type nopObserver struct{}
 
 func (nopObserver) Transaction(string, int, bool, time.Duration) {}
 func (nopObserver) Lag(string, string, int32, int64)             {}
-func (nopObserver) Restored(string, int64, int)                  {}
+func (nopObserver) Restored(string, int64)                       {}
 func (nopObserver) Command(string, string, string, string)       {}
 
 func (c *Config) defaults() {

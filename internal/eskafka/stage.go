@@ -464,23 +464,30 @@ func (s *Stage) restorePending(ctx context.Context) error {
 		}
 	}
 	s.mu.RUnlock()
-	if len(pending) == 0 || len(s.spec.Tables) == 0 {
-		s.markReady(pending)
+	if err := s.catchUp(ctx, pending, false); err != nil {
+		return err
+	}
+	s.markReady(pending)
+	return nil
+}
+
+// catchUp restores the tables' partitions parts from their changelogs.
+func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) error {
+	if len(parts) == 0 || len(s.spec.Tables) == 0 {
 		return nil
 	}
 	topics := make([]string, len(s.spec.Tables))
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, pending, false, s.applyRestored, s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored, s.dropPartition)
 	if err != nil {
-		return fmt.Errorf("restore partitions %v of %s: %w", pending, s.spec.Name, err)
+		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
 	s.mu.Lock()
 	s.restored += n
 	s.mu.Unlock()
-	s.markReady(pending)
-	s.cfg.Observer.Restored(s.spec.Name, n, 0)
+	s.cfg.Observer.Restored(s.spec.Name, n)
 	return nil
 }
 
@@ -498,21 +505,8 @@ func (s *Stage) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	s.mu.RUnlock()
-	if len(fresh) == 0 {
-		return nil
-	}
-	if len(s.spec.Tables) > 0 {
-		topics := make([]string, len(s.spec.Tables))
-		for i, t := range s.spec.Tables {
-			topics[i] = t.Topic
-		}
-		n, err := restore(ctx, s.cfg, topics, fresh, true, s.applyRestored, s.dropPartition)
-		if err != nil {
-			return fmt.Errorf("catch up partitions %v of %s: %w", fresh, s.spec.Name, err)
-		}
-		s.mu.Lock()
-		s.restored += n
-		s.mu.Unlock()
+	if err := s.catchUp(ctx, fresh, true); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	for _, p := range fresh {

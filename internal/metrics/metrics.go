@@ -94,7 +94,7 @@ func (m *Metrics) Lag(stage, topic string, partition int32, lag int64) {
 }
 
 // Restored implements eskafka.Observer.
-func (m *Metrics) Restored(stage string, records int64, _ int) {
+func (m *Metrics) Restored(stage string, records int64) {
 	m.restored.WithLabelValues(stage).Add(float64(records))
 }
 

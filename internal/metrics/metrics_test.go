@@ -15,7 +15,7 @@ func TestExposition(t *testing.T) {
 	m.Transaction("authors.processor", 7, true, 3*time.Millisecond)
 	m.Transaction("authors.processor", 2, false, time.Millisecond)
 	m.Lag("authors.processor", "catalog.authors.commands", 4, 12)
-	m.Restored("authors.processor", 100, 0)
+	m.Restored("authors.processor", 100)
 	m.Request("GET /authors/{code}", 200, 2*time.Millisecond, true)
 	m.Request("", 404, time.Millisecond, false)
 
