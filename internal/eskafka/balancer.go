@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,8 +23,9 @@ import (
 type ownershipBalancer struct {
 	inner kgo.GroupBalancer
 	url   string
-	// onAssignment receives the ownership map of each assignment.
-	onAssignment func(owners map[int32]string)
+	// onAssignment receives the ownership map of each assignment, and
+	// this member's whole assignment (topic -> partitions).
+	onAssignment func(owners map[int32]string, mine map[string][]int32)
 }
 
 // userDataMagic starts our wrapped user data, so that a member of an older
@@ -81,7 +84,7 @@ func (b *ownershipBalancer) ParseSyncAssignment(assignment []byte) (map[string][
 	a.UserData = inner
 	parsed, err := b.inner.ParseSyncAssignment(a.AppendTo(nil))
 	if err == nil && b.onAssignment != nil {
-		b.onAssignment(owners)
+		b.onAssignment(owners, parsed)
 	}
 	return parsed, err
 }
@@ -134,15 +137,26 @@ func (m *ownershipMemberBalancer) Balance(topics map[string]int32) kgo.IntoSyncA
 
 // BalanceOrError balances with the inner balancer, then adds the ownership
 // map to every member's assignment.
+//
+// The inputs are co-partitioned: partition p of every input topic is one
+// unit of work with one store. The inner balancer balances topic-partitions
+// and would place partition p of two inputs on different members, so it
+// balances the first input only (by name), and every other input follows
+// that plan.
 func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
+	names := slices.Sorted(maps.Keys(topics))
+	if len(names) == 0 {
+		return syncAssignments(nil), nil
+	}
+	lead := map[string]int32{names[0]: topics[names[0]]}
 	var into kgo.IntoSyncAssignment
 	if in, ok := m.inner.(kgo.GroupMemberBalancerOrError); ok {
 		var err error
-		if into, err = in.BalanceOrError(topics); err != nil {
+		if into, err = in.BalanceOrError(lead); err != nil {
 			return nil, err
 		}
 	} else {
-		into = m.inner.Balance(topics)
+		into = m.inner.Balance(lead)
 	}
 	plan := into.IntoSyncAssignment()
 	// Inputs are co-partitioned: owning partition p of any input topic
@@ -155,10 +169,18 @@ func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.I
 			continue
 		}
 		ok[i] = true
+		var ps []int32
 		for _, t := range parsed[i].Topics {
-			for _, p := range t.Partitions {
-				owners[strconv.Itoa(int(p))] = m.urls[a.MemberID]
+			if t.Topic == names[0] {
+				ps = t.Partitions
 			}
+		}
+		parsed[i].Topics = parsed[i].Topics[:0]
+		for _, name := range names {
+			parsed[i].Topics = append(parsed[i].Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: name, Partitions: slices.Clone(ps)})
+		}
+		for _, p := range ps {
+			owners[strconv.Itoa(int(p))] = m.urls[a.MemberID]
 		}
 	}
 	ours, _ := json.Marshal(owners)

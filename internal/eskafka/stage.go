@@ -240,11 +240,33 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 	}
 }
 
-func (s *Stage) setOwners(owners map[int32]string) {
+// setOwners takes the ownership map and this member's whole assignment
+// from each sync. A partition no longer assigned stops being served here
+// at once: OnPartitionsRevoked alone is not enough, for franz-go's
+// GroupTransactSession does not call it when a revocation came before and
+// no transaction has ended since (an idle stage losing partitions twice).
+func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.owners = owners
 	s.joined = true
+	kept := map[int32]bool{}
+	for _, ps := range mine {
+		for _, p := range ps {
+			kept[p] = true
+		}
+	}
+	var gone []int32
+	for p := range s.parts {
+		if !kept[p] {
+			delete(s.parts, p)
+			delete(s.fresh, p)
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Info("partitions no longer assigned", "partitions", gone)
+	}
 }
 
 func (s *Stage) leaveGroup() {
