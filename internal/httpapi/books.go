@@ -100,7 +100,7 @@ func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Proble
 	}
 	ok, err := exists(ctx, code)
 	switch {
-	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
+	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, ErrPeerUnavailable):
 		return problem(http.StatusServiceUnavailable, "cannot check author %q now: %v", code, err)
 	case err != nil:
 		return problem(http.StatusInternalServerError, "check author %q: %v", code, err)

@@ -191,6 +191,10 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ErrPeerUnavailable: the instance that owns a key did not answer, or
+// answered 503 (its partition is moving); retry shortly.
+var ErrPeerUnavailable = errors.New("the owner is unavailable")
+
 // RemoteExists asks the owner of an author whether it exists.
 func (p *Peers) RemoteExists(ctx context.Context, own Ownership, code string) (bool, error) {
 	owner := own.Owner(code)
@@ -201,11 +205,13 @@ func (p *Peers) RemoteExists(ctx context.Context, own Ownership, code string) (b
 	status, err := p.get(ctx, owner, "/authors/"+url.PathEscape(code), &v)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("ask %s: %w", owner, err)
+		return false, fmt.Errorf("ask %s: %w: %w", owner, ErrPeerUnavailable, err)
 	case status == http.StatusOK:
 		return true, nil
 	case status == http.StatusNotFound:
 		return false, nil
+	case status == http.StatusServiceUnavailable:
+		return false, fmt.Errorf("ask %s: %w: it answered 503", owner, ErrPeerUnavailable)
 	}
 	return false, fmt.Errorf("ask %s: status %d: %w", owner, status, errors.New("unexpected answer"))
 }
