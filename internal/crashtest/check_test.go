@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -202,6 +203,9 @@ func getAuthor(hc *http.Client, url, code string, deadline time.Time) (authorVie
 
 // waitCaughtUp waits until group has committed offsets at the end of every
 // partition of topic: every command written so far has been processed.
+// Past a committed offset, only transaction markers (of a transactional
+// writer of topic, such as the reaction of the books-by-author view) may
+// follow: a consumer commits the offset after the last record it got.
 func waitCaughtUp(t *testing.T, brokers []string, group, topic string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -225,13 +229,19 @@ func waitCaughtUp(t *testing.T, brokers []string, group, topic string, timeout t
 			offs, err = adm.FetchOffsets(ctx, group)
 		}
 		if err == nil {
+			from, to := map[int32]int64{}, map[int32]int64{}
 			ends.Each(func(o kadm.ListedOffset) {
 				c, ok := offs.Lookup(topic, o.Partition)
 				if o.Offset > 0 && (!ok || c.Err != nil || c.At < o.Offset) {
 					behind = append(behind, fmt.Sprintf("%d: committed %d of %d", o.Partition, c.At, o.Offset))
+					from[o.Partition], to[o.Partition] = max(c.At, 0), o.Offset
 				}
 			})
 			if len(behind) == 0 {
+				return time.Since(start)
+			}
+			var data bool
+			if data, err = committedDataBetween(ctx, brokers, topic, from, to); err == nil && !data {
 				return time.Since(start)
 			}
 		}
@@ -243,6 +253,50 @@ func waitCaughtUp(t *testing.T, brokers []string, group, topic string, timeout t
 	}
 }
 
+// committedDataBetween reports whether partition p of topic holds a
+// committed record that is not a transaction marker between offsets from[p]
+// and to[p], for any p. Records of an open transaction count as data (they
+// are waited for, up to a second).
+func committedDataBetween(ctx context.Context, brokers []string, topic string, from, to map[int32]int64) (bool, error) {
+	offsets := map[string]map[int32]kgo.Offset{topic: {}}
+	for p, o := range from {
+		offsets[topic][p] = kgo.NewOffset().At(o)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	left := maps.Clone(to)
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		if errs := fs.Errors(); len(errs) > 0 {
+			return false, errs[0].Err
+		}
+		data := false
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			data = data || !r.Attrs.IsControl()
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+		if data {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // topicRecord is a committed record of a topic.
 type topicRecord struct {
 	partition int32
@@ -251,6 +305,7 @@ type topicRecord struct {
 	value     []byte // nil: tombstone
 	msgID     string
 	version   string
+	typ       string // the type header
 }
 
 func (r topicRecord) String() string {
@@ -260,8 +315,20 @@ func (r topicRecord) String() string {
 // readTopic returns every committed record of topic (read_committed, up to
 // the last stable offsets), in offset order per partition.
 func readTopic(brokers []string, topic string) ([]topicRecord, error) {
+	return readTopicAs(brokers, topic, true)
+}
+
+// readTopicAs returns the records of topic in offset order per partition:
+// with committed, those committed (read_committed, up to the last stable
+// offsets); else every record written so far, of open and aborted
+// transactions too (read_uncommitted, up to the high watermarks).
+func readTopicAs(brokers []string, topic string, committed bool) ([]topicRecord, error) {
+	iso := kgo.ReadCommitted()
+	if !committed {
+		iso = kgo.ReadUncommitted()
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return nil, err
@@ -269,12 +336,17 @@ func readTopic(brokers []string, topic string) ([]topicRecord, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	adm := kadm.NewClient(cl)
+	list, what := adm.ListCommittedOffsets, "last stable offsets"
+	if !committed {
+		list, what = adm.ListEndOffsets, "end offsets"
+	}
+	ends, err := list(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list last stable offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("list %s of %s: %w", what, topic, err)
 	}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -304,6 +376,8 @@ func readTopic(brokers []string, topic string) ([]topicRecord, error) {
 						tr.msgID = string(h.Value)
 					case eskafka.HeaderVersion:
 						tr.version = string(h.Value)
+					case eskafka.HeaderType:
+						tr.typ = string(h.Value)
 					}
 				}
 				out = append(out, tr)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +56,20 @@ type deployment struct {
 	dataDir string
 	logDir  string
 	started int
+	// partitions is the children's PARTITIONS; 0 means the const
+	// partitions.
+	partitions int32
+	// logLevel is the children's LOG_LEVEL when TEST_LOG_LEVEL is not
+	// set; "" means warn.
+	logLevel string
+}
+
+// partitionCount is the children's PARTITIONS.
+func (d *deployment) partitionCount() int32 {
+	if d.partitions > 0 {
+		return d.partitions
+	}
+	return partitions
 }
 
 // child is a running (or finished) service process.
@@ -71,11 +86,20 @@ type child struct {
 // broker, listening on a free port of 127.0.0.1. It is killed when the test
 // ends; its output is printed if the test failed (or with -v).
 func (d *deployment) start() *child {
-	t := d.t
-	t.Helper()
+	d.t.Helper()
 	d.started++
 	name := fmt.Sprintf("instance-%d", d.started)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(d.t)))
+	return d.launch(name, d.dataDir, addr)
+}
+
+// launch starts a service process called name (which names its log file
+// too) on dataDir and the deployment's broker, listening on addr (a
+// host:port of 127.0.0.1) and advertising http://addr. It is killed when
+// the test ends; its output is printed if the test failed (or with -v).
+func (d *deployment) launch(name, dataDir, addr string) *child {
+	t := d.t
+	t.Helper()
 	logPath := filepath.Join(d.logDir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -86,10 +110,11 @@ func (d *deployment) start() *child {
 		"PATH=" + os.Getenv("PATH"),
 		"KAFKA_BROKERS=" + d.brokers,
 		"HTTP_ADDR=" + addr,
-		"DATA_DIR=" + d.dataDir,
+		"ADVERTISED_URL=http://" + addr,
+		"DATA_DIR=" + dataDir,
 		"SERVICE_NAME=" + d.service,
-		"PARTITIONS=" + strconv.Itoa(partitions),
-		"LOG_LEVEL=" + logLevel(),
+		"PARTITIONS=" + strconv.Itoa(int(d.partitionCount())),
+		"LOG_LEVEL=" + d.childLogLevel(),
 	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -125,6 +150,30 @@ func (c *child) kill(t *testing.T) {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
 		t.Errorf("%s (pid %d) did not exit within 10s of SIGKILL", c.name, c.cmd.Process.Pid)
+	}
+}
+
+// stop sends SIGTERM (a graceful stop) and waits up to timeout for the
+// process to exit; it returns how long that took and the exit error (nil:
+// status 0). Past the timeout the test fails and the process is killed.
+func (c *child) stop(t *testing.T, timeout time.Duration) (time.Duration, error) {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-c.done:
+		return 0, c.err
+	default:
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Logf("SIGTERM %s: %v", c.name, err)
+	}
+	select {
+	case <-c.done:
+		return time.Since(start), c.err
+	case <-time.After(timeout):
+		t.Errorf("%s (pid %d) did not exit within %v of SIGTERM; killing it", c.name, c.cmd.Process.Pid, timeout)
+		c.kill(t)
+		return time.Since(start), c.err
 	}
 }
 
@@ -170,11 +219,15 @@ func (c *child) waitReady(t *testing.T, timeout time.Duration) time.Duration {
 	return 0
 }
 
-// logLevel is the children's LOG_LEVEL: warn, or TEST_LOG_LEVEL when set
-// (as for the in-process services of internal/service's tests).
-func logLevel() string {
+// childLogLevel is the children's LOG_LEVEL: TEST_LOG_LEVEL when set (as
+// for the in-process services of internal/service's tests), else the
+// deployment's, else warn.
+func (d *deployment) childLogLevel() string {
 	if v := os.Getenv("TEST_LOG_LEVEL"); v != "" {
 		return v
+	}
+	if d.logLevel != "" {
+		return d.logLevel
 	}
 	return "warn"
 }
