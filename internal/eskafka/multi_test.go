@@ -1,9 +1,12 @@
 package eskafka_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/store/memstore"
@@ -87,4 +90,50 @@ func TestTwoInstances(t *testing.T) {
 	if res := eb.do(add{key(1), 2}, eskafka.SendOptions{}); !res.Accepted() || res.State.Total != 2 {
 		t.Fatalf("write after failover: %+v", res.Outcome)
 	}
+}
+
+type nopTransform struct{}
+
+func (nopTransform) Handle(*eskafka.Tx, *kgo.Record) error { return nil }
+
+// A stage with two co-partitioned inputs gets partition p of both on the
+// same member: two members never both hold partition p.
+func TestCoPartitionedInputsMoveTogether(t *testing.T) {
+	cfg := newConfig(t)
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	ensureTopics(t, cfg)
+	spec := func() eskafka.StageSpec {
+		return eskafka.StageSpec{Name: "two-inputs", Inputs: []string{topics.Events, topics.Results}, Transform: nopTransform{}}
+	}
+	var stages []*eskafka.Stage
+	for _, id := range []string{"a", "b", "c"} {
+		c := cfg
+		c.InstanceID, c.AdvertisedURL, c.Store = id, "http://"+id, memstore.New()
+		st := eskafka.NewStage(spec(), c)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = st.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		stages = append(stages, st)
+	}
+	waitFor(t, "three members to hold every partition once", func() bool {
+		held := map[int32]int{}
+		for _, st := range stages {
+			if !st.Ready() {
+				return false
+			}
+			for p := range st.Partitions() {
+				held[p]++
+			}
+		}
+		if len(held) != partitions {
+			return false
+		}
+		for _, n := range held {
+			if n != 1 {
+				return false
+			}
+		}
+		return true
+	})
 }
