@@ -411,13 +411,7 @@ func checkTopics(t *testing.T, w *workload, brokers []string, service string, to
 		t.Logf("topic check, attempt %d: %d problems (first: %s)", attempt, len(problems), problems[0])
 		time.Sleep(time.Second)
 	}
-	for i, p := range problems {
-		if i == 30 {
-			t.Errorf("... %d problems in all", len(problems))
-			break
-		}
-		t.Error(p)
-	}
+	reportProblems(t, problems)
 }
 
 // topicProblems reads the topics once and returns what is wrong.
@@ -533,4 +527,16 @@ func describe(evs []versionedEvent) string {
 		parts[i] = fmt.Sprintf("v%d %T%+v", e.version, e.event, e.event)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// reportProblems fails t with the first 30 problems and their count.
+func reportProblems(t *testing.T, problems []string) {
+	t.Helper()
+	for i, p := range problems {
+		if i == 30 {
+			t.Errorf("... %d problems in all", len(problems))
+			return
+		}
+		t.Error(p)
+	}
 }

@@ -415,11 +415,5 @@ func checkReactionTopics(t *testing.T, brokers []string, service string, rounds 
 		t.Logf("books topic check, attempt %d: %d problems (first: %s)", attempt, len(problems), problems[0])
 		time.Sleep(time.Second)
 	}
-	for i, p := range problems {
-		if i == 30 {
-			t.Errorf("... %d problems in all", len(problems))
-			break
-		}
-		t.Error(p)
-	}
+	reportProblems(t, problems)
 }
