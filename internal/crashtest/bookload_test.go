@@ -10,7 +10,6 @@ package crashtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,7 +28,6 @@ import (
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
 )
 
 // bookRun is one book of the workload and what became of its two writes.
@@ -528,13 +526,10 @@ type bookFormat struct {
 }
 
 func newBookFormat(t *testing.T, brokers []string, service string) (*bookFormat, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	reg, err := schemaregistry.New(ctx, brokers, service+".schemas")
+	reg, err := openRegistry(t, brokers, service)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
+		return nil, err
 	}
-	t.Cleanup(reg.Close)
 	f := &bookFormat{}
 	if f.events, err = avro.NewUnion[book.Event](reg, "catalog.book", book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
 		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{}); err != nil {

@@ -37,13 +37,10 @@ type recordFormat struct {
 }
 
 func newRecordFormat(t *testing.T, brokers []string, service string) (*recordFormat, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	reg, err := schemaregistry.New(ctx, brokers, service+".schemas")
+	reg, err := openRegistry(t, brokers, service)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
+		return nil, err
 	}
-	t.Cleanup(reg.Close)
 	f := &recordFormat{}
 	if f.events, err = avro.NewUnion[author.Event](reg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{}); err != nil {
 		return nil, err
@@ -539,4 +536,16 @@ func reportProblems(t *testing.T, problems []string) {
 		}
 		t.Error(p)
 	}
+}
+
+// openRegistry opens the service's schema registry topic for the test.
+func openRegistry(t *testing.T, brokers []string, service string) (*schemaregistry.Registry, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg, err := schemaregistry.New(ctx, brokers, service+".schemas")
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	t.Cleanup(reg.Close)
+	return reg, nil
 }
