@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Rejection codes. They are part of the service's contract: outcomes on the
@@ -21,6 +23,10 @@ const (
 	// CodeUnknownReference: the command refers to another aggregate that
 	// does not exist (for example a book's author).
 	CodeUnknownReference = "unknown_reference"
+	// CodeTooLarge: the command would make the aggregate larger than it
+	// may grow (so that its state always fits a Kafka record); Field
+	// names what would grow too much.
+	CodeTooLarge = "too_large"
 )
 
 // Rejection is the outcome of a command the domain refuses. It is an
@@ -57,6 +63,11 @@ func Invalid(field, format string, args ...any) *Rejection {
 	return &Rejection{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// TooLarge returns a CodeTooLarge rejection about field.
+func TooLarge(field, format string, args ...any) *Rejection {
+	return &Rejection{Code: CodeTooLarge, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
 // NotFound returns a CodeNotFound rejection.
 func NotFound(format string, args ...any) *Rejection {
 	return &Rejection{Code: CodeNotFound, Message: fmt.Sprintf(format, args...)}
@@ -89,7 +100,8 @@ func ValidateSlug(field, s string) *Rejection {
 // MaxNameLen bounds free-text names and titles.
 const MaxNameLen = 200
 
-// ValidateName checks that a free-text field is not blank and not too long.
+// ValidateName checks that a free-text field on one line is not blank, not
+// too long and holds only printable text (see ValidateText).
 func ValidateName(field, s string) *Rejection {
 	switch {
 	case strings.TrimSpace(s) == "":
@@ -97,5 +109,48 @@ func ValidateName(field, s string) *Rejection {
 	case len(s) > MaxNameLen:
 		return Invalid(field, "must be at most %d bytes", MaxNameLen)
 	}
+	return validateText(field, s, false)
+}
+
+// ValidateText checks that multi-line free text (a chapter's content) is
+// valid UTF-8 without control characters other than line feed, carriage
+// return and tab, and without bidirectional formatting characters. Its
+// length is the caller's rule.
+func ValidateText(field, s string) *Rejection {
+	return validateText(field, s, true)
+}
+
+// validateText refuses invalid UTF-8, control characters (Unicode category
+// Cc: C0, DEL and C1; in multi-line text \n, \r and \t are allowed) and the
+// bidirectional formatting characters. Control characters break logs,
+// terminals and the pages that show the text; bidirectional overrides make
+// text display in another order than it is stored ("Trojan Source"), so
+// that a title could read differently than it sorts or searches.
+func validateText(field, s string, multiline bool) *Rejection {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return Invalid(field, "must be valid UTF-8 (invalid byte at offset %d)", i)
+		case multiline && (r == '\n' || r == '\r' || r == '\t'):
+		case unicode.IsControl(r):
+			return Invalid(field, "must not contain control characters (U+%04X at byte %d)", r, i)
+		case isBidiFormatting(r):
+			return Invalid(field, "must not contain bidirectional formatting characters (U+%04X at byte %d)", r, i)
+		}
+	}
 	return nil
+}
+
+// isBidiFormatting reports whether r is one of the characters that change
+// the direction text is displayed in: the embeddings and overrides
+// (U+202A–U+202E), the isolates (U+2066–U+2069) and the implicit marks
+// (U+200E, U+200F, U+061C).
+func isBidiFormatting(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200E, r == 0x200F, r == 0x061C:
+		return true
+	}
+	return false
 }

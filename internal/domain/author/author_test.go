@@ -53,6 +53,14 @@ func TestCreateAuthor(t *testing.T) {
 			WantCode: domain.CodeInvalid, WantField: "code"},
 		{Name: "name too long", When: author.CreateAuthor{Code: "ja", FirstName: strings.Repeat("x", domain.MaxNameLen+1), LastName: "A"},
 			WantCode: domain.CodeInvalid, WantField: "firstName"},
+		{Name: "control character in first name", When: author.CreateAuthor{Code: "ja", FirstName: "J\x00", LastName: "A"},
+			WantCode: domain.CodeInvalid, WantField: "firstName"},
+		{Name: "line feed in last name", When: author.CreateAuthor{Code: "ja", FirstName: "J", LastName: "Austen\nAdmin: yes"},
+			WantCode: domain.CodeInvalid, WantField: "lastName"},
+		{Name: "bidi override in last name", When: author.CreateAuthor{Code: "ja", FirstName: "J", LastName: "\u202eNETSUA"},
+			WantCode: domain.CodeInvalid, WantField: "lastName"},
+		{Name: "accents and scripts", When: author.CreateAuthor{Code: "ja", FirstName: "José Émile", LastName: "أحمد 李"},
+			Want: []author.Event{author.AuthorCreated{Code: "ja", FirstName: "José Émile", LastName: "أحمد 李"}}},
 	})
 }
 
@@ -65,6 +73,10 @@ func TestUpdateAuthor(t *testing.T) {
 		{Name: "deleted", Given: []author.Event{created("ja"), author.AuthorDeleted{Code: "ja"}},
 			When: author.UpdateAuthor{Code: "ja", FirstName: "J", LastName: "A"}, WantCode: domain.CodeNotFound},
 		{Name: "blank name", Given: []author.Event{created("ja")}, When: author.UpdateAuthor{Code: "ja", FirstName: "J", LastName: ""},
+			WantCode: domain.CodeInvalid, WantField: "lastName"},
+		{Name: "DEL in first name", Given: []author.Event{created("ja")}, When: author.UpdateAuthor{Code: "ja", FirstName: "J\x7f", LastName: "A"},
+			WantCode: domain.CodeInvalid, WantField: "firstName"},
+		{Name: "right-to-left mark in last name", Given: []author.Event{created("ja")}, When: author.UpdateAuthor{Code: "ja", FirstName: "J", LastName: "A\u200f"},
 			WantCode: domain.CodeInvalid, WantField: "lastName"},
 	})
 }
