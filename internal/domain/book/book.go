@@ -16,6 +16,19 @@ import (
 // allowed.
 const MaxContentLen = 100_000
 
+// Limits on a whole book, so that its state (and the outcome that carries
+// it) always fits a Kafka record of the default max.message.bytes (1 MiB):
+// at most MaxChapters chapters of titles up to domain.MaxNameLen bytes,
+// plus MaxBookContentBytes of content, is about 560 KiB, leaving room for
+// the event of the command that reaches the limit and for encoding.
+const (
+	// MaxChapters bounds the number of current chapters of a book.
+	MaxChapters = 200
+	// MaxBookContentBytes bounds the content of all current chapters of
+	// a book together, in bytes.
+	MaxBookContentBytes = 512 << 10
+)
+
 // Chapter is one chapter of a book. Its ID is unique within the book and is
 // never reused, even after the chapter is removed.
 type Chapter struct {
@@ -50,6 +63,15 @@ func (s State) Chapter(id int64) (Chapter, bool) {
 		}
 	}
 	return Chapter{}, false
+}
+
+// contentBytes is the size of the content of all current chapters.
+func (s State) contentBytes() int {
+	n := 0
+	for _, c := range s.Chapters {
+		n += len(c.Content)
+	}
+	return n
 }
 
 // nextChapterID is the id the next chapter gets; never below 1.
@@ -237,8 +259,17 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		if len(c.Content) > MaxContentLen {
 			return nil, domain.Invalid("content", "must be at most %d bytes", MaxContentLen)
 		}
+		if err := domain.ValidateText("content", c.Content); err != nil {
+			return nil, err
+		}
 		if !s.Exists() {
 			return nil, notFound(c.ID)
+		}
+		if len(s.Chapters) >= MaxChapters {
+			return nil, domain.TooLarge("chapters", "book %q has %d chapters, the most a book may have", c.ID, len(s.Chapters))
+		}
+		if n := s.contentBytes(); n+len(c.Content) > MaxBookContentBytes {
+			return nil, domain.TooLarge("content", "book %q has %d bytes of content; %d more would exceed the %d bytes a book may hold", c.ID, n, len(c.Content), MaxBookContentBytes)
 		}
 		return []Event{ChapterAdded{ID: c.ID, ChapterID: s.nextChapterID(), Title: c.Title, Content: c.Content}}, nil
 	case RemoveChapter:

@@ -3,8 +3,11 @@ package book_test
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/book"
@@ -81,6 +84,17 @@ func TestCreateBook(t *testing.T) {
 		{Name: "id in braces", When: book.CreateBook{ID: "{" + id + "}", Title: "Emma"}, WantCode: domain.CodeInvalid, WantField: "id"},
 		{Name: "invalid field before exists", Given: []book.Event{created()}, When: book.CreateBook{ID: id, Title: ""},
 			WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "NUL in title", When: book.CreateBook{ID: id, Title: "Em\x00ma"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "line feed in title", When: book.CreateBook{ID: id, Title: "Em\nma"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "tab in title", When: book.CreateBook{ID: id, Title: "Em\tma"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "DEL in title", When: book.CreateBook{ID: id, Title: "Emma\x7f"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "C1 control in title", When: book.CreateBook{ID: id, Title: "Emma\u0085"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "right-to-left override in title", When: book.CreateBook{ID: id, Title: "Emma\u202egnp.exe"},
+			WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "bidi isolate in title", When: book.CreateBook{ID: id, Title: "\u2067Emma"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "invalid UTF-8 in title", When: book.CreateBook{ID: id, Title: "Emma\xff"}, WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "non-Latin title", When: book.CreateBook{ID: id, Title: "الكتاب été 漢字 \uFFFD"},
+			Want: []book.Event{book.BookCreated{ID: id, Title: "الكتاب été 漢字 \uFFFD"}}},
 	})
 }
 
@@ -97,6 +111,10 @@ func TestUpdateBook(t *testing.T) {
 		{Name: "blank title", Given: []book.Event{created()}, When: book.UpdateBook{ID: id, Title: ""},
 			WantCode: domain.CodeInvalid, WantField: "title"},
 		{Name: "invalid id", When: book.UpdateBook{ID: "nope", Title: "Emma"}, WantCode: domain.CodeInvalid, WantField: "id"},
+		{Name: "escape in title", Given: []book.Event{created()}, When: book.UpdateBook{ID: id, Title: "\x1b[2JEmma"},
+			WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "left-to-right mark in title", Given: []book.Event{created()}, When: book.UpdateBook{ID: id, Title: "Emma\u200e"},
+			WantCode: domain.CodeInvalid, WantField: "title"},
 	})
 }
 
@@ -168,7 +186,79 @@ func TestAddChapter(t *testing.T) {
 		{Name: "removed", Given: []book.Event{created(), book.BookRemoved{ID: id}}, When: book.AddChapter{ID: id, Title: "One"},
 			WantCode: domain.CodeNotFound},
 		{Name: "invalid id", When: book.AddChapter{ID: "", Title: "One"}, WantCode: domain.CodeInvalid, WantField: "id"},
+		{Name: "line breaks and tabs in content", Given: []book.Event{created()},
+			When: book.AddChapter{ID: id, Title: "One", Content: "line\r\n\tindented\n"},
+			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: 1, Title: "One", Content: "line\r\n\tindented\n"}}},
+		{Name: "NUL in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "a\x00b"},
+			WantCode: domain.CodeInvalid, WantField: "content"},
+		{Name: "escape in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "\x1b]0;pwned\x07"},
+			WantCode: domain.CodeInvalid, WantField: "content"},
+		{Name: "C1 control in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "a\u009bb"},
+			WantCode: domain.CodeInvalid, WantField: "content"},
+		{Name: "bidi override in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "a\u202db"},
+			WantCode: domain.CodeInvalid, WantField: "content"},
+		{Name: "arabic letter mark in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "a\u061cb"},
+			WantCode: domain.CodeInvalid, WantField: "content"},
+		{Name: "control in chapter title", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One\r", Content: "c"},
+			WantCode: domain.CodeInvalid, WantField: "title"},
+		{Name: "invalid UTF-8 in content", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "\xc3("},
+			WantCode: domain.CodeInvalid, WantField: "content"},
 	})
+}
+
+// withChapters returns the events of a book with n chapters of size bytes
+// of content each.
+func withChapters(n, size int) []book.Event {
+	evs := []book.Event{created()}
+	for i := 1; i <= n; i++ {
+		evs = append(evs, book.ChapterAdded{ID: id, ChapterID: int64(i), Title: "Chapter", Content: strings.Repeat("x", size)})
+	}
+	return evs
+}
+
+func TestBookLimits(t *testing.T) {
+	const big = book.MaxContentLen
+	full := book.MaxBookContentBytes / big // chapters of big content that fit
+	rest := book.MaxBookContentBytes - full*big
+	domaintest.Run(t, agg, []tcase{
+		{Name: "last chapter that fits", Given: withChapters(book.MaxChapters-1, 1),
+			When: book.AddChapter{ID: id, Title: "Last", Content: "x"},
+			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: book.MaxChapters, Title: "Last", Content: "x"}},
+			Check: func(t *testing.T, s book.State) {
+				if len(s.Chapters) != book.MaxChapters {
+					t.Fatalf("%d chapters, want %d", len(s.Chapters), book.MaxChapters)
+				}
+			}},
+		{Name: "one chapter too many", Given: withChapters(book.MaxChapters, 1),
+			When: book.AddChapter{ID: id, Title: "More", Content: "x"}, WantCode: domain.CodeTooLarge, WantField: "chapters"},
+		{Name: "empty chapter too many", Given: withChapters(book.MaxChapters, 0),
+			When: book.AddChapter{ID: id, Title: "More"}, WantCode: domain.CodeTooLarge, WantField: "chapters"},
+		{Name: "a chapter removed makes room", Given: append(withChapters(book.MaxChapters, 1), removed(7)),
+			When: book.AddChapter{ID: id, Title: "More", Content: "x"},
+			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: book.MaxChapters + 1, Title: "More", Content: "x"}}},
+		{Name: "content up to the book's limit", Given: withChapters(full, big),
+			When: book.AddChapter{ID: id, Title: "Rest", Content: strings.Repeat("y", rest)},
+			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: int64(full) + 1, Title: "Rest", Content: strings.Repeat("y", rest)}}},
+		{Name: "content one byte over the book's limit", Given: withChapters(full, big),
+			When:     book.AddChapter{ID: id, Title: "Rest", Content: strings.Repeat("y", rest+1)},
+			WantCode: domain.CodeTooLarge, WantField: "content"},
+		{Name: "removed content makes room", Given: append(withChapters(full, big), removed(1)),
+			When: book.AddChapter{ID: id, Title: "Rest", Content: strings.Repeat("y", big)},
+			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: int64(full) + 1, Title: "Rest", Content: strings.Repeat("y", big)}}},
+		{Name: "invalid content before size", Given: withChapters(book.MaxChapters, 1),
+			When: book.AddChapter{ID: id, Title: "More", Content: "\x00"}, WantCode: domain.CodeInvalid, WantField: "content"},
+	})
+}
+
+func TestTooLargeMessageNamesLimit(t *testing.T) {
+	s := book.State{}
+	for _, e := range withChapters(book.MaxChapters, 0) {
+		s = book.Evolve(s, e)
+	}
+	_, err := book.Decide(s, book.AddChapter{ID: id, Title: "More"})
+	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(book.MaxChapters)) {
+		t.Fatalf("err = %v; want a message naming the limit %d", err, book.MaxChapters)
+	}
 }
 
 func TestRemoveChapter(t *testing.T) {
@@ -287,6 +377,24 @@ func TestValidateID(t *testing.T) {
 	}
 }
 
+// printable is an independent statement of the text rule: valid UTF-8,
+// nothing of Unicode category Cc (but \n, \r, \t in multi-line text), and
+// none of the bidirectional formatting characters.
+func printable(s string, multiline bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if multiline && strings.ContainsRune("\n\r\t", r) {
+			continue
+		}
+		if unicode.Is(unicode.Cc, r) || strings.ContainsRune("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c", r) {
+			return false
+		}
+	}
+	return true
+}
+
 // FuzzDecide feeds arbitrary input into every command on a few starting
 // states and checks that Decide never panics, rejects only with a
 // *domain.Rejection and no events, and that accepted events fold into a
@@ -300,6 +408,9 @@ func FuzzDecide(f *testing.F) {
 	f.Add(uint8(4), uint8(1), id, "", "", "", int64(2))
 	f.Add(uint8(5), uint8(1), id, "", "", "", int64(-1))
 	f.Add(uint8(0), uint8(2), strings.ToUpper(id), "\x00", "\xff", "Ä", int64(1<<62))
+	f.Add(uint8(1), uint8(3), id, "Emma\u202e", "", "", int64(0))
+	f.Add(uint8(3), uint8(3), id, "One", "a\r\n\tb\x85", "", int64(0))
+	f.Add(uint8(3), uint8(1), id, "One", "\u2066x\u2069", "", int64(0))
 	f.Fuzz(func(t *testing.T, op, start uint8, bookID, title, content, authorCode string, chapterID int64) {
 		var given []book.Event
 		switch start % 4 {
@@ -340,7 +451,7 @@ func FuzzDecide(f *testing.F) {
 				t.Fatalf("rejected %#v with events %#v", cmd, evs)
 			}
 			switch rej.Code {
-			case domain.CodeInvalid, domain.CodeNotFound, domain.CodeAlreadyExists:
+			case domain.CodeInvalid, domain.CodeNotFound, domain.CodeAlreadyExists, domain.CodeTooLarge:
 			default:
 				t.Fatalf("unexpected rejection %+v", rej)
 			}
@@ -370,6 +481,18 @@ func FuzzDecide(f *testing.F) {
 		}
 		if _, ok := cmd.(book.CreateBook); ok && (next.ID != bookID || next.Title != title || next.AuthorCode != authorCode) {
 			t.Fatalf("state after %#v = %+v", evs, next)
+		}
+		// Text accepted is printable: no control character (but line
+		// breaks and tabs in content) and no bidirectional formatting.
+		switch cmd.(type) {
+		case book.CreateBook, book.UpdateBook:
+			if !printable(next.Title, false) {
+				t.Fatalf("title %q accepted", next.Title)
+			}
+		case book.AddChapter:
+			if !printable(title, false) || !printable(content, true) {
+				t.Fatalf("chapter %q, %q accepted", title, content)
+			}
 		}
 		last := int64(0)
 		for _, c := range next.Chapters {
