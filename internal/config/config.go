@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -36,6 +37,22 @@ type Config struct {
 	LogFormat string
 	// WriteTimeout bounds how long an HTTP write waits for its outcome.
 	WriteTimeout time.Duration
+	// AllowedHosts are the host names and addresses HTTP requests may
+	// name in Host (ALLOWED_HOSTS); empty means the default the service
+	// computes from HTTP_ADDR and ADVERTISED_URL, "*" means any.
+	AllowedHosts []string
+	// HTTPMaxConns bounds the open HTTP connections.
+	HTTPMaxConns int
+	// OutcomeCacheBytes bounds the memory of the outcomes kept for
+	// writers to look up.
+	OutcomeCacheBytes int64
+	// StallTimeout is how long a stage may have lag without committing
+	// before /readyz reports it stuck.
+	StallTimeout time.Duration
+	// StreamMaxSubscribers bounds the web page's live event streams open
+	// at once, and StreamMaxPerClient those of one client.
+	StreamMaxSubscribers int
+	StreamMaxPerClient   int
 }
 
 // Load reads the configuration from getenv and args (flags), validating
@@ -59,6 +76,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	format := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	writeTimeout := fs.String("write-timeout", env("WRITE_TIMEOUT", "10s"), "how long an HTTP write waits for its outcome (WRITE_TIMEOUT)")
+	allowedHosts := fs.String("allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated hosts HTTP requests may name, \"*\" for any; default localhost and the hosts of HTTP_ADDR and ADVERTISED_URL, or any when HTTP_ADDR listens on all interfaces (ALLOWED_HOSTS)")
+	maxConns := fs.String("http-max-conns", env("HTTP_MAX_CONNS", "1000"), "most HTTP connections open at once (HTTP_MAX_CONNS)")
+	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
+	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
+	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
+	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -115,7 +138,78 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("WRITE_TIMEOUT: %q must be a positive duration such as 10s", *writeTimeout)
 	}
 	c.WriteTimeout = d
+	if c.AllowedHosts, err = parseHosts(*allowedHosts); err != nil {
+		return c, fmt.Errorf("ALLOWED_HOSTS: %w", err)
+	}
+	if c.HTTPMaxConns, err = intIn(*maxConns, 1, 1_000_000); err != nil {
+		return c, fmt.Errorf("HTTP_MAX_CONNS: %w", err)
+	}
+	mb, err := intIn(*outcomeCache, 1, 1<<20)
+	if err != nil {
+		return c, fmt.Errorf("OUTCOME_CACHE_MB: %w (MiB)", err)
+	}
+	c.OutcomeCacheBytes = int64(mb) << 20
+	if c.StallTimeout, err = time.ParseDuration(*stallTimeout); err != nil || c.StallTimeout <= 0 {
+		return c, fmt.Errorf("STALL_TIMEOUT: %q must be a positive duration such as 30s", *stallTimeout)
+	}
+	if c.StreamMaxSubscribers, err = intIn(*streamMax, 1, 1_000_000); err != nil {
+		return c, fmt.Errorf("STREAM_MAX_SUBSCRIBERS: %w", err)
+	}
+	if c.StreamMaxPerClient, err = intIn(*streamPerClient, 1, 1_000_000); err != nil {
+		return c, fmt.Errorf("STREAM_MAX_PER_CLIENT: %w", err)
+	}
 	return c, nil
+}
+
+// intIn parses s as an integer from lo to hi.
+func intIn(s string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q must be an integer from %d to %d", s, lo, hi)
+	}
+	return n, nil
+}
+
+// parseHosts parses a comma-separated list of host names and IP addresses
+// (no scheme, port or path: the Host header is compared without its port),
+// or "*". An empty list is nil.
+func parseHosts(s string) ([]string, error) {
+	var hosts []string
+	for _, h := range strings.Split(s, ",") {
+		h = strings.TrimSpace(h)
+		switch {
+		case h == "":
+			continue
+		case h == "*":
+		case validHostName(h):
+		default:
+			if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err != nil {
+				return nil, fmt.Errorf("%q is not a host name or IP address (no scheme, port or path)", h)
+			}
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// validHostName reports whether h is a DNS name: labels of letters, digits,
+// '-' and '_', joined by dots (a final dot allowed), at most 253 bytes.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func validName(s string) bool {

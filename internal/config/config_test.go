@@ -1,8 +1,10 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaults(t *testing.T) {
@@ -14,6 +16,32 @@ func TestDefaults(t *testing.T) {
 		c.AdvertisedURL != "http://localhost:9081" || c.DataDir != "./data" || c.Service != "catalog" ||
 		c.Partitions != 6 || c.ReplicationFactor != 1 || c.LogFormat != "text" {
 		t.Fatalf("defaults = %+v", c)
+	}
+	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
+		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 {
+		t.Fatalf("defaults of the limits = %+v", c)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	env := map[string]string{
+		"ALLOWED_HOSTS": " catalog.example.com, 10.0.0.7 ,[::1],localhost.,*", "HTTP_MAX_CONNS": "20", "OUTCOME_CACHE_MB": "3",
+		"STALL_TIMEOUT": "2m", "STREAM_MAX_SUBSCRIBERS": "7", "STREAM_MAX_PER_CLIENT": "1",
+	}
+	c, err := Load([]string{"-http-max-conns", "30"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"catalog.example.com", "10.0.0.7", "[::1]", "localhost.", "*"}; !slices.Equal(c.AllowedHosts, want) {
+		t.Fatalf("AllowedHosts = %q, want %q", c.AllowedHosts, want)
+	}
+	if c.HTTPMaxConns != 30 || c.OutcomeCacheBytes != 3<<20 || c.StallTimeout != 2*time.Minute ||
+		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 {
+		t.Fatalf("config = %+v", c)
+	}
+	// Commas alone are no hosts: the default applies.
+	if c, err := Load(nil, func(k string) string { return map[string]string{"ALLOWED_HOSTS": " , ,"}[k] }); err != nil || c.AllowedHosts != nil {
+		t.Fatalf("ALLOWED_HOSTS of commas: %q, %v", c.AllowedHosts, err)
 	}
 }
 
@@ -29,18 +57,25 @@ func TestEnvAndFlags(t *testing.T) {
 }
 
 func TestInvalid(t *testing.T) {
-	for k, v := range map[string]string{
-		"KAFKA_BROKERS": "nohost", "PARTITIONS": "0", "REPLICATION_FACTOR": "x", "HTTP_ADDR": "9081",
-		"ADVERTISED_URL": "ftp://x", "SERVICE_NAME": "a.b", "LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "WRITE_TIMEOUT": "-1s",
+	for _, c := range []struct{ k, v string }{
+		{"KAFKA_BROKERS", "nohost"}, {"PARTITIONS", "0"}, {"REPLICATION_FACTOR", "x"}, {"HTTP_ADDR", "9081"},
+		{"ADVERTISED_URL", "ftp://x"}, {"SERVICE_NAME", "a.b"}, {"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"}, {"WRITE_TIMEOUT", "-1s"},
+		{"ALLOWED_HOSTS", "http://catalog.example.com"}, {"ALLOWED_HOSTS", "localhost:9081"}, {"ALLOWED_HOSTS", "a/b"},
+		{"ALLOWED_HOSTS", "ok.example, bad host"}, {"ALLOWED_HOSTS", "a..b"}, {"ALLOWED_HOSTS", strings.Repeat("a", 64) + ".example"},
+		{"HTTP_MAX_CONNS", "0"}, {"HTTP_MAX_CONNS", "-5"}, {"HTTP_MAX_CONNS", "many"}, {"HTTP_MAX_CONNS", "1e3"},
+		{"OUTCOME_CACHE_MB", "0"}, {"OUTCOME_CACHE_MB", "64MiB"}, {"OUTCOME_CACHE_MB", "99999999999"},
+		{"STALL_TIMEOUT", "0s"}, {"STALL_TIMEOUT", "-1s"}, {"STALL_TIMEOUT", "30"},
+		{"STREAM_MAX_SUBSCRIBERS", "0"}, {"STREAM_MAX_SUBSCRIBERS", "x"},
+		{"STREAM_MAX_PER_CLIENT", "0"}, {"STREAM_MAX_PER_CLIENT", "2.5"},
 	} {
 		_, err := Load(nil, func(key string) string {
-			if key == k {
-				return v
+			if key == c.k {
+				return c.v
 			}
 			return ""
 		})
-		if err == nil || !strings.HasPrefix(err.Error(), k+":") {
-			t.Errorf("%s=%q: error %v, want one naming %s", k, v, err, k)
+		if err == nil || !strings.HasPrefix(err.Error(), c.k+":") || !strings.Contains(err.Error(), strings.TrimSpace(c.v)[:1]) {
+			t.Errorf("%s=%q: error %v, want one naming %s and the value", c.k, c.v, err, c.k)
 		}
 	}
 }
