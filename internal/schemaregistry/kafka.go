@@ -2,6 +2,7 @@ package schemaregistry
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,7 +30,8 @@ type Registry struct {
 
 	mu        sync.RWMutex
 	schemas   map[uint64]string
-	invalid   map[uint64]error // why records under a key were skipped
+	invalid   map[uint64]error // why the last record under a key without a schema was skipped
+	deleted   map[uint64]int64 // the offset of the tombstone that removed a key's schema
 	started   uint64           // catch-ups started
 	completed uint64           // the start number of the last catch-up that completed
 	readTo    int64            // the offset that catch-up read to
@@ -41,6 +44,7 @@ type options struct {
 	rf         int16
 	clientOpts []kgo.Opt
 	log        *slog.Logger
+	noCreate   bool
 }
 
 // Option configures New.
@@ -60,6 +64,15 @@ func WithClientOpts(opts ...kgo.Opt) Option {
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
+// WithExistingTopic makes New fail with an error wrapping ErrNoTopic when
+// the topic is missing, instead of creating it: an operator's tool pointed
+// at the wrong cluster or service name should say so, not leave an empty
+// registry topic behind.
+func WithExistingTopic() Option { return func(o *options) { o.noCreate = true } }
+
+// ErrNoTopic: the registry topic does not exist (see WithExistingTopic).
+var ErrNoTopic = errors.New("schemaregistry: no such topic")
+
 // New connects to brokers, creates the registry topic if it is missing
 // (1 partition, cleanup.policy=compact, retention.ms=-1), checks it if it
 // exists (1 partition, cleanup.policy=compact; otherwise an error), and
@@ -76,7 +89,7 @@ func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("schemaregistry: client: %w", err)
 	}
-	if err := ensureTopic(ctx, prod, topic, o.rf); err != nil {
+	if err := ensureTopic(ctx, prod, topic, o.rf, !o.noCreate); err != nil {
 		prod.Close()
 		return nil, err
 	}
@@ -94,7 +107,7 @@ func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*
 	}
 	r := &Registry{
 		topic: topic, prod: prod, cons: cons, adm: kadm.NewClient(cons), log: o.log.With("topic", topic),
-		schemas: map[uint64]string{}, invalid: map[uint64]error{}, sem: make(chan struct{}, 1),
+		schemas: map[uint64]string{}, invalid: map[uint64]error{}, deleted: map[uint64]int64{}, sem: make(chan struct{}, 1),
 	}
 	if err := r.CatchUp(ctx); err != nil {
 		r.Close()
@@ -136,6 +149,8 @@ func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, err
 	r.mu.Lock()
 	if _, ok := r.schemas[fp]; !ok {
 		r.schemas[fp] = schemaJSON
+		delete(r.invalid, fp)
+		delete(r.deleted, fp)
 	}
 	r.mu.Unlock()
 	return fp, nil
@@ -175,10 +190,55 @@ func (r *Registry) Lookup(ctx context.Context, fp uint64) (string, error) {
 	if js, ok := r.schemas[fp]; ok {
 		return js, nil
 	}
+	return "", r.unknown(fp)
+}
+
+// unknown returns the error for a fingerprint without a schema, saying why
+// as far as the topic tells; the caller holds mu.
+func (r *Registry) unknown(fp uint64) error {
 	if err := r.invalid[fp]; err != nil {
-		return "", fmt.Errorf("%w: %s: the registry topic %s has only an invalid record for it: %w", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, err)
+		return fmt.Errorf("%w: %s: the registry topic %s has only an invalid record for it: %w", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, err)
 	}
-	return "", fmt.Errorf("%w: %s is not in the registry topic %s (read to offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, r.readTo)
+	if off, ok := r.deleted[fp]; ok {
+		return fmt.Errorf("%w: %s was deleted from the registry topic %s (tombstone at offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, off)
+	}
+	return fmt.Errorf("%w: %s is not in the registry topic %s (read to offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, r.readTo)
+}
+
+// Delete removes a schema from the registry: it writes a tombstone for fp
+// and returns once the broker acknowledged it. Every registry reads the
+// tombstone as "this fingerprint has no schema", at start and when it next
+// catches up. It is for an operator to remove a schema registered by
+// mistake (one that keeps a service from starting because its own schema
+// cannot read what that one would have written); records written with the
+// schema can no longer be read once it is gone. A fingerprint the topic does
+// not hold (or no longer holds) is refused with an error wrapping
+// avro.ErrUnknownSchema; one held only by an invalid record can be deleted,
+// which removes that record at the next compaction.
+func (r *Registry) Delete(ctx context.Context, fp uint64) error {
+	if err := r.CatchUp(ctx); err != nil {
+		return fmt.Errorf("schemaregistry: delete %s: %w", avro.FormatFingerprint(fp), err)
+	}
+	r.mu.RLock()
+	_, valid := r.schemas[fp]
+	_, invalid := r.invalid[fp]
+	var err error
+	if !valid && !invalid {
+		err = r.unknown(fp)
+	}
+	r.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("schemaregistry: delete: %w", err)
+	}
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: nil}
+	res := r.prod.ProduceSync(ctx, rec)
+	if err := res.FirstErr(); err != nil {
+		return fmt.Errorf("schemaregistry: write tombstone for %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
+	}
+	r.mu.Lock()
+	r.forget(fp, res[0].Record.Offset)
+	r.mu.Unlock()
+	return nil
 }
 
 // All implements avro.Registry.
@@ -264,15 +324,24 @@ func (r *Registry) catchUp(ctx context.Context) error {
 	return nil
 }
 
-// apply takes one registry record in.
+// apply takes one registry record in. A record that is not valid is
+// skipped and logged, never an error: one bad record written by anyone must
+// not keep the service from starting or from reading the records after it
+// (DESIGN §10a).
 func (r *Registry) apply(rec *kgo.Record) {
 	fp, err := ParseKey(rec.Key)
 	if err != nil {
-		r.log.Warn("skipping registry record with an invalid key", "offset", rec.Offset, "err", err)
+		r.skip(rec, err)
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if rec.Value == nil {
-		r.log.Warn("ignoring tombstone in the registry topic: schemas are never deleted", "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		// An operator removed the schema (catalog schemas delete).
+		if _, ok := r.schemas[fp]; ok {
+			r.log.Info("schema deleted by a tombstone", "partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		}
+		r.forget(fp, rec.Offset)
 		return
 	}
 	js := string(rec.Value)
@@ -280,28 +349,61 @@ func (r *Registry) apply(rec *kgo.Record) {
 	if err == nil && got != fp {
 		err = fmt.Errorf("the schema's fingerprint is %s, not the key", avro.FormatFingerprint(got))
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err != nil {
+		err = errors.New(clip(err.Error()))
 		if _, ok := r.schemas[fp]; !ok {
-			r.invalid[fp] = fmt.Errorf("record at offset %d: %w", rec.Offset, err)
+			r.invalid[fp] = fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err)
+			delete(r.deleted, fp)
 		}
-		r.log.Warn("skipping invalid registry record", "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp), "err", err)
+		r.skip(rec, err)
 		return
 	}
 	if have, ok := r.schemas[fp]; ok {
 		if !sameJSON(have, js) {
 			r.log.Warn("registry record conflicts with an earlier one for the same fingerprint; keeping the earlier (their canonical forms are equal)",
-				"offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+				"partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
 		}
 		return
 	}
 	r.schemas[fp] = js
 	delete(r.invalid, fp)
+	delete(r.deleted, fp)
 }
 
-// ensureTopic creates the topic if it is missing and checks it.
-func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16) error {
+// forget removes fp's schema after a tombstone at offset; the caller holds
+// mu.
+func (r *Registry) forget(fp uint64, offset int64) {
+	delete(r.schemas, fp)
+	delete(r.invalid, fp)
+	r.deleted[fp] = offset
+}
+
+// skip logs a registry record that is not valid, with what an operator
+// needs to find it (and delete it, if its key is a fingerprint).
+func (r *Registry) skip(rec *kgo.Record, why error) {
+	r.log.Warn("skipping invalid registry record", "partition", rec.Partition, "offset", rec.Offset,
+		"key", clip(hex.EncodeToString(rec.Key)), "value_bytes", len(rec.Value), "err", why)
+}
+
+// maxReason bounds what a log line or a kept error quotes of a record: a
+// parser's message may echo a large part of a hostile value.
+const maxReason = 256
+
+// clip shortens s to maxReason bytes (at a rune boundary).
+func clip(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// ensureTopic creates the topic if it is missing (unless create is false:
+// then a missing topic is ErrNoTopic) and checks it.
+func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16, create bool) error {
 	adm := kadm.NewClient(cl)
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
@@ -309,6 +411,9 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16) er
 	}
 	d, ok := details[topic]
 	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		if !create {
+			return fmt.Errorf("%w: %s", ErrNoTopic, topic)
+		}
 		cfg := map[string]*string{
 			"cleanup.policy": kadm.StringPtr("compact"),
 			"retention.ms":   kadm.StringPtr("-1"),

@@ -1,8 +1,11 @@
 package schemaregistry_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -351,7 +354,7 @@ func TestForeignRecords(t *testing.T) {
 	produce(t, addrs, topic, []byte("abc"), []byte(schemaA))                   // short key
 	produce(t, addrs, topic, schemaregistry.Key(7), []byte(`{"type":"nope"}`)) // not a schema
 	produce(t, addrs, topic, schemaregistry.Key(8), []byte(schemaA))           // key is not its fingerprint
-	produce(t, addrs, topic, schemaregistry.Key(fpB), nil)                     // a tombstone: ignored
+	produce(t, addrs, topic, []byte("abc"), nil)                               // a tombstone with a short key
 	fpA := fingerprint(t, schemaA)
 	produce(t, addrs, topic, schemaregistry.Key(fpA), []byte(schemaA))
 	produce(t, addrs, topic, schemaregistry.Key(fpA), []byte(schemaA3)) // a conflict: the first stays
@@ -489,4 +492,231 @@ func TestTransactionalWriters(t *testing.T) {
 	if all, err := r2.All(ctx); err != nil || len(all) != 1 {
 		t.Errorf("All = %v, %v", all, err)
 	}
+}
+
+// logBuffer collects a registry's log lines (JSON), safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// warnings returns the warnings logged so far, each as its attributes.
+func (l *logBuffer) warnings(t *testing.T) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	d := json.NewDecoder(bytes.NewReader(l.b.Bytes()))
+	for d.More() {
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m["level"] == "WARN" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) option() schemaregistry.Option {
+	return schemaregistry.WithLogger(slog.New(slog.NewJSONHandler(l, nil)))
+}
+
+// A tombstone removes its fingerprint: for a registry that reads it at
+// start, and for one that meets it when it catches up. The schema can be
+// registered again after it.
+func TestTombstoneRemoves(t *testing.T) {
+	addrs := brokers(t)
+	topic := topicName(t, addrs)
+	ctx := ctxT(t)
+	live := newRegistry(t, addrs, topic)
+	fpA, err := live.Register(ctx, schemaA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpB, err := live.Register(ctx, schemaB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, addrs, topic, schemaregistry.Key(fpA), nil)
+
+	check := func(name string, r *schemaregistry.Registry) {
+		t.Helper()
+		all, err := r.All(ctx)
+		if err != nil || len(all) != 1 || all[fpB] != schemaB {
+			t.Errorf("%s: All = %v, %v; want only %x", name, all, err, fpB)
+		}
+		_, err = r.Lookup(ctx, fpA)
+		if !errors.Is(err, avro.ErrUnknownSchema) || !strings.Contains(err.Error(), "deleted") {
+			t.Errorf("%s: Lookup of the deleted schema: %v", name, err)
+		}
+	}
+	check("live", live)
+	check("started after", newRegistry(t, addrs, topic))
+
+	// Registered again, it is back for everyone.
+	if fp, err := live.Register(ctx, schemaA); err != nil || fp != fpA {
+		t.Fatalf("Register again = %x, %v", fp, err)
+	}
+	for _, r := range []*schemaregistry.Registry{live, newRegistry(t, addrs, topic)} {
+		if js, err := r.Lookup(ctx, fpA); err != nil || js != schemaA {
+			t.Errorf("after registering again: %q, %v", js, err)
+		}
+	}
+}
+
+// Records that are not valid are skipped with a warning that names their
+// partition, offset and key and says why; a registry starts with them in
+// the topic, reads past them when it catches up, and goes on working.
+func TestInvalidRecordsSkipped(t *testing.T) {
+	addrs := brokers(t)
+	topic := topicName(t, addrs)
+	ctx := ctxT(t)
+	var liveLog logBuffer
+	live := newRegistry(t, addrs, topic, liveLog.option())
+	fpA, err := live.Register(ctx, schemaA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpB := fingerprint(t, schemaB)
+	garbage := []struct {
+		key, value []byte
+		why        string
+	}{
+		{schemaregistry.Key(11), []byte("not json {"), "invalid"},
+		{schemaregistry.Key(12), []byte{}, "EOF"}, // empty, not a tombstone
+		{schemaregistry.Key(13), []byte{0xff, 0xfe, 0x00}, "invalid"},
+		{schemaregistry.Key(14), []byte(`{"type":"nope"}`), "nope"},
+		{schemaregistry.Key(15), []byte(strings.Repeat("[", 100000)), "nests deeper"},
+		{schemaregistry.Key(fpB + 1), []byte(schemaB), "not the key"},
+		{[]byte("short"), []byte(schemaB), "key of 5 bytes"},
+		{append(schemaregistry.Key(fpB), 0), []byte(schemaB), "key of 9 bytes"},
+		{nil, []byte(schemaB), "key of 0 bytes"},
+		{[]byte("short"), nil, "key of 5 bytes"}, // a tombstone cannot help it
+	}
+	first := len(readAll(t, addrs, topic))
+	for _, g := range garbage {
+		produce(t, addrs, topic, g.key, g.value)
+	}
+	produce(t, addrs, topic, schemaregistry.Key(fpB), []byte(schemaB)) // a valid record after them
+
+	checkLog := func(name string, l *logBuffer) {
+		t.Helper()
+		warns := l.warnings(t)
+		if len(warns) != len(garbage) {
+			t.Errorf("%s: %d warnings, want %d: %v", name, len(warns), len(garbage), warns)
+			return
+		}
+		for i, w := range warns {
+			g := garbage[i]
+			if w["partition"] != 0.0 || w["offset"] != float64(first+i) || w["key"] != hex.EncodeToString(g.key) ||
+				!strings.Contains(fmt.Sprint(w["err"]), g.why) || len(fmt.Sprint(w["err"])) > 300 {
+				t.Errorf("%s: warning %v, want partition 0, offset %d, key %x and err saying %q (briefly)", name, w, first+i, g.key, g.why)
+			}
+		}
+	}
+	check := func(name string, r *schemaregistry.Registry) {
+		t.Helper()
+		all, err := r.All(ctx)
+		if err != nil || all[fpA] != schemaA || all[fpB] != schemaB {
+			t.Errorf("%s: All = %v, %v", name, all, err)
+		}
+		for _, fp := range []uint64{11, 12, 13, 14, 15, fpB + 1} {
+			if _, ok := all[fp]; ok {
+				t.Errorf("%s: All has the invalid record's key %x", name, fp)
+			}
+			if _, err := r.Lookup(ctx, fp); !errors.Is(err, avro.ErrUnknownSchema) || !strings.Contains(err.Error(), "invalid record") {
+				t.Errorf("%s: Lookup(%x) = %v", name, fp, err)
+			}
+		}
+		// It still registers and catches up.
+		js := fmt.Sprintf(`{"type":"record","name":"After%d","fields":[]}`, len(name))
+		fp, err := r.Register(ctx, js)
+		if err != nil {
+			t.Fatalf("%s: Register after the garbage: %v", name, err)
+		}
+		if got, err := live.Lookup(ctx, fp); err != nil || got != js {
+			t.Errorf("%s: live registry's Lookup of a schema registered after the garbage: %q, %v", name, got, err)
+		}
+	}
+	check("live", live)
+	checkLog("live", &liveLog)
+	var startLog logBuffer
+	started := newRegistry(t, addrs, topic, startLog.option())
+	checkLog("started after", &startLog)
+	check("started after", started)
+}
+
+// Delete writes a tombstone for a schema the topic holds, and refuses a
+// fingerprint it does not.
+func TestDelete(t *testing.T) {
+	addrs := brokers(t)
+	topic := topicName(t, addrs)
+	ctx := ctxT(t)
+	r := newRegistry(t, addrs, topic)
+	fpA, err := r.Register(ctx, schemaA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpB, err := r.Register(ctx, schemaB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newRegistry(t, addrs, topic)
+	produce(t, addrs, topic, schemaregistry.Key(7), []byte("garbage"))
+
+	if err := other.Delete(ctx, 0x0123456789abcdef); !errors.Is(err, avro.ErrUnknownSchema) || !strings.Contains(err.Error(), "0123456789abcdef") {
+		t.Errorf("Delete of an unknown fingerprint: %v", err)
+	}
+	if err := other.Delete(ctx, fpA); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(ctx, fpA); !errors.Is(err, avro.ErrUnknownSchema) || !strings.Contains(err.Error(), "deleted") {
+		t.Errorf("Delete again: %v", err)
+	}
+	// A key held only by an invalid record can be deleted too.
+	if err := other.Delete(ctx, 7); err != nil {
+		t.Errorf("Delete of an invalid record's key: %v", err)
+	}
+	recs := readAll(t, addrs, topic)
+	if n := len(recs); n != 5 {
+		t.Fatalf("%d records, want 5", n)
+	}
+	if k := recs[3].Key; recs[3].Value != nil || binary.BigEndian.Uint64(k) != fpA {
+		t.Errorf("record 3: key % x value %q, want a tombstone for %x", k, recs[3].Value, fpA)
+	}
+	for _, reg := range []*schemaregistry.Registry{r, other} {
+		if all, err := reg.All(ctx); err != nil || len(all) != 1 || all[fpB] != schemaB {
+			t.Errorf("All = %v, %v", all, err)
+		}
+	}
+}
+
+// WithExistingTopic refuses a missing topic, and does not create it.
+func TestExistingTopic(t *testing.T) {
+	addrs := brokers(t)
+	topic := topicName(t, addrs)
+	ctx := ctxT(t)
+	_, err := schemaregistry.New(ctx, addrs, topic, quiet(), schemaregistry.WithExistingTopic())
+	if !errors.Is(err, schemaregistry.ErrNoTopic) || !strings.Contains(err.Error(), topic) {
+		t.Fatalf("err = %v, want ErrNoTopic", err)
+	}
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	defer cl.Close()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if details.Has(topic) {
+		t.Errorf("topic %s created", topic)
+	}
+	newRegistry(t, addrs, topic)
+	newRegistry(t, addrs, topic, schemaregistry.WithExistingTopic())
 }

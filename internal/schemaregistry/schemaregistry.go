@@ -26,10 +26,14 @@
 //     error wrapping avro.ErrUnknownSchema, if it is still unknown: it never
 //     guesses. Concurrent look-ups share one catch-up.
 //   - Records that are not valid (a key not 8 bytes long, a value that is
-//     not an Avro schema, or whose fingerprint is not the key) are skipped
-//     and logged; a look-up of such a key says why. Tombstones are ignored:
-//     a schema is never forgotten, since records written with it may live
-//     forever.
+//     not JSON, not an Avro schema, or whose fingerprint is not the key) are
+//     skipped and logged with their partition, offset and key; a look-up of
+//     such a key says why. No record stops a registry from starting or from
+//     reading the records after it.
+//   - A tombstone removes its fingerprint's schema (Registry.Delete writes
+//     one). Writers never delete a schema, since records written with it may
+//     live forever; an operator does, to remove one registered by mistake
+//     that keeps a service from starting (catalog schemas delete).
 //
 // Memory is the same registry without Kafka, for tests.
 package schemaregistry
