@@ -38,6 +38,15 @@ const (
 	// CodeInternal: the command could not be processed for a reason that
 	// is not the writer's fault.
 	CodeInternal = "internal"
+	// CodeTooLarge: what the command would write (an event, the new
+	// state or the outcome) does not fit a Kafka record of its topic.
+	CodeTooLarge = "too_large"
+	// CodeCorruptState: the aggregate's stored state cannot be decoded;
+	// the key is quarantined until an operator repairs it.
+	CodeCorruptState = "corrupt_state"
+	// CodeIdempotencyKeyReused: the command's idempotency key (its
+	// msgId) was used before for a different command.
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // Rejection is a refused command as recorded in its outcome.

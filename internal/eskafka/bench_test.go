@@ -29,6 +29,7 @@ func (o *countingObserver) Transaction(_ string, records int, committed bool, _ 
 func (o *countingObserver) Lag(string, string, int32, int64)       {}
 func (o *countingObserver) Restored(string, int64)                 {}
 func (o *countingObserver) Command(string, string, string, string) { o.commands.Add(1) }
+func (o *countingObserver) Poisoned(string, string)                {}
 
 // BenchmarkProcessor measures commands per second through the whole
 // processor: fetch, decode, decide, evolve, encode, produce events, state,

@@ -37,6 +37,13 @@ type Config struct {
 	// stopped heartbeating (a crashed instance) before moving its
 	// partitions (default 10s). A restarted instance rejoins at once.
 	SessionTimeout time.Duration
+	// StallTimeout is how long a stage may have input waiting, or one
+	// batch in progress, without committing before Health reports it
+	// (default 30s).
+	StallTimeout time.Duration
+	// OutcomeCacheBytes bounds the memory an Outcomes follower keeps of
+	// recent outcomes (default 64 MiB).
+	OutcomeCacheBytes int64
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
 	// ClientOpts are appended to the options of every Kafka client.
@@ -63,9 +70,15 @@ type Observer interface {
 	Lag(stage, topic string, partition int32, lag int64)
 	// Restored reports changelog records restored into a stage's store.
 	Restored(stage string, records int64)
-	// Command reports a processed command: its type, "accepted" or
-	// "rejected", and the rejection code.
+	// Command reports a processed command: its type ("unknown" when it
+	// could not be decoded), "accepted" or "rejected", and the rejection
+	// code.
 	Command(aggregate, typ, status, code string)
+	// Poisoned reports an input record a stage gave up on and
+	// quarantined, or a command refused because its aggregate's stored
+	// state is corrupt; kind is one of the Poison* constants or
+	// CodeCorruptState.
+	Poisoned(stage, kind string)
 }
 
 type nopObserver struct{}
@@ -74,6 +87,7 @@ func (nopObserver) Transaction(string, int, bool, time.Duration) {}
 func (nopObserver) Lag(string, string, int32, int64)             {}
 func (nopObserver) Restored(string, int64)                       {}
 func (nopObserver) Command(string, string, string, string)       {}
+func (nopObserver) Poisoned(string, string)                      {}
 
 func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {
@@ -81,6 +95,12 @@ func (c *Config) defaults() {
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 30 * time.Second
+	}
+	if c.OutcomeCacheBytes <= 0 {
+		c.OutcomeCacheBytes = 64 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

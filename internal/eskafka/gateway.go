@@ -2,6 +2,7 @@ package eskafka
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,22 +16,39 @@ import (
 // Outcomes follows a results topic (read_committed, from its start, so
 // outcomes of the retention period can be looked up after a restart) and
 // hands each outcome to whoever waits for it. It remembers the most recent
-// outcomes, up to a bound.
+// outcomes, up to MaxRecentOutcomes of them and Config.OutcomeCacheBytes of
+// memory, whichever comes first: an outcome carries the aggregate's state,
+// so a count alone does not bound the memory.
 type Outcomes struct {
-	topic string
-	codec es.Codec[Outcome]
-	cl    *kgo.Client
-	log   *slog.Logger
+	topic    string
+	codec    es.Codec[Outcome]
+	cl       *kgo.Client
+	log      *slog.Logger
+	maxBytes int64
 
 	mu      sync.Mutex
 	recent  map[string]*Outcome
-	order   []string // ring of msgIds in arrival order, for eviction
-	next    int
+	prints  map[string]string // msgId -> fingerprint of an idempotent command
+	expect  map[string]string // msgId -> fingerprint of the command awaited
+	order   []string          // msgIds in arrival order, oldest first, for eviction
+	bytes   int64    // the outcomes' estimated memory
 	waiters map[string][]chan *Outcome
 }
 
-// MaxRecentOutcomes bounds the outcomes an Outcomes keeps in memory.
+// MaxRecentOutcomes bounds the number of outcomes an Outcomes keeps in memory.
 const MaxRecentOutcomes = 50000
+
+// outcomeBytes estimates the memory one remembered outcome holds.
+func outcomeBytes(o *Outcome) int64 {
+	n := 2*len(o.MsgID) + len(o.Key) + len(o.Status) + len(o.State) + 200
+	for _, e := range o.Events {
+		n += len(e.Type) + len(e.Data) + 64
+	}
+	if o.Rejection != nil {
+		n += len(o.Rejection.Code) + len(o.Rejection.Field) + len(o.Rejection.Message)
+	}
+	return int64(n)
+}
 
 // NewOutcomes returns a follower of topic; call Run to start it.
 func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, error) {
@@ -49,8 +67,8 @@ func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, 
 		return nil, fmt.Errorf("results client: %w", err)
 	}
 	return &Outcomes{
-		topic: topic, codec: codec, cl: cl, log: cfg.Logger.With("topic", topic),
-		recent: map[string]*Outcome{}, order: make([]string, MaxRecentOutcomes), waiters: map[string][]chan *Outcome{},
+		topic: topic, codec: codec, cl: cl, log: cfg.Logger.With("topic", topic), maxBytes: cfg.OutcomeCacheBytes,
+		recent: map[string]*Outcome{}, prints: map[string]string{}, expect: map[string]string{}, waiters: map[string][]chan *Outcome{},
 	}, nil
 }
 
@@ -71,26 +89,74 @@ func (o *Outcomes) Run(ctx context.Context) error {
 				o.log.Warn("undecodable outcome", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
-			o.deliver(&out)
+			o.deliver(&out, header(r, HeaderFingerprint))
 		})
 	}
 }
 
-func (o *Outcomes) deliver(out *Outcome) {
+func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, seen := o.recent[out.MsgID]; !seen {
-		if old := o.order[o.next]; old != "" {
-			delete(o.recent, old)
+	if fingerprint != "" {
+		o.prints[out.MsgID] = fingerprint
+	} else {
+		delete(o.prints, out.MsgID)
+	}
+	if o.answers(out.MsgID) {
+		for _, ch := range o.waiters[out.MsgID] {
+			ch <- out
 		}
-		o.order[o.next] = out.MsgID
-		o.next = (o.next + 1) % len(o.order)
+		delete(o.waiters, out.MsgID)
+		delete(o.expect, out.MsgID)
+	}
+	if prev, seen := o.recent[out.MsgID]; seen {
+		// A retry's outcome: the same msgId again; keep its place.
+		o.bytes -= outcomeBytes(prev)
+	} else {
+		o.order = append(o.order, out.MsgID)
 	}
 	o.recent[out.MsgID] = out
-	for _, ch := range o.waiters[out.MsgID] {
-		ch <- out
+	o.bytes += outcomeBytes(out)
+	for len(o.order) > 1 && (len(o.order) > MaxRecentOutcomes || o.bytes > o.maxBytes) {
+		old := o.order[0]
+		o.order[0] = ""
+		o.order = o.order[1:]
+		if prev, ok := o.recent[old]; ok {
+			o.bytes -= outcomeBytes(prev)
+			delete(o.recent, old)
+			delete(o.prints, old)
+		}
 	}
-	delete(o.waiters, out.MsgID)
+}
+
+// Expect tells the follower that the next wait for msgID is for the
+// command with this fingerprint: a remembered outcome of another command
+// under the same msgId (an idempotency key reused for a different command)
+// does not answer it; the processor's answer to this command does.
+func (o *Outcomes) Expect(msgID string, fingerprint []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.expect) >= maxExpected {
+		for k := range o.expect { // any: its waiter then gets what is cached
+			delete(o.expect, k)
+			break
+		}
+	}
+	o.expect[msgID] = string(fingerprint)
+}
+
+// maxExpected bounds the fingerprints of commands sent and not waited for.
+const maxExpected = 10000
+
+// answers reports whether the outcome remembered for msgID answers the
+// command expected under it; callers hold o.mu.
+func (o *Outcomes) answers(msgID string) bool {
+	want, ok := o.expect[msgID]
+	if !ok {
+		return true
+	}
+	got, ok := o.prints[msgID]
+	return !ok || got == want
 }
 
 // Lookup returns the outcome of msgID if it is known.
@@ -104,7 +170,8 @@ func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 // Wait returns the outcome of msgID once it is committed, or ctx's error.
 func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
 	o.mu.Lock()
-	if out, ok := o.recent[msgID]; ok {
+	if out, ok := o.recent[msgID]; ok && o.answers(msgID) {
+		delete(o.expect, msgID)
 		o.mu.Unlock()
 		return out, nil
 	}
@@ -125,6 +192,7 @@ func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
 		}
 		if len(o.waiters[msgID]) == 0 {
 			delete(o.waiters, msgID)
+			delete(o.expect, msgID)
 		}
 		o.mu.Unlock()
 		return nil, ctx.Err()
@@ -186,6 +254,8 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 	}
 	if opt.Idempotent {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderIdempotent, Value: []byte("1")})
+		fp := sha256.Sum256(b)
+		g.outcomes.Expect(opt.MsgID, fp[:])
 	}
 	if err := g.producer.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return fmt.Errorf("produce command %s: %w", opt.MsgID, err)

@@ -26,6 +26,7 @@ type counter struct {
 	ID      string `json:"id"`
 	Total   int64  `json:"total"`
 	Version int64  `json:"version"`
+	Pad     string `json:"pad,omitempty"`
 }
 
 type cmd interface{ key() string }
@@ -41,6 +42,18 @@ type shut struct {
 	ID string `json:"id"`
 }
 
+// pad grows a counter's state by Text (for size limits); boom panics in
+// Decide (for a transform that panics).
+type pad struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+type boom struct {
+	ID string `json:"id"`
+}
+
+func (c pad) key() string  { return c.ID }
+func (c boom) key() string { return c.ID }
 func (c open) key() string { return c.ID }
 func (c add) key() string  { return c.ID }
 func (c shut) key() string { return c.ID }
@@ -54,6 +67,9 @@ type added struct {
 	N int64 `json:"n"`
 }
 type closed struct{}
+type padded struct {
+	Text string `json:"text"`
+}
 
 type rejection struct{ code string }
 
@@ -79,6 +95,13 @@ var counters = es.Aggregate[counter, cmd, event]{
 				return nil, rejection{"not_found"}
 			}
 			return []event{closed{}}, nil
+		case pad:
+			if s.Version == 0 {
+				return nil, rejection{"not_found"}
+			}
+			return []event{padded{c.Text}}, nil
+		case boom:
+			panic("boom: " + c.ID)
 		}
 		return nil, errors.New("unknown command")
 	},
@@ -92,6 +115,10 @@ var counters = es.Aggregate[counter, cmd, event]{
 			return s
 		case closed:
 			return counter{}
+		case padded:
+			s.Pad += e.Text
+			s.Version++
+			return s
 		}
 		return s
 	},
@@ -102,8 +129,8 @@ var counters = es.Aggregate[counter, cmd, event]{
 
 var codecs = es.Codecs[counter, cmd, event]{
 	State:   jsoncodec.Value[counter]{Name: "counter"},
-	Command: jsoncodec.NewUnion[cmd](open{}, add{}, shut{}),
-	Event:   jsoncodec.NewUnion[event](opened{}, added{}, closed{}),
+	Command: jsoncodec.NewUnion[cmd](open{}, add{}, shut{}, pad{}, boom{}),
+	Event:   jsoncodec.NewUnion[event](opened{}, added{}, closed{}, padded{}),
 }
 
 const partitions = 3

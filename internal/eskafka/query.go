@@ -21,21 +21,19 @@ func (p *Processor[S, C, E]) Get(key string) (S, error) {
 
 // List returns up to limit states with keys after after, in key order, from
 // the partitions this instance serves. partial reports that some owned
-// partitions are still restoring, so the answer may miss keys.
+// partitions are still restoring, so the answer may miss keys. A state that
+// cannot be decoded is left out (and logged): one corrupt key must not
+// hide all the others.
 func (p *Processor[S, C, E]) List(after string, limit int) (items []S, keys []string, partial bool, err error) {
-	var derr error
 	partial, err = p.Scan(p.states, after, func(key string, v []byte) bool {
 		s, err := p.codecs.State.Decode(v)
 		if err != nil {
-			derr = fmt.Errorf("decode %s %q: %w", p.agg.Name, key, err)
-			return false
+			p.log.Error("stored state cannot be decoded; leaving it out of the list", "key", key, "err", err)
+			return true
 		}
 		items = append(items, s)
 		keys = append(keys, key)
 		return len(items) < limit
 	})
-	if err == nil {
-		err = derr
-	}
 	return items, keys, partial, err
 }

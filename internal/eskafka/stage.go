@@ -56,6 +56,13 @@ type StageSpec struct {
 	Tables []*Table
 	// Transform handles each input record.
 	Transform Transform
+	// DeadLetter, when set, is the topic that receives input records the
+	// stage gave up on (see Quarantiner), with headers saying why.
+	DeadLetter string
+	// Outputs are the topics the transform emits to, beside the tables'
+	// changelogs and the dead-letter topic: their max.message.bytes
+	// bound what the stage produces.
+	Outputs []string
 }
 
 // Stage is an exactly-once stateful stream processor: it consumes its
@@ -84,12 +91,29 @@ type Stage struct {
 	// its key waits for it, so it reads its own write.
 	inflight     map[string]struct{}
 	inflightDone chan struct{}
+
+	// limits are the max.message.bytes of the topics the stage writes,
+	// read at the start of each session.
+	limits map[string]int
+	// poison holds the input records the stage gave up on, to be
+	// quarantined when they come back; failures counts failed attempts
+	// at records; isolate holds, per input partition, the end of a batch
+	// that failed with more than one suspect: up to there, records are
+	// processed one per transaction so the culprit shows.
+	poison   map[recordID]*Poisoned
+	failures map[recordID]int
+	isolate  map[store.TopicPartition]int64
+	health   health
 }
 
 // NewStage returns a stage; call Run to start it.
 func NewStage(spec StageSpec, cfg Config) *Stage {
 	cfg.defaults()
-	return &Stage{spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name), parts: map[int32]PartitionState{}, fresh: map[int32]bool{}}
+	return &Stage{
+		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
+		parts: map[int32]PartitionState{}, fresh: map[int32]bool{},
+		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{}, isolate: map[store.TopicPartition]int64{},
+	}
 }
 
 // Group returns the stage's consumer group.
@@ -99,14 +123,20 @@ func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
 func (s *Stage) TransactionalID() string { return s.Group() + "." + s.cfg.InstanceID }
 
 // Run processes input until ctx is done. A transaction in flight when ctx
-// is cancelled is finished. A failed session is replaced after a backoff.
+// is cancelled is finished. A failed session is replaced after a backoff,
+// which starts again from one second once a session made progress.
 func (s *Stage) Run(ctx context.Context) error {
 	backoff := time.Second
 	for {
+		commits := s.health.commits.Load()
 		err := s.runSession(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if s.health.commits.Load() != commits {
+			backoff = time.Second
+		}
+		s.noteSessionFailure(err)
 		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
@@ -117,7 +147,26 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 }
 
+// outputTopics are the topics the stage writes.
+func (s *Stage) outputTopics() []string {
+	topics := slices.Clone(s.spec.Outputs)
+	for _, t := range s.spec.Tables {
+		topics = append(topics, t.Topic)
+	}
+	if s.spec.DeadLetter != "" {
+		topics = append(topics, s.spec.DeadLetter)
+	}
+	return topics
+}
+
 func (s *Stage) runSession(ctx context.Context) error {
+	limits, err := readLimits(ctx, s.cfg, s.outputTopics())
+	if err != nil {
+		return fmt.Errorf("read the size limits of the output topics: %w", err)
+	}
+	s.mu.Lock()
+	s.limits = limits
+	s.mu.Unlock()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.TransactionalID(s.TransactionalID()),
@@ -142,6 +191,15 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// timeout aborts it.
 		kgo.TransactionTimeout(20 * time.Second),
 		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
+		// Batches are cut under each topic's max.message.bytes, so
+		// that only a record too large on its own can be refused.
+		BatchMaxBytes(limits),
+		// franz-go retries a produce answered CONCURRENT_TRANSACTIONS
+		// (the previous transaction's markers are still being
+		// written, frequent on a replicated cluster) only after a
+		// metadata refresh, at most one per MetadataMinAge: its 5 s
+		// default stalls writes for seconds (docs/performance.md).
+		kgo.MetadataMinAge(100 * time.Millisecond),
 	}, s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -166,9 +224,11 @@ func (s *Stage) runSession(ctx context.Context) error {
 		s.mu.Lock()
 		clear(s.parts)
 		clear(s.fresh)
+		clear(s.isolate)
 		s.owners = nil
 		s.joined = false
 		s.mu.Unlock()
+		s.clearLag()
 	}()
 	for ctx.Err() == nil {
 		if err := s.restorePending(ctx); err != nil {
@@ -201,16 +261,24 @@ func (s *Stage) runSession(ctx context.Context) error {
 func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	var deadline time.Time
+	maxBatch := s.cfg.MaxBatch
+	s.mu.RLock()
+	if len(s.isolate) > 0 {
+		// Looking for the record whose output the broker refused:
+		// one record per transaction, so that it shows.
+		maxBatch = 1
+	}
+	s.mu.RUnlock()
 	for {
 		wait := 200 * time.Millisecond
 		if len(recs) > 0 {
 			wait = time.Until(deadline)
-			if wait <= 0 || len(recs) >= s.cfg.MaxBatch {
+			if wait <= 0 || len(recs) >= maxBatch {
 				return recs, nil
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, wait)
-		fetches := sess.PollRecords(pctx, s.cfg.MaxBatch-len(recs))
+		fetches := sess.PollRecords(pctx, maxBatch-len(recs))
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil, errors.New("client closed")
@@ -223,12 +291,14 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
-				s.cfg.Observer.Lag(s.spec.Name, p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+				lag := p.HighWatermark - p.Records[n-1].Offset - 1
+				s.cfg.Observer.Lag(s.spec.Name, p.Topic, p.Partition, lag)
+				s.noteLag(p.Topic, p.Partition, lag)
 			}
 		})
 		got := fetches.Records()
 		if len(recs) == 0 {
-			if len(got) == 0 || s.cfg.Linger <= 0 {
+			if len(got) == 0 || s.cfg.Linger <= 0 || maxBatch == 1 {
 				return got, nil
 			}
 			deadline = time.Now().Add(s.cfg.Linger)
@@ -333,15 +403,21 @@ func (s *Stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][
 // Tx is the work of one transaction: table changes staged until it
 // commits, and the records it produces.
 type Tx struct {
-	stage   *Stage
-	in      *kgo.Record
-	staged  map[string][]byte // store key -> value; nil: deleted
-	batch   store.Batch
-	produce func(*kgo.Record)
+	stage  *Stage
+	in     *kgo.Record
+	staged map[string][]byte // store key -> value; nil: deleted
+	batch  store.Batch
+	send   func(*kgo.Record)
 
 	mu      sync.Mutex // guards the fields below, written by promises
 	offsets map[store.TopicPartition]int64
 	failed  error
+	// sources maps each produced record to the input record it was
+	// produced for; culprits are the inputs whose output the broker
+	// refused for a fault of the record itself.
+	sources  map[*kgo.Record]*kgo.Record
+	culprits map[recordID]*kgo.Record
+	fault    string
 }
 
 // Get returns the value of key in table as this transaction sees it.
@@ -382,12 +458,48 @@ func (tx *Tx) Emit(r *kgo.Record) {
 	tx.produce(r)
 }
 
+// Fits returns nil if r fits its topic's max.message.bytes, else an error
+// that says by how much it does not (errors.Is kerr.MessageTooLarge). A
+// transform checks what it is about to write, to refuse the input cleanly
+// instead of failing the transaction.
+func (tx *Tx) Fits(r *kgo.Record) error {
+	tx.stage.mu.RLock()
+	limit, ok := tx.stage.limits[r.Topic]
+	tx.stage.mu.RUnlock()
+	if !ok {
+		limit = defaultMaxBatchBytes
+	}
+	if n := recordSize(r); n > limit {
+		return &errTooLarge{topic: r.Topic, size: n, limit: limit}
+	}
+	return nil
+}
+
+// produce sends r for the input record being handled; a record that does
+// not fit its topic fails the transaction at once, naming its input.
+func (tx *Tx) produce(r *kgo.Record) {
+	tx.mu.Lock()
+	tx.sources[r] = tx.in
+	tx.mu.Unlock()
+	if err := tx.Fits(r); err != nil {
+		tx.promise(r, err)
+		return
+	}
+	tx.send(r)
+}
+
 func (tx *Tx) promise(r *kgo.Record, err error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if err != nil {
 		if tx.failed == nil {
 			tx.failed = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		if kind, ok := recordFault(err); ok {
+			if in := tx.sources[r]; in != nil {
+				tx.culprits[idOf(in)] = in
+				tx.fault = kind
+			}
 		}
 		return
 	}
@@ -397,8 +509,13 @@ func (tx *Tx) promise(r *kgo.Record, err error) {
 	}
 }
 
+// processBatch handles recs in one transaction and commits it. A record
+// that cannot be handled does not stop the stage: it is quarantined (see
+// Quarantiner) once it is known, and the batch is retried without it.
 func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
 	start := time.Now()
+	s.beginBusy(start)
+	defer s.endBusy()
 	// The transaction is finished even when ctx is cancelled meanwhile:
 	// shutting down must not leave it open until the broker times it out.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -406,32 +523,57 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{stage: s, staged: map[string][]byte{}, offsets: map[store.TopicPartition]int64{}}
-	tx.produce = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
+	tx := &Tx{
+		stage: s, staged: map[string][]byte{}, offsets: map[store.TopicPartition]int64{},
+		sources: map[*kgo.Record]*kgo.Record{}, culprits: map[recordID]*kgo.Record{},
+	}
+	tx.send = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
 	abort := func(reason error) error {
 		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
+		s.noteBatchFailure(reason)
 		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("abort transaction after %w: %w", reason, err)
 		}
 		return nil
 	}
+	var quarantined []recordID
 	for _, r := range recs {
 		tx.in = r
-		if err := s.spec.Transform.Handle(tx, r); err != nil {
-			if aerr := abort(err); aerr != nil {
-				return aerr
-			}
-			return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		if p := s.poisoned(r); p != nil {
+			s.quarantine(tx, r, p)
+			quarantined = append(quarantined, idOf(r))
+			continue
 		}
+		err := s.handleSafely(tx, r)
+		if err == nil {
+			continue
+		}
+		var p *Poisoned
+		switch {
+		case errors.As(err, &p):
+			// The records this one produced before it panicked
+			// are part of the transaction: abort, and quarantine
+			// it when the session brings it back.
+			s.markPoisoned(r, p)
+			return abort(err)
+		case !tx.Retryable(err) && s.countFailure(r):
+			s.markPoisoned(r, &Poisoned{Kind: PoisonFailing, Err: err})
+			return abort(err)
+		}
+		if aerr := abort(err); aerr != nil {
+			return aerr
+		}
+		return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	if err := sess.Client().Flush(tctx); err != nil {
 		return fmt.Errorf("flush transaction: %w", err)
 	}
 	tx.mu.Lock()
-	failed := tx.failed
+	failed, culprits, fault := tx.failed, tx.culprits, tx.fault
 	tx.mu.Unlock()
 	if failed != nil {
+		s.isolateCulprits(recs, culprits, fault, failed)
 		return abort(failed)
 	}
 	if s.cfg.BeforeCommit != nil {
@@ -453,6 +595,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		s.log.Info("transaction aborted by a rebalance", "records", len(recs))
 		return nil
 	}
+	s.committed(recs, quarantined)
 	for tp, next := range tx.offsets {
 		if s.table(tp.Topic) != nil {
 			tx.batch.SetOffset(tp.Topic, tp.Partition, next)
@@ -465,6 +608,51 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
 	return nil
+}
+
+// isolateCulprits decides, after the broker refused some output of a
+// batch, how the retry finds the input at fault: a single suspect is
+// poisoned at once; several, or none known, make the stage retry the
+// batch's records one per transaction.
+func (s *Stage) isolateCulprits(recs []*kgo.Record, culprits map[recordID]*kgo.Record, fault string, failed error) {
+	if fault == "" {
+		return // not the records' fault: retry as it is
+	}
+	if len(culprits) == 1 || len(recs) == 1 {
+		for _, r := range culprits {
+			s.markPoisoned(r, &Poisoned{Kind: fault, Err: failed})
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		s.isolate[tp] = max(s.isolate[tp], r.Offset+1)
+	}
+	s.log.Warn("the broker refused the output of several records of a batch; retrying them one per transaction", "records", len(recs), "suspects", len(culprits), "err", failed)
+}
+
+// committed forgets what the stage knew of records now committed: their
+// failures, their poison entries, and the isolation ranges they closed.
+func (s *Stage) committed(recs []*kgo.Record, quarantined []recordID) {
+	s.noteCommit()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range quarantined {
+		delete(s.poison, id)
+	}
+	if len(s.failures) > 0 {
+		for _, r := range recs {
+			delete(s.failures, idOf(r))
+		}
+	}
+	for _, r := range recs {
+		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if end, ok := s.isolate[tp]; ok && r.Offset+1 >= end {
+			delete(s.isolate, tp)
+		}
+	}
 }
 
 func (s *Stage) table(topic string) *Table {

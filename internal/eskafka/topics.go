@@ -34,6 +34,10 @@ type Topics struct {
 	// Dedup holds the outcomes of idempotent commands by msgId
 	// (compacted, internal); it restores the idempotency table.
 	Dedup string
+	// DeadLetter receives the commands the processor gave up on (their
+	// output was refused, or handling them panicked), with headers
+	// saying why; each also got a rejected outcome.
+	DeadLetter string
 }
 
 // AggregateTopics names the topics of aggregate in service:
@@ -41,18 +45,20 @@ type Topics struct {
 func AggregateTopics(service, aggregate string) Topics {
 	p := service + "." + aggregate + "."
 	return Topics{
-		Commands:  p + "commands",
-		Events:    p + "events",
-		Changelog: p + "changelog",
-		Results:   p + "results",
-		Dedup:     p + "dedup",
+		Commands:   p + "commands",
+		Events:     p + "events",
+		Changelog:  p + "changelog",
+		Results:    p + "results",
+		Dedup:      p + "dedup",
+		DeadLetter: p + "deadletter",
 	}
 }
 
 // Retention periods, in milliseconds, of DESIGN §4.
 const (
-	weekMS = "604800000"
-	dayMS  = "86400000"
+	weekMS  = "604800000"
+	dayMS   = "86400000"
+	monthMS = "2592000000"
 )
 
 // TopicSpec is a topic the service needs, with the settings it creates it
@@ -78,6 +84,8 @@ func (t Topics) Specs() []TopicSpec {
 		// Idempotency keys are remembered for a week: compacted so
 		// that a key keeps one entry, deleted after the retention.
 		{Name: t.Dedup, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": weekMS}},
+		// Kept a month: long enough for an operator to look.
+		{Name: t.DeadLetter, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": monthMS}},
 	}
 }
 
@@ -227,6 +235,9 @@ const (
 	HeaderIdempotent = "idempotent"
 	// HeaderVersion carries the aggregate version an event produced.
 	HeaderVersion = "version"
+	// HeaderFingerprint carries, on the outcome of an idempotent
+	// command, the SHA-256 of the command record's value.
+	HeaderFingerprint = "fingerprint"
 )
 
 func formatInt(v int64) []byte { return strconv.AppendInt(nil, v, 10) }

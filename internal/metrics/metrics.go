@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +26,7 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	forwarded    *prometheus.CounterVec
+	poisoned     *prometheus.CounterVec
 }
 
 // New returns metrics registered on a new registry, with the Go runtime
@@ -62,9 +64,12 @@ func New() *Metrics {
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "catalog_forwarded_requests_total", Help: "Reads forwarded to the instance owning the key.",
 		}, []string{"route"}),
+		poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalog_poisoned_records_total", Help: "Input records a stage gave up on (dead-lettered) and commands refused for a corrupt stored state, by stage and kind.",
+		}, []string{"stage", "kind"}),
 	}
 	m.reg.MustRegister(m.commands, m.transactions, m.txnDuration, m.batchSize, m.lag, m.restored,
-		m.httpRequests, m.httpDuration, m.forwarded,
+		m.httpRequests, m.httpDuration, m.forwarded, m.poisoned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,7 +105,36 @@ func (m *Metrics) Restored(stage string, records int64) {
 
 // Command implements eskafka.Observer.
 func (m *Metrics) Command(aggregate, typ, status, code string) {
-	m.commands.WithLabelValues(aggregate, typ, status, code).Inc()
+	m.commands.WithLabelValues(label(aggregate), label(typ), label(status), label(code)).Inc()
+}
+
+// Poisoned implements eskafka.Observer.
+func (m *Metrics) Poisoned(stage, kind string) {
+	m.poisoned.WithLabelValues(label(stage), label(kind)).Inc()
+}
+
+// WatchStage exports whether a stage is healthy (1) or not (0), asked at
+// each scrape.
+func (m *Metrics) WatchStage(stage string, healthy func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "catalog_stage_healthy", Help: "1 while a stage makes progress, 0 while it keeps failing or is stalled (see /readyz).",
+		ConstLabels: prometheus.Labels{"stage": stage},
+	}, func() float64 {
+		if healthy() {
+			return 1
+		}
+		return 0
+	}))
+}
+
+// label guards a label value the runtime passes on: the callers use closed
+// sets, but a value that is not short valid UTF-8 would make the Prometheus
+// client panic, so it becomes "invalid" instead.
+func label(v string) string {
+	if len(v) > 128 || !utf8.ValidString(v) {
+		return "invalid"
+	}
+	return v
 }
 
 // Request records one HTTP request (httpapi's request observer).

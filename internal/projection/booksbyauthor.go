@@ -49,6 +49,8 @@ type Topics struct {
 	Repartition string
 	// Changelog restores the views (author code -> view); public.
 	Changelog string
+	// DeadLetter receives the input records either stage gave up on.
+	DeadLetter string
 }
 
 // Specs returns the settings of the read model's topics.
@@ -59,13 +61,15 @@ func (t Topics) Specs() []eskafka.TopicSpec {
 		{Name: t.Changelog, Configs: compact},
 		// Consumed at once; kept a week for inspection and replays.
 		{Name: t.Repartition, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "604800000"}},
+		// Kept a month: long enough for an operator to look.
+		{Name: t.DeadLetter, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "2592000000"}},
 	}
 }
 
 // BooksByAuthorTopics names the read model's topics in service.
 func BooksByAuthorTopics(service string) Topics {
 	p := service + ".booksbyauthor."
-	return Topics{LinksChangelog: p + "links-changelog", Repartition: p + "repartition", Changelog: p + "changelog"}
+	return Topics{LinksChangelog: p + "links-changelog", Repartition: p + "repartition", Changelog: p + "changelog", DeadLetter: p + "deadletter"}
 }
 
 // NewBooksByAuthor returns the read model. linksCfg and viewCfg carry a
@@ -82,10 +86,12 @@ func NewBooksByAuthor(linksCfg, viewCfg eskafka.Config, codecs Codecs) *BooksByA
 	m.links = eskafka.NewStage(eskafka.StageSpec{
 		Name: "booksbyauthor.links", Inputs: []string{m.books.Events},
 		Tables: []*eskafka.Table{m.linkTable}, Transform: linksTransform{m},
+		DeadLetter: m.topics.DeadLetter, Outputs: []string{m.topics.Repartition},
 	}, linksCfg)
 	m.view = eskafka.NewStage(eskafka.StageSpec{
 		Name: "booksbyauthor.view", Inputs: []string{m.authors.Events, m.topics.Repartition},
 		Tables: []*eskafka.Table{m.viewTb}, Transform: viewTransform{m},
+		DeadLetter: m.topics.DeadLetter, Outputs: []string{m.books.Commands},
 	}, viewCfg)
 	return m
 }
