@@ -25,14 +25,19 @@ type IncompatibleError struct {
 	Problem string
 }
 
-// Error implements error.
+// Error implements error. It ends with the way out when the registered
+// schema is the mistake (a bad deploy registered it, and rolling back now
+// refuses to start): one command, with the fingerprint to give it, so that
+// the operator reading a refused start-up need not look for either.
 func (e *IncompatibleError) Error() string {
 	at := "the record itself"
 	if e.Field != "" {
 		at = "field " + e.Field
 	}
-	return fmt.Sprintf("incompatible change to %s at %s: %s (records written with registered schema %s could not be read by schema %s)",
-		e.Type, at, e.Problem, FormatFingerprint(e.Writer), FormatFingerprint(e.Reader))
+	w := FormatFingerprint(e.Writer)
+	return fmt.Sprintf("incompatible change to %s at %s: %s (records written with registered schema %s could not be read by schema %s); "+
+		"if registered schema %s is wrong, remove it with `catalog schemas delete %s` (records written with it then become unreadable)",
+		e.Type, at, e.Problem, w, FormatFingerprint(e.Reader), w, w)
 }
 
 // Unwrap makes errors.Is(err, ErrIncompatible) hold.

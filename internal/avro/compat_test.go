@@ -88,6 +88,9 @@ func TestCheckCompatible(t *testing.T) {
 			if !strings.Contains(err.Error(), cur.Name()) || !strings.Contains(err.Error(), tc.field) {
 				t.Errorf("message %q does not name the type and field", err)
 			}
+			if hint := "remove it with `catalog schemas delete " + avro.FormatFingerprint(old.Fingerprint()) + "`"; !strings.Contains(err.Error(), hint) {
+				t.Errorf("message %q does not say how to remove the registered schema (%s)", err, hint)
+			}
 		})
 	}
 }
@@ -113,6 +116,7 @@ func TestCheckCompatibleTransitive(t *testing.T) {
 func TestRegisterRefusesIncompatible(t *testing.T) {
 	ctx := context.Background()
 	reg := schemaregistry.NewMemory()
+	var v1fp uint64
 	{
 		type AuthorCreated struct {
 			Code      string `json:"code"`
@@ -123,6 +127,7 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 		if err := avro.Register(ctx, v1); err != nil {
 			t.Fatal(err)
 		}
+		v1fp = v1.Schema().Fingerprint()
 	}
 	{
 		type AuthorCreated struct {
@@ -134,7 +139,8 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 		bad := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
 		err := avro.Register(ctx, bad)
 		if !errors.Is(err, avro.ErrIncompatible) || !strings.Contains(err.Error(), "catalog.author.AuthorCreated") ||
-			!strings.Contains(err.Error(), "field middleName: field added without a default") {
+			!strings.Contains(err.Error(), "field middleName: field added without a default") ||
+			!strings.Contains(err.Error(), "remove it with `catalog schemas delete "+avro.FormatFingerprint(v1fp)+"`") {
 			t.Fatalf("err = %v", err)
 		}
 		t.Log(err)
