@@ -6,6 +6,11 @@
 //	catalog serve [flags]    the same
 //	catalog loadgen [flags]  drive a running service with load and report
 //	                         throughput and latency (catalog loadgen -h)
+//	catalog schemas list [-json]
+//	catalog schemas delete FINGERPRINT
+//	                         list the schema registry topic's schemas, or
+//	                         remove one registered by mistake (catalog
+//	                         schemas -h)
 package main
 
 import (
@@ -19,6 +24,7 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/loadgen"
+	"github.com/bookscatalog/catalog/internal/schemacli"
 	"github.com/bookscatalog/catalog/internal/service"
 )
 
@@ -38,6 +44,8 @@ func run(args []string) error {
 			return serve(args[1:])
 		case "loadgen":
 			return runLoadgen(args[1:])
+		case "schemas":
+			return runSchemas(args[1:])
 		}
 	}
 	return serve(args)
@@ -70,4 +78,13 @@ func runLoadgen(args []string) error {
 	defer stop()
 	_, err = loadgen.Run(ctx, opts, os.Stdout)
 	return err
+}
+
+// runSchemas runs the operators' commands on the schema registry topic,
+// connecting as serve would (KAFKA_BROKERS, EMBEDDED_KAFKA_ADDR,
+// SERVICE_NAME, or their flags).
+func runSchemas(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return schemacli.Run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 }
