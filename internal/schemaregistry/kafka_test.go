@@ -599,7 +599,7 @@ func TestInvalidRecordsSkipped(t *testing.T) {
 		{[]byte("short"), []byte(schemaB), "key of 5 bytes"},
 		{append(schemaregistry.Key(fpB), 0), []byte(schemaB), "key of 9 bytes"},
 		{[]byte{}, []byte(schemaB), "key of 0 bytes"}, // empty, not null: Kafka refuses null keys on a compacted topic
-		{[]byte("short"), nil, "key of 5 bytes"}, // a tombstone cannot help it
+		{[]byte("short"), nil, "key of 5 bytes"},      // a tombstone cannot help it
 	}
 	first := len(readAll(t, addrs, topic))
 	for _, g := range garbage {
