@@ -60,7 +60,7 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 			return p
 		}
 		if b.Code != nil && *b.Code != code {
-			p := problem(http.StatusUnprocessableEntity, "code in the body (%q) differs from the path (%q); an author's code cannot change", *b.Code, code)
+			p := problem(http.StatusUnprocessableEntity, "code in the body (%s) differs from the path (%s); an author's code cannot change", quoted(*b.Code), quoted(code))
 			p.Field = "code"
 			return p
 		}
@@ -98,7 +98,7 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 		case r.PathValue("code") == "commands":
 			a.commandOutcome(w, r, r.PathValue("sub"))
 		default:
-			writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", r.Method, r.URL.Path))
+			writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
 		}
 	})
 }

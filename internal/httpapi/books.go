@@ -101,11 +101,11 @@ func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Proble
 	ok, err := exists(ctx, code)
 	switch {
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, ErrPeerUnavailable):
-		return problem(http.StatusServiceUnavailable, "cannot check author %q now: %v", code, err)
+		return problem(http.StatusServiceUnavailable, "cannot check author %s now: %v", quoted(code), err)
 	case err != nil:
-		return problem(http.StatusInternalServerError, "check author %q: %v", code, err)
+		return problem(http.StatusInternalServerError, "check author %s: %v", quoted(code), err)
 	case !ok:
-		p := problem(http.StatusUnprocessableEntity, "author %q does not exist", code)
+		p := problem(http.StatusUnprocessableEntity, "author %s does not exist", quoted(code))
 		p.Field, p.Code = "authorCode", domain.CodeUnknownReference
 		return p
 	}
@@ -243,7 +243,7 @@ func routeBooks(mux *http.ServeMux, b *Books) {
 		}
 		cid, err := strconv.ParseInt(r.PathValue("chapterId"), 10, 64)
 		if err != nil || cid < 1 {
-			p := problem(http.StatusBadRequest, "chapterId must be a positive integer, not %q", r.PathValue("chapterId"))
+			p := problem(http.StatusBadRequest, "chapterId must be a positive integer, not %s", quoted(r.PathValue("chapterId")))
 			p.Field = "chapterId"
 			return p
 		}

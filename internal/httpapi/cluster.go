@@ -63,7 +63,7 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 	resp, err := p.client().Do(req)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem(http.StatusServiceUnavailable, "the owner of %q (%s) did not answer: %v", key, owner, err))
+		writeProblem(w, problem(http.StatusServiceUnavailable, "the owner of %s (%s) did not answer: %v", quoted(key), owner, err))
 		return true
 	}
 	defer resp.Body.Close()

@@ -40,6 +40,9 @@ func checkProblem(t *testing.T, what string, p *Problem) {
 	if p.Detail == "" {
 		t.Fatalf("%s: problem without detail: %+v", what, p)
 	}
+	if len(p.Detail) > maxDetail || len(p.Field) > maxEcho+len("…") {
+		t.Fatalf("%s: problem echoes too much: %d bytes of detail, field %q", what, len(p.Detail), p.Field)
+	}
 	rec := httptest.NewRecorder()
 	writeProblem(rec, p)
 	if rec.Code != p.Status || rec.Header().Get("Content-Type") != "application/problem+json" {
@@ -147,6 +150,10 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 	})
 }
+
+// maxDetail bounds a problem's detail: fixed text and short excerpts of
+// the input (quoted), never the input whole.
+const maxDetail = 1024
 
 func TestDecodeBodyTooLarge(t *testing.T) {
 	valid := `{"code":"jane-austen","firstName":"Jane","lastName":"Austen"}`
@@ -410,6 +417,9 @@ func FuzzAPI(f *testing.F) {
 			}
 			if rec.Code == http.StatusUnprocessableEntity && p.Field == "" {
 				t.Fatalf("%s %s: 422 without a field: %s", method, r.URL, rec.Body.Bytes())
+			}
+			if len(p.Detail) > maxDetail || len(p.Field) > maxEcho+len("…") {
+				t.Fatalf("%s %s: %d echoes too much: %s", method, r.URL, rec.Code, rec.Body.Bytes())
 			}
 		}
 	})

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -46,6 +48,42 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// maxEcho bounds how many bytes of a request's input a problem repeats: a
+// problem names what is wrong, it does not mirror a megabyte back (nor
+// carry a hostile string whole into logs and pages).
+const maxEcho = 64
+
+// clip returns s cut to maxEcho bytes at a rune boundary, with "…" when
+// cut.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	return s[:cutAt(s)] + "…"
+}
+
+// quoted returns s quoted with %q for a problem detail, cut to maxEcho
+// bytes at a rune boundary, with "…" after the closing quote when cut.
+// Every detail that repeats request input (headers, query and path values,
+// body members, command types) formats it with quoted.
+func quoted(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:cutAt(s)]) + "…"
+}
+
+// cutAt returns where to cut s (longer than maxEcho) so that no rune is
+// split; it backs up at most utf8.UTFMax-1 bytes, so invalid UTF-8 is
+// still cut near maxEcho.
+func cutAt(s string) int {
+	cut := maxEcho
+	for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return cut
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -85,7 +123,7 @@ func checkContentType(r *http.Request) *Problem {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return problem(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+		return problem(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %s", quoted(ct))
 	}
 	return nil
 }
@@ -103,10 +141,11 @@ func jsonProblem(err error) *Problem {
 		return problem(http.StatusBadRequest, "malformed JSON at byte %d: %v", se.Offset, err)
 	case errors.As(err, &ute) && ute.Field == "":
 		// The body itself has the wrong type (an array, a string...).
-		return problem(http.StatusBadRequest, "request body must be a JSON object, not %s", ute.Value)
+		return problem(http.StatusBadRequest, "request body must be a JSON object, not %s", clip(ute.Value))
 	case errors.As(err, &ute):
-		p := problem(http.StatusUnprocessableEntity, "field %q must be %s, not %s", ute.Field, jsonKind(ute.Type.String()), ute.Value)
-		p.Field = ute.Field
+		// Value can be "number <the literal>": clipped like any input.
+		p := problem(http.StatusUnprocessableEntity, "field %s must be %s, not %s", quoted(ute.Field), jsonKind(ute.Type.String()), clip(ute.Value))
+		p.Field = clip(ute.Field)
 		return p
 	case errors.Is(err, io.EOF):
 		return problem(http.StatusBadRequest, "request body is empty; a JSON object is required")
@@ -114,11 +153,11 @@ func jsonProblem(err error) *Problem {
 		return problem(http.StatusBadRequest, "malformed JSON: unexpected end of the body")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		p := problem(http.StatusBadRequest, "unknown field %q", field)
-		p.Field = field
+		p := problem(http.StatusBadRequest, "unknown field %s", quoted(field))
+		p.Field = clip(field)
 		return p
 	}
-	return problem(http.StatusBadRequest, "malformed JSON: %v", err)
+	return problem(http.StatusBadRequest, "malformed JSON: %s", clip(err.Error()))
 }
 
 func jsonKind(goType string) string {

@@ -111,7 +111,7 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 	s = strings.Trim(s, `"`)
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return nil, problem(http.StatusBadRequest, `If-Match must be an entity tag of a version, such as "3", not %s`, h)
+		return nil, problem(http.StatusBadRequest, `If-Match must be an entity tag of a version, such as "3", not %s`, quoted(h))
 	}
 	return &v, nil
 }
@@ -233,12 +233,12 @@ func (res *Resource[S, C, E]) getOne(keyName string) http.HandlerFunc {
 func readProblem(w http.ResponseWriter, err error, name, key string) *Problem {
 	switch {
 	case errors.Is(err, eskafka.ErrNotFound):
-		return problem(http.StatusNotFound, "%s %q not found", strings.TrimSuffix(name, "s"), key)
+		return problem(http.StatusNotFound, "%s %s not found", strings.TrimSuffix(name, "s"), quoted(key))
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
 		w.Header().Set("Retry-After", "1")
-		return problem(http.StatusServiceUnavailable, "the partition of %s %q is being restored; retry shortly", strings.TrimSuffix(name, "s"), key)
+		return problem(http.StatusServiceUnavailable, "the partition of %s %s is being restored; retry shortly", strings.TrimSuffix(name, "s"), quoted(key))
 	}
-	return problem(http.StatusInternalServerError, "read %s %q: %v", name, key, err)
+	return problem(http.StatusInternalServerError, "read %s %s: %v", name, quoted(key), err)
 }
 
 // Page is a list response.
@@ -259,7 +259,7 @@ func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 	}
 	local := r.URL.Query().Get("local")
 	if local != "" && local != "true" && local != "false" {
-		p := problem(http.StatusBadRequest, "local must be true or false, not %q", local)
+		p := problem(http.StatusBadRequest, "local must be true or false, not %s", quoted(local))
 		p.Field = "local"
 		writeProblem(w, p)
 		return
@@ -294,7 +294,7 @@ func pageParams(r *http.Request) (limit int, after string, p *Problem) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
-			p := problem(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %q", MaxLimit, s)
+			p := problem(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %s", MaxLimit, quoted(s))
 			p.Field = "limit"
 			return 0, "", p
 		}
@@ -335,7 +335,7 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	}
 	ptr, ok := res.Commands.New(typ)
 	if !ok {
-		p := problem(http.StatusUnprocessableEntity, "unknown command type %q: want one of %s", typ, strings.Join(res.Commands.Names(), ", "))
+		p := problem(http.StatusUnprocessableEntity, "unknown command type %s: want one of %s", quoted(typ), strings.Join(res.Commands.Names(), ", "))
 		p.Field = "type"
 		writeProblem(w, p)
 		return
@@ -350,7 +350,7 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	}
 	cmd, ok := derefAs[C](ptr)
 	if !ok {
-		writeProblem(w, problem(http.StatusInternalServerError, "command type %q is not a command", typ))
+		writeProblem(w, problem(http.StatusInternalServerError, "command type %s is not a command", quoted(typ)))
 		return
 	}
 	msgID, p := res.send(r, cmd)
@@ -385,7 +385,7 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 	if s := r.URL.Query().Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 || d > time.Minute {
-			p := problem(http.StatusBadRequest, "wait must be a duration from 0s to 1m, such as 5s, not %q", s)
+			p := problem(http.StatusBadRequest, "wait must be a duration from 0s to 1m, such as 5s, not %s", quoted(s))
 			p.Field = "wait"
 			writeProblem(w, p)
 			return
@@ -394,7 +394,7 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 	}
 	result, ok, err := res.Writer.Lookup(msgID)
 	if err != nil {
-		writeProblem(w, problem(http.StatusInternalServerError, "decode outcome %s: %v", msgID, err))
+		writeProblem(w, problem(http.StatusInternalServerError, "decode outcome %s: %v", quoted(msgID), err))
 		return
 	}
 	if !ok && wait > 0 {
@@ -404,7 +404,7 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 		ok = err == nil
 	}
 	if !ok {
-		writeProblem(w, problem(http.StatusNotFound, "no outcome for command %s (yet)", msgID))
+		writeProblem(w, problem(http.StatusNotFound, "no outcome for command %s (yet)", quoted(msgID)))
 		return
 	}
 	view := OutcomeView{MsgID: msgID, Status: result.Status, Version: result.Version, Events: []json.RawMessage{}, Error: result.Rejection}

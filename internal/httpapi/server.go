@@ -72,10 +72,10 @@ func New(cfg Config) http.Handler {
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeProblem(w, problem(http.StatusMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			writeProblem(w, problem(http.StatusMethodNotAllowed, "%s is not allowed on %s; allowed: %s", quoted(r.Method), quoted(r.URL.Path), strings.Join(allow, ", ")))
 			return
 		}
-		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", r.Method, r.URL.Path))
+		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
 	})
 	log := cfg.Logger
 	if log == nil {

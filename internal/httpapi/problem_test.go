@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestQuoted(t *testing.T) {
+	at64 := strings.Repeat("a", maxEcho)
+	for _, c := range []struct{ in, want string }{
+		{"", `""`},
+		{"abc", `"abc"`},
+		{"a\"b\x00", `"a\"b\x00"`},
+		{at64, `"` + at64 + `"`},
+		{at64 + "b", `"` + at64 + `"…`},
+		// A rune across the cut is left out whole.
+		{strings.Repeat("a", maxEcho-1) + "é" + "z", `"` + strings.Repeat("a", maxEcho-1) + `"…`},
+		{strings.Repeat("a", maxEcho-2) + "€" + "z", `"` + strings.Repeat("a", maxEcho-2) + `"…`},
+		// Invalid UTF-8 is still cut near the limit, and quoted.
+		{strings.Repeat("\x80", 1000), `"` + strings.Repeat(`\x80`, maxEcho-utf8.UTFMax+1) + `"…`},
+	} {
+		if got := quoted(c.in); got != c.want {
+			t.Errorf("quoted(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	if got := clip(at64 + "xyz"); got != at64+"…" {
+		t.Errorf("clip = %q", got)
+	}
+	if got := clip("short"); got != "short" {
+		t.Errorf("clip = %q", got)
+	}
+}
+
+// TestProblemsEchoExcerpts sends a long value wherever a problem repeats
+// request input: the detail names it by a short excerpt only.
+func TestProblemsEchoExcerpts(t *testing.T) {
+	const uuid = "0b8a6c2e-5d0f-4a4e-9b7e-3f2c1d0e9a8b"
+	big := strings.Repeat("z", 10_000)
+	api := fuzzAPI()
+	for _, c := range []struct {
+		name, method, path, body, header, value string
+		status                                  int
+	}{
+		{"If-Match", "PUT", "/authors/ja", `{"firstName":"J","lastName":"A"}`, "If-Match", `"` + big + `"`, 400},
+		{"Content-Type", "POST", "/authors", `{}`, "Content-Type", "text/" + big, 415},
+		{"limit", "GET", "/authors?limit=" + big, "", "", "", 400},
+		{"local", "GET", "/books?local=" + big, "", "", "", 400},
+		{"wait", "GET", "/authors/commands/m?wait=" + big, "", "", "", 400},
+		{"msgId", "GET", "/books/commands/" + strings.Repeat("m", 128), "", "", "", 404},
+		{"chapterId", "DELETE", "/books/" + uuid + "/chapters/" + big, "", "", "", 400},
+		{"path", "GET", "/" + big, "", "", "", 404},
+		{"path of a wrong method", "PATCH", "/authors/" + big, "", "", "", 405},
+		{"command type", "POST", "/authors/commands", `{"type":"` + big + `"}`, "", "", 422},
+		{"code in the body", "PUT", "/authors/ja", `{"code":"` + big + `","firstName":"J","lastName":"A"}`, "", "", 422},
+		{"unknown member", "POST", "/authors", `{"` + big + `":1}`, "", "", 400},
+		{"number out of range", "POST", "/books/commands", `{"type":"RemoveChapter","id":"` + uuid + `","chapterId":` + strings.Repeat("9", 10_000) + `}`, "", "", 422},
+	} {
+		r := httptest.NewRequest(c.method, "/", strings.NewReader(c.body))
+		r.URL = &url.URL{Path: strings.SplitN(c.path, "?", 2)[0]}
+		if i := strings.IndexByte(c.path, '?'); i >= 0 {
+			r.URL.RawQuery = c.path[i+1:]
+		}
+		r.RequestURI = ""
+		if c.body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		if c.header != "" {
+			r.Header.Set(c.header, c.value)
+		}
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, r)
+		var p Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != c.status {
+			t.Errorf("%s: %d %.200s (%v), want %d", c.name, rec.Code, rec.Body.Bytes(), err, c.status)
+			continue
+		}
+		if len(p.Detail) > maxDetail || strings.Contains(p.Detail, strings.Repeat("z", 2*maxEcho)) || strings.Contains(p.Detail, strings.Repeat("9", 2*maxEcho)) {
+			t.Errorf("%s: detail of %d bytes echoes the input: %.300s", c.name, len(p.Detail), p.Detail)
+		}
+		if !strings.Contains(p.Detail, "…") {
+			t.Errorf("%s: detail %q does not show the cut", c.name, p.Detail)
+		}
+		if len(p.Field) > maxEcho+len("…") {
+			t.Errorf("%s: field of %d bytes", c.name, len(p.Field))
+		}
+	}
+}
