@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -98,25 +100,83 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const MaxBodyBytes = 1 << 20
 
 // decodeBody strictly decodes a JSON object body into v: content type
-// application/json, at most MaxBodyBytes, no unknown members, nothing after
-// the object.
+// application/json, at most MaxBodyBytes, then decodeStrict.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) *Problem {
 	if p := checkContentType(r); p != nil {
 		return p
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, p := readBody(w, r)
+	if p != nil {
+		return p
+	}
+	return decodeStrict(body, v)
+}
+
+// readBody reads the whole request body, at most MaxBodyBytes. The body is
+// read before it is decoded so that it can be checked as a whole (UTF-8,
+// member names) in one pass before encoding/json sees it.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
+	if r.ContentLength > MaxBodyBytes {
+		// Refused before a byte is read: the client said how much.
+		return nil, tooLarge()
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		// Room for the whole body and the read that finds its end,
+		// so that the buffer is allocated once.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge()
+		}
+		return nil, problem(http.StatusBadRequest, "the request body could not be read: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge() *Problem {
+	return problem(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+}
+
+// decodeStrict decodes body, one JSON object, into v, refusing what
+// encoding/json would let through silently: invalid UTF-8 (it would become
+// U+FFFD), member names that match a field only case-insensitively,
+// duplicate members (the last would win) and unknown members. Nothing may
+// follow the object.
+func decodeStrict(body []byte, v any) *Problem {
+	if at := invalidUTF8(body); at >= 0 {
+		return problem(http.StatusBadRequest, "request body is not valid UTF-8: invalid byte at offset %d", at)
+	}
+	if p := checkMembers(body, reflect.TypeOf(v)); p != nil {
+		return p
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonProblem(err)
-		}
 		return problem(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not part
+// of valid UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func checkContentType(r *http.Request) *Problem {
@@ -136,7 +196,7 @@ func jsonProblem(err error) *Problem {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return problem(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+		return tooLarge()
 	case errors.As(err, &se):
 		return problem(http.StatusBadRequest, "malformed JSON at byte %d: %v", se.Offset, err)
 	case errors.As(err, &ute) && ute.Field == "":
@@ -152,6 +212,7 @@ func jsonProblem(err error) *Problem {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return problem(http.StatusBadRequest, "malformed JSON: unexpected end of the body")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// checkMembers finds unknown members first; this is a backstop.
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p := problem(http.StatusBadRequest, "unknown field %s", quoted(field))
 		p.Field = clip(field)

@@ -57,6 +57,7 @@ func TestProblemsEchoExcerpts(t *testing.T) {
 		{"command type", "POST", "/authors/commands", `{"type":"` + big + `"}`, "", "", 422},
 		{"code in the body", "PUT", "/authors/ja", `{"code":"` + big + `","firstName":"J","lastName":"A"}`, "", "", 422},
 		{"unknown member", "POST", "/authors", `{"` + big + `":1}`, "", "", 400},
+		{"duplicate member", "POST", "/authors/commands", `{"` + big + `":1,"` + big + `":2}`, "", "", 400},
 		{"number out of range", "POST", "/books/commands", `{"type":"RemoveChapter","id":"` + uuid + `","chapterId":` + strings.Repeat("9", 10_000) + `}`, "", "", 422},
 	} {
 		r := httptest.NewRequest(c.method, "/", strings.NewReader(c.body))

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -340,12 +339,17 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 		writeProblem(w, p)
 		return
 	}
+	// decodeBody refused invalid UTF-8 and duplicate members; the
+	// members but "type", as one object, must now fit the command type
+	// exactly.
 	delete(raw, "type")
-	body, _ := json.Marshal(raw)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(ptr); err != nil {
-		writeProblem(w, jsonProblem(err))
+	body, err := json.Marshal(raw)
+	if err != nil {
+		writeProblem(w, problem(http.StatusInternalServerError, "re-encode the command's members: %v", err))
+		return
+	}
+	if p := decodeStrict(body, ptr); p != nil {
+		writeProblem(w, p)
 		return
 	}
 	cmd, ok := derefAs[C](ptr)
