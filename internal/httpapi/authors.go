@@ -41,7 +41,7 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 		if p := required("code", b.Code, "firstName", b.FirstName, "lastName", b.LastName); p != nil {
 			return p
 		}
-		result, p := a.execute(r, author.CreateAuthor{Code: *b.Code, FirstName: *b.FirstName, LastName: *b.LastName})
+		result, p := a.execute(w, r, author.CreateAuthor{Code: *b.Code, FirstName: *b.FirstName, LastName: *b.LastName})
 		if p != nil {
 			return p
 		}
@@ -67,7 +67,7 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 		if p := required("firstName", b.FirstName, "lastName", b.LastName); p != nil {
 			return p
 		}
-		result, p := a.execute(r, author.UpdateAuthor{Code: code, FirstName: *b.FirstName, LastName: *b.LastName})
+		result, p := a.execute(w, r, author.UpdateAuthor{Code: code, FirstName: *b.FirstName, LastName: *b.LastName})
 		if p != nil {
 			return p
 		}
@@ -80,7 +80,7 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 		if p != nil {
 			return p
 		}
-		if _, p := a.execute(r, author.DeleteAuthor{Code: code}); p != nil {
+		if _, p := a.execute(w, r, author.DeleteAuthor{Code: code}); p != nil {
 			return p
 		}
 		w.WriteHeader(http.StatusNoContent)

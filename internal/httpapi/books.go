@@ -163,7 +163,7 @@ func routeBooks(mux *http.ServeMux, b *Books) {
 			return p
 		}
 		cmd := book.CreateBook{ID: id, Title: *body.Title, AuthorCode: code}
-		result, p := b.execute(r, cmd)
+		result, p := b.execute(w, r, cmd)
 		if p != nil {
 			return p
 		}
@@ -222,7 +222,7 @@ func routeBooks(mux *http.ServeMux, b *Books) {
 		if p := required("title", body.Title, "content", body.Content); p != nil {
 			return p
 		}
-		result, p := b.execute(r, book.AddChapter{ID: id, Title: *body.Title, Content: *body.Content})
+		result, p := b.execute(w, r, book.AddChapter{ID: id, Title: *body.Title, Content: *body.Content})
 		if p != nil {
 			return p
 		}

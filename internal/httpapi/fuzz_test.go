@@ -385,7 +385,10 @@ func (readyHealth) Ready() bool { return true }
 
 // fuzzAPI is the whole API over fakes: commands are decided against empty
 // states, reads find nothing.
-func fuzzAPI() http.Handler {
+func fuzzAPI() http.Handler { return New(testConfig()) }
+
+// testConfig configures the API over fakes, for tests to adjust.
+func testConfig() Config {
 	authors := es.Aggregate[author.State, author.Command, author.Event]{
 		Name: "authors", Decide: author.Decide, Evolve: author.Evolve, Key: author.Command.AuthorCode,
 		Version: author.Version, Exists: author.State.Exists,
@@ -397,7 +400,7 @@ func fuzzAPI() http.Handler {
 	authorEvents := jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
 	bookEvents := jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
 		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
-	return New(Config{
+	return Config{
 		Authors: &Authors{
 			Name: "authors", Writer: &fakeWriter[author.State, author.Command, author.Event]{agg: authors, events: authorEvents, out: map[string]*eskafka.Result[author.State, author.Event]{}},
 			Reader:   emptyReader[author.State]{},
@@ -418,7 +421,7 @@ func fuzzAPI() http.Handler {
 			return booksbyauthor.View{}, eskafka.ErrNotFound
 		},
 		Health: readyHealth{},
-	})
+	}
 }
 
 // FuzzAPI sends arbitrary requests to the whole API (over fakes, so that

@@ -71,7 +71,7 @@ type Resource[S, C, E any] struct {
 // respond executes cmd and answers with status: the new state's
 // representation and ETag, or no body for 204.
 func (res *Resource[S, C, E]) respond(w http.ResponseWriter, r *http.Request, status int, cmd C) *Problem {
-	result, p := res.execute(r, cmd)
+	result, p := res.execute(w, r, cmd)
 	if p != nil {
 		return p
 	}
@@ -148,11 +148,12 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 
 // execute sends cmd, waits for its outcome, and returns the result of an
 // accepted command or the problem of a rejected one.
-func (res *Resource[S, C, E]) execute(r *http.Request, cmd C) (*eskafka.Result[S, E], *Problem) {
+func (res *Resource[S, C, E]) execute(w http.ResponseWriter, r *http.Request, cmd C) (*eskafka.Result[S, E], *Problem) {
 	msgID, p := res.send(r, cmd)
 	if p != nil {
 		return nil, p
 	}
+	allowWait(w, res.WriteTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.WriteTimeout)
 	defer cancel()
 	result, err := res.Writer.Await(ctx, msgID)
@@ -165,6 +166,20 @@ func (res *Resource[S, C, E]) execute(r *http.Request, cmd C) (*eskafka.Result[S
 		return nil, rejectionProblem(result.Rejection, msgID)
 	}
 	return result, nil
+}
+
+// writeMargin is how long a response may take to write after a handler's
+// deliberate wait.
+const writeMargin = 10 * time.Second
+
+// allowWait moves the response's write deadline (the server's
+// WriteTimeout, counted from the request's headers) to d plus writeMargin
+// from now, for a handler about to wait up to d on purpose: the answer
+// after the wait, even a 504, must still reach the client. The deadline
+// stays finite. Writers without deadlines (tests' recorders) are left as
+// they are.
+func allowWait(w http.ResponseWriter, d time.Duration) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + writeMargin))
 }
 
 // rejection converts a domain rejection for rejectionProblem.
@@ -366,6 +381,9 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	writeJSON(w, http.StatusAccepted, map[string]string{"msgId": msgID})
 }
 
+// MaxWait bounds the ?wait= of a command outcome's long poll.
+const MaxWait = time.Minute
+
 // OutcomeView is the JSON shape of a command's outcome.
 type OutcomeView struct {
 	MsgID   string            `json:"msgId"`
@@ -388,8 +406,8 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 	var wait time.Duration
 	if s := r.URL.Query().Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 || d > time.Minute {
-			p := problem(http.StatusBadRequest, "wait must be a duration from 0s to 1m, such as 5s, not %s", quoted(s))
+		if err != nil || d < 0 || d > MaxWait {
+			p := problem(http.StatusBadRequest, "wait must be a duration from 0s to %s, such as 5s, not %s", MaxWait, quoted(s))
 			p.Field = "wait"
 			writeProblem(w, p)
 			return
@@ -402,6 +420,7 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if !ok && wait > 0 {
+		allowWait(w, wait)
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		result, err = res.Writer.Await(ctx, msgID)
