@@ -59,6 +59,7 @@ func TestProblemsEchoExcerpts(t *testing.T) {
 		{"unknown member", "POST", "/authors", `{"` + big + `":1}`, "", "", 400},
 		{"duplicate member", "POST", "/authors/commands", `{"` + big + `":1,"` + big + `":2}`, "", "", 400},
 		{"number out of range", "POST", "/books/commands", `{"type":"RemoveChapter","id":"` + uuid + `","chapterId":` + strings.Repeat("9", 10_000) + `}`, "", "", 422},
+		{"Host", "GET", "/authors", "", "Host", big + ".example", 421},
 	} {
 		r := httptest.NewRequest(c.method, "/", strings.NewReader(c.body))
 		r.URL = &url.URL{Path: strings.SplitN(c.path, "?", 2)[0]}
@@ -69,11 +70,19 @@ func TestProblemsEchoExcerpts(t *testing.T) {
 		if c.body != "" {
 			r.Header.Set("Content-Type", "application/json")
 		}
-		if c.header != "" {
+		cfg := testConfig()
+		h := api
+		switch c.header {
+		case "Host":
+			r.Host = c.value
+			cfg.AllowedHosts = []string{"localhost"}
+			h = New(cfg)
+		case "":
+		default:
 			r.Header.Set(c.header, c.value)
 		}
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, r)
+		h.ServeHTTP(rec, r)
 		var p Problem
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != c.status {
 			t.Errorf("%s: %d %.200s (%v), want %d", c.name, rec.Code, rec.Body.Bytes(), err, c.status)

@@ -33,6 +33,13 @@ type Config struct {
 	Observe func(route string, status int, took time.Duration, forwarded bool)
 	// Extra handlers mounted as they are, such as /metrics.
 	Extra map[string]http.Handler
+	// AllowedHosts, when not empty, are the only hosts (the Host header
+	// without port, compared case-insensitively; "*" for any) the API
+	// answers; any other gets 421 Misdirected Request. This keeps a page
+	// on another origin that resolves to this service (DNS rebinding)
+	// from reaching it. /healthz and /readyz answer any host. See
+	// DefaultAllowedHosts.
+	AllowedHosts []string
 }
 
 // New returns the API's handler.
@@ -81,7 +88,7 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return recoverer(log, logRequests(log, cfg.Observe, mux))
+	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, mux)))
 }
 
 type statusRecorder struct {
