@@ -2,11 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 func TestQuoted(t *testing.T) {
@@ -97,5 +101,44 @@ func TestProblemsEchoExcerpts(t *testing.T) {
 		if len(p.Field) > maxEcho+len("…") {
 			t.Errorf("%s: field of %d bytes", c.name, len(p.Field))
 		}
+	}
+}
+
+func TestRejectionStatus(t *testing.T) {
+	for _, c := range []struct {
+		code   string
+		status int
+	}{
+		{domain.CodeNotFound, http.StatusNotFound},
+		{domain.CodeAlreadyExists, http.StatusConflict},
+		{domain.CodeInvalid, http.StatusUnprocessableEntity},
+		{domain.CodeUnknownReference, http.StatusUnprocessableEntity},
+		{domain.CodeTooLarge, http.StatusUnprocessableEntity},
+		{"too_large", http.StatusUnprocessableEntity},
+		{es.CodeIdempotencyKeyReused, http.StatusUnprocessableEntity},
+		{"idempotency_key_reused", http.StatusUnprocessableEntity},
+		{es.CodeVersionMismatch, http.StatusPreconditionFailed},
+		{es.CodeMalformedCommand, http.StatusBadRequest},
+		{es.CodeInternal, http.StatusInternalServerError},
+		{es.CodeCorruptState, http.StatusInternalServerError},
+		{"corrupt_state", http.StatusInternalServerError},
+		{"a_code_from_the_future", http.StatusUnprocessableEntity},
+	} {
+		p := rejectionProblem(&es.Rejection{Code: c.code, Field: "f", Message: "m"}, "msg-1")
+		if p.Status != c.status || p.Code != c.code || p.Field != "f" || p.Detail != "m" || p.MsgID != "msg-1" {
+			t.Errorf("rejection %q: %+v, want status %d", c.code, p, c.status)
+		}
+	}
+}
+
+// TestTooLargeThroughTheAPI: a book's limits reach the writer as a 422
+// naming what would grow too much.
+func TestTooLargeThroughTheAPI(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeProblem(rec, rejectionProblem(&es.Rejection{Code: domain.CodeTooLarge, Field: "chapters", Message: "too many chapters"}, "m"))
+	var p Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != http.StatusUnprocessableEntity ||
+		p.Code != "too_large" || p.Field != "chapters" || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("%d %s (%v)", rec.Code, rec.Body.Bytes(), err)
 	}
 }

@@ -187,7 +187,8 @@ func rejection(r *domain.Rejection) *es.Rejection {
 	return &es.Rejection{Code: r.Code, Field: r.Field, Message: r.Message}
 }
 
-// rejectionProblem maps a rejection code to its HTTP status.
+// rejectionProblem maps a rejection code to its HTTP status; a code it
+// does not know is the writer's problem (422).
 func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
 	status := http.StatusUnprocessableEntity
 	switch rej.Code {
@@ -195,11 +196,20 @@ func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
 		status = http.StatusNotFound
 	case domain.CodeAlreadyExists:
 		status = http.StatusConflict
+	case domain.CodeInvalid, domain.CodeUnknownReference, domain.CodeTooLarge, es.CodeIdempotencyKeyReused:
+		// Well-formed, but not to be applied as sent: a field breaks a
+		// rule, names nothing, would make the aggregate too large, or
+		// the Idempotency-Key names an earlier write with another body.
+		status = http.StatusUnprocessableEntity
 	case es.CodeVersionMismatch:
 		status = http.StatusPreconditionFailed
 	case es.CodeMalformedCommand:
 		status = http.StatusBadRequest
 	case es.CodeInternal:
+		status = http.StatusInternalServerError
+	case es.CodeCorruptState:
+		// The stored state cannot be read: the service's fault, and
+		// the key is quarantined until an operator repairs it.
 		status = http.StatusInternalServerError
 	}
 	p := problem(status, "%s", rej.Message)
