@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 )
 
 // Value encodes one concrete type T as a JSON object.
@@ -51,13 +53,10 @@ func NewUnion[I any](members ...I) *Union[I] {
 	return u
 }
 
-// Names returns the registered type names.
+// Names returns the registered type names, sorted, so that a message
+// listing them reads the same every time.
 func (u *Union[I]) Names() []string {
-	names := make([]string, 0, len(u.byName))
-	for n := range u.byName {
-		names = append(names, n)
-	}
-	return names
+	return slices.Sorted(maps.Keys(u.byName))
 }
 
 // New returns a pointer to a new zero value of the named type, for callers

@@ -2,6 +2,7 @@ package jsoncodec
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,16 @@ func TestUnionErrors(t *testing.T) {
 	// A newer writer's extra member is ignored.
 	if v, err := u.Decode([]byte(`{"type":"square","side":2,"color":"red"}`)); err != nil || v != (square{2}) {
 		t.Errorf("Decode with an extra member = %#v, %v", v, err)
+	}
+}
+
+func TestUnionNamesSorted(t *testing.T) {
+	u := NewUnion[shape](square{}, rect{}, empty{})
+	// Map order differs between runs; ask often enough to see it.
+	for range 20 {
+		if got := u.Names(); !slices.Equal(got, []string{"empty", "rect", "square"}) {
+			t.Fatalf("Names() = %q, want them sorted", got)
+		}
 	}
 }
 
