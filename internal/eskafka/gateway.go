@@ -159,6 +159,13 @@ func (o *Outcomes) answers(msgID string) bool {
 	return !ok || got == want
 }
 
+// Size returns how many outcomes are remembered and their estimated bytes.
+func (o *Outcomes) Size() (outcomes int, bytes int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.recent), o.bytes
+}
+
 // Lookup returns the outcome of msgID if it is known.
 func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 	o.mu.Lock()

@@ -137,7 +137,7 @@ const partitions = 3
 
 // env is one service instance of the counters aggregate.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	cfg      eskafka.Config
 	proc     *eskafka.Processor[counter, cmd, event]
 	gw       *eskafka.Gateway[counter, cmd, event]
@@ -147,7 +147,7 @@ type env struct {
 	done     chan struct{}
 }
 
-func newConfig(t *testing.T) eskafka.Config {
+func newConfig(t testing.TB) eskafka.Config {
 	return eskafka.Config{
 		Brokers:    kafkatest.Brokers(t),
 		Service:    kafkatest.Service(t),
@@ -158,7 +158,7 @@ func newConfig(t *testing.T) eskafka.Config {
 	}
 }
 
-func ensureTopics(t *testing.T, cfg eskafka.Config) {
+func ensureTopics(t testing.TB, cfg eskafka.Config) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
 	if err != nil {
@@ -178,7 +178,10 @@ func ensureTopicsTB(t testing.TB, cl *kgo.Client, cfg eskafka.Config) {
 }
 
 // start runs a processor, an outcomes follower and a gateway until stop.
-func start(t *testing.T, cfg eskafka.Config) *env {
+func start(t *testing.T, cfg eskafka.Config) *env { return startTB(t, cfg) }
+
+// startTB is start for any test or fuzz target.
+func startTB(t testing.TB, cfg eskafka.Config) *env {
 	t.Helper()
 	ensureTopics(t, cfg)
 	e := &env{t: t, cfg: cfg, done: make(chan struct{})}

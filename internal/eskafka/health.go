@@ -100,12 +100,12 @@ func (s *Stage) Health() error {
 	defer h.mu.Unlock()
 	now := time.Now()
 	switch {
+	case !h.busySince.IsZero() && now.Sub(h.busySince) > s.cfg.StallTimeout:
+		return fmt.Errorf("stage %s has been committing one batch for %s", s.spec.Name, now.Sub(h.busySince).Round(time.Millisecond))
 	case h.failures >= failuresUnhealthy:
 		return fmt.Errorf("stage %s failed %d times in a row: %v", s.spec.Name, h.failures, h.lastErr)
-	case !h.busySince.IsZero() && now.Sub(h.busySince) > s.cfg.StallTimeout:
-		return fmt.Errorf("stage %s has been committing one batch for %s", s.spec.Name, now.Sub(h.busySince).Round(time.Second))
 	case !h.lagSince.IsZero() && now.Sub(later(h.lagSince, h.lastCommit)) > s.cfg.StallTimeout:
-		return fmt.Errorf("stage %s has input waiting and has not committed for %s", s.spec.Name, now.Sub(later(h.lagSince, h.lastCommit)).Round(time.Second))
+		return fmt.Errorf("stage %s has input waiting and has not committed for %s", s.spec.Name, now.Sub(later(h.lagSince, h.lastCommit)).Round(time.Millisecond))
 	}
 	return nil
 }

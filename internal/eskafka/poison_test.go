@@ -21,6 +21,10 @@ import (
 
 // setTopicConfig sets one config of a topic on the brokers.
 func setTopicConfig(t *testing.T, brokers []string, topic, key, value string) {
+	setTopicConfigTB(t, brokers, topic, key, value)
+}
+
+func setTopicConfigTB(t testing.TB, brokers []string, topic, key, value string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -304,3 +308,74 @@ func (o *recordingObserver) Lag(string, string, int32, int64)             {}
 func (o *recordingObserver) Restored(string, int64)                       {}
 func (o *recordingObserver) Command(_, typ, _, _ string)                  { o.add("command:" + typ) }
 func (o *recordingObserver) Poisoned(_, kind string)                      { o.add("poisoned:" + kind) }
+
+// A stage that keeps failing reports it, and so does one whose batch does
+// not commit for longer than the stall timeout; both recover once
+// commits flow again.
+func TestHealthTellsTheTruth(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.StallTimeout = 300 * time.Millisecond
+	var mu sync.Mutex
+	mode := "ok"
+	release := make(chan struct{})
+	cfg.BeforeCommit = func(ctx context.Context) error {
+		mu.Lock()
+		m := mode
+		mu.Unlock()
+		switch m {
+		case "fail":
+			return errors.New("injected commit failure")
+		case "block":
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}
+	e := start(t, cfg)
+	e.do(open{"h"}, eskafka.SendOptions{})
+	if err := e.proc.Health(); err != nil {
+		t.Fatalf("healthy stage: %v", err)
+	}
+	set := func(m string) { mu.Lock(); mode = m; mu.Unlock() }
+
+	set("fail")
+	ctx := context.Background()
+	id := ids.New()
+	if err := e.gw.Send(ctx, add{"h", 1}, eskafka.SendOptions{MsgID: id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failing stage to report itself", func() bool {
+		err := e.proc.Health()
+		return err != nil && strings.Contains(err.Error(), "injected commit failure")
+	})
+	set("block")
+	waitFor(t, "the blocked stage to report a stall", func() bool {
+		err := e.proc.Health()
+		return err != nil && strings.Contains(err.Error(), "committing one batch")
+	})
+	set("ok")
+	close(release)
+	if _, err := e.gw.Await(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stage to be healthy again", func() bool { return e.proc.Health() == nil })
+}
+
+// The outcome cache stays under its byte bound however large the
+// outcomes (each carries the aggregate's state).
+func TestOutcomeCacheBoundedInBytes(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.OutcomeCacheBytes = 64 << 10
+	e := start(t, cfg)
+	e.do(open{"o"}, eskafka.SendOptions{})
+	e.do(pad{"o", strings.Repeat("z", 20_000)}, eskafka.SendOptions{})
+	for range 20 {
+		e.do(add{"o", 1}, eskafka.SendOptions{})
+	}
+	n, b := e.outcomes.Size()
+	if b > cfg.OutcomeCacheBytes || n >= 22 || n == 0 {
+		t.Fatalf("outcome cache holds %d outcomes in %d bytes, bound %d", n, b, cfg.OutcomeCacheBytes)
+	}
+}
