@@ -31,7 +31,7 @@ type Outcomes struct {
 	prints  map[string]string // msgId -> fingerprint of an idempotent command
 	expect  map[string]string // msgId -> fingerprint of the command awaited
 	order   []string          // msgIds in arrival order, oldest first, for eviction
-	bytes   int64    // the outcomes' estimated memory
+	bytes   int64             // the outcomes' estimated memory
 	waiters map[string][]chan *Outcome
 }
 
