@@ -40,3 +40,27 @@ func TestExposition(t *testing.T) {
 		}
 	}
 }
+
+// A label value that is not valid UTF-8 (the Prometheus client panics on
+// it) or is unboundedly long becomes "invalid"; poisoned records and stage
+// health are exported.
+func TestLabelsAreGuarded(t *testing.T) {
+	m := New()
+	m.Command("authors", "\xff\xfe", "accepted", "")
+	m.Command("authors", strings.Repeat("t", 10_000), "accepted", "")
+	m.Poisoned("books.processor", "too_large")
+	healthy := false
+	m.WatchStage("books.processor", func() bool { return healthy })
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`catalog_commands_total{aggregate="authors",code="",status="accepted",type="invalid"} 2`,
+		`catalog_poisoned_records_total{kind="too_large",stage="books.processor"} 1`,
+		`catalog_stage_healthy{stage="books.processor"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("exposition lacks %s", want)
+		}
+	}
+}
