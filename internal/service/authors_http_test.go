@@ -227,7 +227,7 @@ func TestAuthorsBadInput(t *testing.T) {
 		{name: "blank firstName", method: "POST", path: "/authors", body: authorBody("new-author", "  ", "Author"), status: 422, field: "firstName", absent: "new-author"},
 		{name: "blank lastName", method: "POST", path: "/authors", body: authorBody("new-author", "New", ""), status: 422, field: "lastName", absent: "new-author"},
 		{name: "name too long", method: "POST", path: "/authors", body: authorBody("new-author", strings.Repeat("n", 201), "Author"), status: 422, field: "firstName", absent: "new-author"},
-		{name: "names just under 1 MiB", method: "POST", path: "/authors", body: authorBody("new-author", strings.Repeat("n", httpapi.MaxBodyBytes/2-100), strings.Repeat("n", httpapi.MaxBodyBytes/2-100)), status: 413, absent: "new-author"},
+		{name: "names just under 1 MiB", method: "POST", path: "/authors", body: authorBody("new-author", strings.Repeat("n", httpapi.MaxBodyBytes/2-100), strings.Repeat("n", httpapi.MaxBodyBytes/2-100)), status: 422, field: "firstName", absent: "new-author"},
 		{name: "invalid code", method: "POST", path: "/authors", body: authorBody("Jane Austen", "Jane", "Austen"), status: 422, field: "code"},
 		{name: "code with upper case", method: "POST", path: "/authors", body: authorBody("Jane-Austen", "Jane", "Austen"), status: 422, field: "code"},
 		{name: "empty code", method: "POST", path: "/authors", body: authorBody("", "Jane", "Austen"), status: 422, field: "code"},

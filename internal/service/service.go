@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
@@ -137,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	rtCfg := eskafka.Config{Observer: s.metrics,
 		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
 		Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
+		StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes,
 	}
 
 	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts.ClientOpts...)...)
@@ -168,10 +171,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	}
 	rtCfg.Retryable = func(err error) bool { return errors.Is(err, avro.ErrRegistryUnavailable) }
 
+	// Commands are cut into batches under their topic's limit, so that
+	// only a command too large on its own is refused (413).
+	commandLimits, err := eskafka.MaxMessageBytes(tctx, kadm.NewClient(admCl),
+		eskafka.AggregateTopics(cfg.Service, Authors().Name).Commands, eskafka.AggregateTopics(cfg.Service, Books().Name).Commands)
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
 	producer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		eskafka.BatchMaxBytes(commandLimits),
 	}, opts.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
@@ -203,6 +214,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	s.stages = map[string]*eskafka.Stage{
 		"authors": authors.processor.Stage, "books": books.processor.Stage,
 		"booksbyauthor.links": byAuthor.Stages()[0], "booksbyauthor.view": byAuthor.Stages()[1],
+	}
+	for name, st := range s.stages {
+		s.metrics.WatchStage(name, func() bool { return st.Health() == nil })
 	}
 	authorExists := func(ctx context.Context, code string) (bool, error) {
 		_, err := authors.processor.Get(code)
@@ -238,6 +252,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Extra:                  s.extraHandlers(brokers, rtCfg, codecs),
 		Health:                 s,
 		Logger:                 s.log,
+		AllowedHosts:           allowedHosts(cfg),
 	})
 	s.ln = opts.Listener
 	if s.ln == nil {
@@ -246,7 +261,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 	}
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	s.ln = httpapi.LimitListener(s.ln, cfg.HTTPMaxConns)
+	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{})
 	return s, nil
 }
 
@@ -333,14 +349,36 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Addr returns the HTTP listen address.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Ready reports whether every processor has joined and restored.
-func (s *Service) Ready() bool {
+// allowedHosts are the Host names the API answers: ALLOWED_HOSTS, else
+// those HTTP_ADDR and ADVERTISED_URL name (none checked on a wildcard
+// listen address).
+func allowedHosts(cfg config.Config) []string {
+	if len(cfg.AllowedHosts) > 0 {
+		return cfg.AllowedHosts
+	}
+	return httpapi.DefaultAllowedHosts(cfg.HTTPAddr, cfg.AdvertisedURL)
+}
+
+// Ready reports whether every stage has joined and restored, and makes
+// progress.
+func (s *Service) Ready() bool { return s.Readiness() == nil }
+
+// Readiness returns nil when the instance is ready to serve, else why not,
+// naming the stages: joining their groups or restoring partitions, failing
+// again and again, or stalled (STALL_TIMEOUT).
+func (s *Service) Readiness() error {
 	for _, r := range s.ready {
 		if !r() {
-			return false
+			return errors.New("joining the consumer groups or restoring partitions")
 		}
 	}
-	return true
+	var problems []error
+	for _, name := range slices.Sorted(maps.Keys(s.stages)) {
+		if err := s.stages[name].Health(); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return errors.Join(problems...)
 }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops
