@@ -381,7 +381,7 @@ func (emptyReader[S]) List(string, int) ([]S, []string, bool, error) { return ni
 
 type readyHealth struct{}
 
-func (readyHealth) Ready() bool { return true }
+func (readyHealth) Readiness() error { return nil }
 
 // fuzzAPI is the whole API over fakes: commands are decided against empty
 // states, reads find nothing.

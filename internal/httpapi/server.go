@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Health reports whether the service is ready to serve: joined its groups
-// and restored its partitions.
+// Health reports whether the service is ready to serve: joined its groups,
+// restored its partitions, and making progress.
 type Health interface {
-	Ready() bool
+	// Readiness returns nil when ready, else why not (naming the stage).
+	Readiness() error
 }
 
 // Config assembles the API.
@@ -51,9 +52,9 @@ func New(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !cfg.Health.Ready() {
+		if err := cfg.Health.Readiness(); err != nil {
 			w.Header().Set("Retry-After", "1")
-			writeProblem(w, problem(http.StatusServiceUnavailable, "not ready: joining the consumer groups or restoring partitions"))
+			writeProblem(w, problem(http.StatusServiceUnavailable, "not ready: %v", err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

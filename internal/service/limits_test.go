@@ -8,14 +8,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
@@ -103,4 +106,37 @@ func TestBadTypeHeaderDoesNotCrash(t *testing.T) {
 	inst.awaitStatus(t, "/authors/commands/bad-type-1", http.StatusOK)
 	inst.do(http.MethodPost, "/authors", map[string]string{"code": "still-up", "firstName": "A", "lastName": "B"}, nil).expect(t, http.StatusCreated, nil)
 	inst.get("/metrics").expect(t, http.StatusOK, nil)
+}
+
+// A stage whose batch does not commit for longer than STALL_TIMEOUT makes
+// /readyz a 503 that names it; it is ready again once commits flow.
+func TestReadyzNamesAStalledStage(t *testing.T) {
+	release := make(chan struct{})
+	var blocking atomic.Bool
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) { c.StallTimeout = 500 * time.Millisecond }
+		h.BeforeCommit = func(ctx context.Context) error {
+			if blocking.Load() {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+			return nil
+		}
+	})
+	inst := h.start()
+	blocking.Store(true)
+	go inst.do(http.MethodPost, "/authors", map[string]string{"code": "stuck", "firstName": "A", "lastName": "B"}, nil)
+	poll(t, "/readyz to name the stalled stage", func() error {
+		r := inst.get("/readyz")
+		if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "authors.processor") {
+			return fmt.Errorf("last: %s", r)
+		}
+		return nil
+	})
+	blocking.Store(false)
+	close(release)
+	inst.awaitStatus(t, "/readyz", http.StatusOK)
+	inst.get("/authors/stuck").expect(t, http.StatusOK, nil)
 }
