@@ -105,3 +105,51 @@ func BenchmarkProcessor(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHistory reads the history of an aggregate with 1,000 events from
+// the Pebble store: a page of 100, the whole of it, and its state as of its
+// 500th event (a fold of 500 events).
+func BenchmarkHistory(b *testing.B) {
+	cfg := newConfig(b)
+	st, err := pebblestore.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	cfg.Store = st
+	e := startTB(b, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e.do(open{"long"}, eskafka.SendOptions{})
+	var last string
+	for i := 1; i < 1000; i++ {
+		last = fmt.Sprintf("long-%d", i)
+		if err := e.gw.Send(ctx, add{"long", 1}, eskafka.SendOptions{MsgID: last}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := e.gw.Await(ctx, last); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("page=100", func(b *testing.B) {
+		for b.Loop() {
+			if p, err := e.proc.History("long", 450, 100, false); err != nil || len(p.Events) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("all=1000", func(b *testing.B) {
+		for b.Loop() {
+			if p, err := e.proc.History("long", 0, 1000, false); err != nil || len(p.Events) != 1000 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stateAt=500", func(b *testing.B) {
+		for b.Loop() {
+			if s, _, err := e.proc.StateAt("long", 500, time.Time{}); err != nil || s.Total != 499 {
+				b.Fatal(err, s)
+			}
+		}
+	})
+}

@@ -2,12 +2,14 @@ package eskafka
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -28,6 +30,7 @@ type Processor[S, C, E any] struct {
 	log     *slog.Logger
 	states  *Table
 	dedup   *Table
+	history *Table
 }
 
 // NewProcessor returns a processor of agg. outcome encodes results records
@@ -45,11 +48,13 @@ func NewProcessor[S, C, E any](agg es.Aggregate[S, C, E], codecs es.Codecs[S, C,
 		// Dedup keys are msgIds, stored under the partition of the
 		// command they belong to.
 		dedup: &Table{Prefix: "m/", Topic: t.Dedup},
+		// Each key's events, indexed from the events topic itself.
+		history: &Table{Prefix: "h/", Topic: t.Events, Restore: restoreHistory},
 	}
 	p.Stage = NewStage(StageSpec{
 		Name:       agg.Name + ".processor",
 		Inputs:     []string{t.Commands},
-		Tables:     []*Table{p.states, p.dedup},
+		Tables:     []*Table{p.states, p.dedup, p.history},
 		Transform:  p,
 		DeadLetter: t.DeadLetter,
 		Outputs:    []string{t.Events, t.Results},
@@ -109,6 +114,8 @@ type change struct {
 	state *kgo.Record
 	// before is the aggregate's version before the command.
 	before int64
+	// history holds the events' entries of the history index.
+	history []*Recorded
 }
 
 // finish encodes the outcome, checks that it and the change fit their
@@ -147,6 +154,16 @@ func (p *Processor[S, C, E]) finish(tx *Tx, r *kgo.Record, msgID string, o *Outc
 	}
 	for _, w := range ch.events {
 		tx.Emit(w)
+	}
+	if n := len(ch.history); n > 0 && !containsNUL(o.Key) {
+		for _, rec := range ch.history {
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("encode the history entry of %s: %w", msgID, err)
+			}
+			tx.PutLocal(p.history, historyEntryKey(o.Key, rec.Position), b)
+		}
+		tx.PutLocal(p.history, o.Key, formatInt(ch.history[n-1].Position))
 	}
 	if ch.state != nil {
 		tx.Put(p.states, string(ch.state.Key), ch.state.Value)
@@ -261,6 +278,14 @@ func (p *Processor[S, C, E]) decide(tx *Tx, r *kgo.Record, key, msgID string) (o
 		return o, change{}, typ, nil
 	}
 	o.Status, o.Version, ch.before = StatusAccepted, p.agg.Version(next), before
+	position, err := lastPosition(func(k string) ([]byte, bool, error) { return tx.Get(p.history, k) }, key)
+	if err != nil {
+		return nil, change{}, typ, err
+	}
+	subject := header(r, HeaderSubject)
+	// The timestamp is set here, not by the client at produce time, so
+	// that the history index holds what a restore reads back.
+	now := time.UnixMilli(time.Now().UnixMilli())
 	for i, e := range events {
 		eb, etyp, err := p.codecs.Event.Encode(e)
 		if err != nil {
@@ -268,11 +293,22 @@ func (p *Processor[S, C, E]) decide(tx *Tx, r *kgo.Record, key, msgID string) (o
 			return reject(es.CodeInternal, "event %T cannot be encoded: %v", e, err)
 		}
 		o.Events = append(o.Events, EncodedEvent{Type: etyp, Data: eb})
-		ch.events = append(ch.events, &kgo.Record{Topic: p.topics.Events, Partition: r.Partition, Key: r.Key, Value: eb, Headers: []kgo.RecordHeader{
+		position++
+		ev := &kgo.Record{Topic: p.topics.Events, Partition: r.Partition, Key: r.Key, Value: eb, Timestamp: now, Headers: []kgo.RecordHeader{
 			{Key: HeaderMsgID, Value: []byte(msgID)},
 			{Key: HeaderType, Value: []byte(etyp)},
 			{Key: HeaderVersion, Value: formatInt(before + int64(i) + 1)},
-		}})
+			{Key: HeaderPosition, Value: formatInt(position)},
+		}}
+		if subject != "" {
+			ev.Headers = append(ev.Headers, kgo.RecordHeader{Key: HeaderSubject, Value: []byte(subject)})
+		}
+		ch.events = append(ch.events, ev)
+		rec, err := recordedOf(ev, position)
+		if err != nil {
+			return nil, change{}, typ, err
+		}
+		ch.history = append(ch.history, rec)
 	}
 	var stateValue []byte
 	if p.agg.Exists(next) {

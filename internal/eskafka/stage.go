@@ -29,6 +29,12 @@ type Table struct {
 	// key hashes to (so the store can drop one partition's keys); false
 	// when keys are stored under their partition number instead.
 	Hashed bool
+	// Restore, when set, makes the table an index of records the stage
+	// writes to Topic anyway (not a changelog of its own): the transform
+	// fills it with Tx.PutLocal, and a restore calls Restore for each
+	// record of Topic to rebuild the same entries. get reads the table
+	// as restored so far (keys as for Tx.Get).
+	Restore func(put func(key string, value []byte), get func(key string) ([]byte, bool, error), r *kgo.Record) error
 }
 
 func (t *Table) storeKey(partition int32, key string) string {
@@ -442,6 +448,19 @@ func (tx *Tx) Put(t *Table, key string, value []byte) {
 	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
 }
 
+// PutLocal sets key in table to value in the local store only, when the
+// transaction commits: for an index table (Table.Restore) whose entries are
+// derived from records the transaction writes anyway.
+func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
+	sk := t.storeKey(tx.in.Partition, key)
+	tx.staged[sk] = value
+	if value == nil {
+		tx.batch.Delete(sk)
+	} else {
+		tx.batch.Put(sk, value)
+	}
+}
+
 // Retryable reports whether err (typically from decoding an input) may
 // pass on retry, per Config.Retryable; a transform returns such an error
 // so that the batch is retried, rather than skipping the record.
@@ -690,7 +709,7 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) err
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored, s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
@@ -736,17 +755,49 @@ func (s *Stage) markReady(parts []int32) {
 	}
 }
 
-// applyRestored stages one changelog record into b.
-func (s *Stage) applyRestored(b *store.Batch, r *kgo.Record) {
-	t := s.table(r.Topic)
-	if t == nil {
-		return
-	}
-	sk := t.storeKey(r.Partition, string(r.Key))
-	if r.Value == nil {
-		b.Delete(sk)
-	} else {
-		b.Put(sk, r.Value)
+// applyRestored stages one changelog record into b. An index table
+// (Table.Restore) derives its entries from the record instead; its reads
+// see what this restore staged (overlay) before the store.
+func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r *kgo.Record) {
+	var current *store.Batch
+	return func(b *store.Batch, r *kgo.Record) {
+		if b != current {
+			// restore applied the previous batch: the store has it.
+			clear(overlay)
+			current = b
+		}
+		t := s.table(r.Topic)
+		if t == nil {
+			return
+		}
+		if t.Restore != nil {
+			put := func(key string, value []byte) {
+				sk := t.storeKey(r.Partition, key)
+				overlay[sk] = value
+				if value == nil {
+					b.Delete(sk)
+				} else {
+					b.Put(sk, value)
+				}
+			}
+			get := func(key string) ([]byte, bool, error) {
+				sk := t.storeKey(r.Partition, key)
+				if v, ok := overlay[sk]; ok {
+					return v, v != nil, nil
+				}
+				return s.cfg.Store.Get(sk)
+			}
+			if err := t.Restore(put, get, r); err != nil {
+				s.log.Error("cannot index a record; leaving it out", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			}
+			return
+		}
+		sk := t.storeKey(r.Partition, string(r.Key))
+		if r.Value == nil {
+			b.Delete(sk)
+		} else {
+			b.Put(sk, r.Value)
+		}
 	}
 }
 

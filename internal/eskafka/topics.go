@@ -235,6 +235,12 @@ const (
 	HeaderIdempotent = "idempotent"
 	// HeaderVersion carries the aggregate version an event produced.
 	HeaderVersion = "version"
+	// HeaderPosition carries an event's position in its aggregate's
+	// whole stream: 1, 2, 3…, never reset.
+	HeaderPosition = "position"
+	// HeaderSubject carries who sent a command (the authenticated
+	// subject), on the command and on its events.
+	HeaderSubject = "subject"
 	// HeaderFingerprint carries, on the outcome of an idempotent
 	// command, the SHA-256 of the command record's value.
 	HeaderFingerprint = "fingerprint"
