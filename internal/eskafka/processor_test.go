@@ -125,12 +125,13 @@ func TestRestore(t *testing.T) {
 	e.do(shut{key(0)}, eskafka.SendOptions{})
 	e.stop()
 
-	// Store deleted: everything comes back from the changelog.
+	// Store deleted: everything comes back from the changelog, and the
+	// history index from the events (as many records each).
 	cfg.Store = memstore.New()
 	e2 := start(t, cfg)
 	e2.waitReady()
-	if got := e2.proc.Restored(); got != 2*n+1 {
-		t.Fatalf("restored %d changelog records, want %d", got, 2*n+1)
+	if got := e2.proc.Restored(); got != 2*(2*n+1) {
+		t.Fatalf("restored %d changelog and event records, want %d", got, 2*(2*n+1))
 	}
 	for i := 1; i < n; i++ {
 		if c, err := e2.proc.Get(key(i)); err != nil || c.Total != 1 || c.Version != 2 {
@@ -167,8 +168,8 @@ func TestRestore(t *testing.T) {
 	cfg.Store = older
 	e4 := start(t, cfg)
 	e4.waitReady()
-	if got := e4.proc.Restored(); got != 3 {
-		t.Fatalf("restart on an older store restored %d records, want the 3 of the tail", got)
+	if got := e4.proc.Restored(); got != 6 {
+		t.Fatalf("restart on an older store restored %d records, want the 3 changelog and 3 event records of the tail", got)
 	}
 	if c, err := e4.proc.Get(key(8)); err != nil || c.Total != 2 {
 		t.Fatalf("after tail restore %s = %+v, %v", key(8), c, err)
