@@ -51,9 +51,9 @@ const (
 
 // Rejection is a refused command as recorded in its outcome.
 type Rejection struct {
-	Code    string `json:"code"`
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
+	Code    string `json:"code" avro:"code"`
+	Field   string `json:"field,omitempty" avro:"field"`
+	Message string `json:"message" avro:"message"`
 }
 
 // Error implements error.

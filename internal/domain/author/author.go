@@ -9,11 +9,11 @@ import (
 // State is an author as folded from its events. The zero State is an author
 // that does not exist.
 type State struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 	// Version counts the events applied since the author was (last) created.
-	Version int64 `json:"version"`
+	Version int64 `json:"version" avro:"version"`
 }
 
 // Exists reports whether the author exists (was created and not deleted).
@@ -28,21 +28,21 @@ type Command interface {
 
 // CreateAuthor creates an author under a new code.
 type CreateAuthor struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 }
 
 // UpdateAuthor replaces an author's names.
 type UpdateAuthor struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 }
 
 // DeleteAuthor deletes an author; the code may be created again afterwards.
 type DeleteAuthor struct {
-	Code string `json:"code"`
+	Code string `json:"code" avro:"code"`
 }
 
 // AuthorCode implements Command.
@@ -65,21 +65,21 @@ type Event interface {
 
 // AuthorCreated records a new author.
 type AuthorCreated struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 }
 
 // AuthorUpdated records an author's new names.
 type AuthorUpdated struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 }
 
 // AuthorDeleted records that an author is gone.
 type AuthorDeleted struct {
-	Code string `json:"code"`
+	Code string `json:"code" avro:"code"`
 }
 
 func (AuthorCreated) isEvent() {}

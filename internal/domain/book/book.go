@@ -32,24 +32,24 @@ const (
 // Chapter is one chapter of a book. Its ID is unique within the book and is
 // never reused, even after the chapter is removed.
 type Chapter struct {
-	ID      int64  `json:"id"`
-	Title   string `json:"title"`
-	Content string `json:"content"`
+	ID      int64  `json:"id" avro:"id"`
+	Title   string `json:"title" avro:"title"`
+	Content string `json:"content" avro:"content"`
 }
 
 // State is a book as folded from its events. The zero State is a book that
 // does not exist.
 type State struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID    string `json:"id" avro:"id"`
+	Title string `json:"title" avro:"title"`
 	// AuthorCode is the code of the book's author; "" means none.
-	AuthorCode string `json:"authorCode"`
+	AuthorCode string `json:"authorCode" avro:"authorCode"`
 	// Chapters are the current chapters in the order they were added.
-	Chapters []Chapter `json:"chapters"`
+	Chapters []Chapter `json:"chapters" avro:"chapters"`
 	// NextChapterID is the id the next added chapter gets (1 for a new book).
-	NextChapterID int64 `json:"nextChapterId"`
+	NextChapterID int64 `json:"nextChapterId" avro:"nextChapterId"`
 	// Version counts the events applied since the book was (last) created.
-	Version int64 `json:"version"`
+	Version int64 `json:"version" avro:"version"`
 }
 
 // Exists reports whether the book exists (was created and not removed).
@@ -86,46 +86,46 @@ type Command interface {
 
 // CreateBook creates a book under a new id, optionally with an author.
 type CreateBook struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID    string `json:"id" avro:"id"`
+	Title string `json:"title" avro:"title"`
 	// AuthorCode is optional; "" means the book has no author.
-	AuthorCode string `json:"authorCode"`
+	AuthorCode string `json:"authorCode" avro:"authorCode"`
 }
 
 // UpdateBook replaces a book's title.
 type UpdateBook struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID    string `json:"id" avro:"id"`
+	Title string `json:"title" avro:"title"`
 }
 
 // SetBookAuthor sets a book's author; an empty AuthorCode clears it.
 type SetBookAuthor struct {
-	ID         string `json:"id"`
-	AuthorCode string `json:"authorCode"`
+	ID         string `json:"id" avro:"id"`
+	AuthorCode string `json:"authorCode" avro:"authorCode"`
 	// OnlyIfAuthor, when set, makes the command a no-op (accepted, no
 	// events) unless the book's author is still OnlyIfAuthor. Reactions
 	// use it: "unassign the deleted author" must not undo a later
 	// re-assignment of the book to someone else.
-	OnlyIfAuthor string `json:"onlyIfAuthor,omitempty"`
+	OnlyIfAuthor string `json:"onlyIfAuthor,omitempty" avro:"onlyIfAuthor"`
 }
 
 // AddChapter appends a chapter to a book; the chapter gets the next id.
 type AddChapter struct {
-	ID      string `json:"id"`
-	Title   string `json:"title"`
-	Content string `json:"content"`
+	ID      string `json:"id" avro:"id"`
+	Title   string `json:"title" avro:"title"`
+	Content string `json:"content" avro:"content"`
 }
 
 // RemoveChapter removes one chapter of a book.
 type RemoveChapter struct {
-	ID        string `json:"id"`
-	ChapterID int64  `json:"chapterId"`
+	ID        string `json:"id" avro:"id"`
+	ChapterID int64  `json:"chapterId" avro:"chapterId"`
 }
 
 // RemoveBook removes a book and all its chapters; the id may be created
 // again afterwards.
 type RemoveBook struct {
-	ID string `json:"id"`
+	ID string `json:"id" avro:"id"`
 }
 
 // BookID implements Command.
@@ -160,39 +160,39 @@ type Event interface {
 
 // BookCreated records a new book (without author; see BookAuthorSet).
 type BookCreated struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID    string `json:"id" avro:"id"`
+	Title string `json:"title" avro:"title"`
 }
 
 // BookUpdated records a book's new title.
 type BookUpdated struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID    string `json:"id" avro:"id"`
+	Title string `json:"title" avro:"title"`
 }
 
 // BookAuthorSet records a book's author; an empty AuthorCode means none.
 type BookAuthorSet struct {
-	ID         string `json:"id"`
-	AuthorCode string `json:"authorCode"`
+	ID         string `json:"id" avro:"id"`
+	AuthorCode string `json:"authorCode" avro:"authorCode"`
 }
 
 // ChapterAdded records a new chapter under ChapterID.
 type ChapterAdded struct {
-	ID        string `json:"id"`
-	ChapterID int64  `json:"chapterId"`
-	Title     string `json:"title"`
-	Content   string `json:"content"`
+	ID        string `json:"id" avro:"id"`
+	ChapterID int64  `json:"chapterId" avro:"chapterId"`
+	Title     string `json:"title" avro:"title"`
+	Content   string `json:"content" avro:"content"`
 }
 
 // ChapterRemoved records that a chapter is gone.
 type ChapterRemoved struct {
-	ID        string `json:"id"`
-	ChapterID int64  `json:"chapterId"`
+	ID        string `json:"id" avro:"id"`
+	ChapterID int64  `json:"chapterId" avro:"chapterId"`
 }
 
 // BookRemoved records that a book is gone.
 type BookRemoved struct {
-	ID string `json:"id"`
+	ID string `json:"id" avro:"id"`
 }
 
 func (BookCreated) isEvent()    {}

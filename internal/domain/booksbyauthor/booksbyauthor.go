@@ -19,8 +19,8 @@ import (
 
 // BookLink is what step one remembers of a book.
 type BookLink struct {
-	AuthorCode string `json:"authorCode,omitempty"`
-	Title      string `json:"title"`
+	AuthorCode string `json:"authorCode,omitempty" avro:"authorCode"`
+	Title      string `json:"title" avro:"title"`
 }
 
 // Link operations.
@@ -31,9 +31,9 @@ const (
 
 // Link adds (or renames) a book in an author's list, or removes it.
 type Link struct {
-	Op     string `json:"op"`
-	BookID string `json:"bookId"`
-	Title  string `json:"title,omitempty"`
+	Op     string `json:"op" avro:"op"`
+	BookID string `json:"bookId" avro:"bookId"`
+	Title  string `json:"title,omitempty" avro:"title"`
 }
 
 // Routed is a Link addressed to an author.
@@ -74,19 +74,19 @@ func FollowBook(prev BookLink, bookID string, ev book.Event) (next BookLink, kee
 
 // Author is an author's names as the view shows them.
 type Author struct {
-	Code      string `json:"code"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Code      string `json:"code" avro:"code"`
+	FirstName string `json:"firstName" avro:"firstName"`
+	LastName  string `json:"lastName" avro:"lastName"`
 }
 
 // View is one author code's entry: the author (nil while none exists) and
 // the books currently linked to the code.
 type View struct {
-	Author *Author `json:"author,omitempty"`
+	Author *Author `json:"author,omitempty" avro:"author"`
 	// Deleted marks a code whose author was deleted and not created
 	// again: a book linked to it now must be unassigned.
-	Deleted bool              `json:"deleted,omitempty"`
-	Books   map[string]string `json:"books,omitempty"` // id -> title
+	Deleted bool              `json:"deleted,omitempty" avro:"deleted"`
+	Books   map[string]string `json:"books,omitempty" avro:"books"` // id -> title
 }
 
 // Empty reports whether the view holds nothing worth keeping.
