@@ -37,3 +37,7 @@ func (p *Processor[S, C, E]) List(after string, limit int) (items []S, keys []st
 	})
 	return items, keys, partial, err
 }
+
+// DecodeEvent decodes an event as the events topic holds it (the Data of a
+// Recorded).
+func (p *Processor[S, C, E]) DecodeEvent(data []byte) (E, error) { return p.codecs.Event.Decode(data) }

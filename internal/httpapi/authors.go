@@ -89,16 +89,23 @@ func routeAuthors(mux *http.ServeMux, a *Authors, booksOf http.HandlerFunc) {
 	mux.HandleFunc("GET /authors/{code}", a.getOne("code"))
 	mux.HandleFunc("GET /authors", a.list)
 	mux.HandleFunc("POST /authors/commands", a.postCommand)
-	// One pattern for /authors/commands/{msgId} and /authors/{code}/books,
-	// which overlap; "books" is never a msgId.
+	// One pattern for /authors/commands/{msgId}, /authors/{code}/books and
+	// /authors/{code}/history, which overlap; "books" and "history" are
+	// never msgIds.
 	mux.HandleFunc("GET /authors/{code}/{sub}", func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.PathValue("sub") == "books":
 			booksOf(w, r)
+		case r.PathValue("sub") == "history":
+			if code, p := a.pathKey(r, "code"); p != nil {
+				writeProblem(w, p)
+			} else {
+				a.history(w, r, code)
+			}
 		case r.PathValue("code") == "commands":
 			a.commandOutcome(w, r, r.PathValue("sub"))
 		default:
-			writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
+			unmatched(mux)(w, r)
 		}
 	})
 }

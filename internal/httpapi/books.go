@@ -259,7 +259,22 @@ func routeBooks(mux *http.ServeMux, b *Books) {
 	mux.HandleFunc("GET /books/{id}", b.getOne("id"))
 	mux.HandleFunc("GET /books", b.list)
 	mux.HandleFunc("POST /books/commands", b.postCommand)
-	mux.HandleFunc("GET /books/commands/{msgId}", b.getCommand)
+	// One pattern for /books/commands/{msgId} and /books/{id}/history,
+	// which overlap; "history" is never a msgId.
+	mux.HandleFunc("GET /books/{id}/{sub}", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.PathValue("sub") == "history":
+			if id, p := b.pathKey(r, "id"); p != nil {
+				writeProblem(w, p)
+			} else {
+				b.history(w, r, id)
+			}
+		case r.PathValue("id") == "commands":
+			b.commandOutcome(w, r, r.PathValue("sub"))
+		default:
+			unmatched(mux)(w, r)
+		}
+	})
 }
 
 // authorBooks serves GET /authors/{code}/books from the read model, or

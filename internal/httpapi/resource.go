@@ -63,6 +63,9 @@ type Resource[S, C, E any] struct {
 	// Partitions is the partition count, for telling when some
 	// partition has no owner.
 	Partitions int
+	// History, when set, serves GET /{name}/{key}/history and past
+	// states (?position=, ?at=).
+	History History[S, E]
 	// Precheck, when set, vets every command before it is sent, from
 	// whichever endpoint (a check the aggregate cannot make itself).
 	Precheck func(ctx context.Context, cmd C) *Problem
@@ -240,6 +243,10 @@ func (res *Resource[S, C, E]) getOne(keyName string) http.HandlerFunc {
 			writeProblem(w, p)
 			return
 		}
+		if q := r.URL.Query(); q.Has("position") || q.Has("at") {
+			res.stateAt(w, r, k)
+			return
+		}
 		s, err := res.Reader.Get(k)
 		if errors.Is(err, eskafka.ErrNotOwner) && res.Peers.forward(w, r, res.Ownership, k) {
 			return
@@ -403,11 +410,7 @@ type OutcomeView struct {
 	Error   *es.Rejection     `json:"error,omitempty"`
 }
 
-// getCommand serves GET /{name}/commands/{msgId}?wait=5s.
-func (res *Resource[S, C, E]) getCommand(w http.ResponseWriter, r *http.Request) {
-	res.commandOutcome(w, r, r.PathValue("msgId"))
-}
-
+// commandOutcome serves GET /{name}/commands/{msgId}?wait=5s.
 func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Request, msgID string) {
 	if len(msgID) == 0 || len(msgID) > 128 {
 		writeProblem(w, problem(http.StatusBadRequest, "malformed msgId"))

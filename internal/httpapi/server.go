@@ -67,11 +67,24 @@ func New(cfg Config) http.Handler {
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The catch-all matches any method; tell a wrong method from a
-		// wrong path.
+	mux.HandleFunc("/", unmatched(mux))
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, mux)))
+}
+
+// unmatched answers a request no route serves: 405 with the methods the path
+// allows, if any, else 404. Routes that share a pattern across
+// subresources call it for the paths they do not serve.
+func unmatched(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			if m == r.Method {
+				continue // what brought the request here does not serve it
+			}
 			probe := r.Clone(r.Context())
 			probe.Method = m
 			if _, pattern := mux.Handler(probe); pattern != "/" {
@@ -84,12 +97,7 @@ func New(cfg Config) http.Handler {
 			return
 		}
 		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
-	})
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
 	}
-	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, mux)))
 }
 
 type statusRecorder struct {

@@ -122,15 +122,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	brokers := cfg.Brokers
+	brokers, kafkaSec := cfg.Brokers, cfg.Kafka
 	if len(brokers) == 0 {
-		s.broker, err = embedded.Start(cfg.EmbeddedAddr, filepath.Join(cfg.DataDir, "kafka"))
+		s.broker, err = embedded.StartIn(cfg.EmbeddedAddr, cfg.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("%w (is another instance using it? set KAFKA_BROKERS to share its broker, or EMBEDDED_KAFKA_ADDR to use another address)", err)
 		}
-		brokers = []string{s.broker.Addr()}
-		s.log.Info("embedded Kafka broker started", "addr", s.broker.Addr(), "dir", filepath.Join(cfg.DataDir, "kafka"))
+		brokers, kafkaSec = []string{s.broker.Addr()}, s.broker.Client()
+		s.log.Info("embedded Kafka broker started", "addr", s.broker.Addr(), "dir", filepath.Join(cfg.DataDir, "kafka"),
+			"credentials", filepath.Join(cfg.DataDir, embedded.PasswordFile), "kcat", "kcat -F "+filepath.Join(cfg.DataDir, embedded.ClientPropertiesFile))
 	}
+	// Every Kafka client below is made with opts.ClientOpts: the
+	// security options go first, so a test's options still apply.
+	secOpts, err := kafkaSec.ClientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("kafka security: %w", err)
+	}
+	opts.ClientOpts = append(secOpts, opts.ClientOpts...)
+	for _, w := range kafkaSec.Warnings() {
+		s.log.Warn(w)
+	}
+	s.log.Info("kafka", "brokers", brokers, "security", kafkaSec)
 	instanceID, err := loadInstanceID(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -235,6 +247,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			Key: author.Command.AuthorCode, Version: author.Version, Render: httpapi.RenderAuthor,
 			ValidKey: httpapi.ValidAuthorCode, WriteTimeout: cfg.WriteTimeout,
 			KeyField: "code", Ownership: authors.processor, Peers: peers, Partitions: int(cfg.Partitions),
+			History: authors.processor,
 		},
 		Books: &httpapi.Books{
 			Name: "books", Writer: books.gateway, Reader: books.processor,
@@ -242,6 +255,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			Key: book.Command.BookID, Version: book.Version, Render: httpapi.RenderBook,
 			ValidKey: httpapi.ValidBookID, WriteTimeout: cfg.WriteTimeout,
 			KeyField: "id", Ownership: books.processor, Peers: peers, Partitions: int(cfg.Partitions),
+			History:  books.processor,
 			Precheck: httpapi.CheckBookAuthor(authorExists),
 		},
 		BooksOfAuthor:          byAuthor.Get,
