@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Topics are the names of one aggregate's topics.
@@ -93,6 +94,13 @@ func (t Topics) Specs() []TopicSpec {
 // replicationFactor, and checks existing ones: a topic whose partition count
 // or cleanup policy disagrees is an error naming the topic and both values,
 // for the service must refuse to start rather than misroute keys.
+//
+// With a replication factor of 3 or more, topics are created with
+// min.insync.replicas=2 (MinInsyncReplicas), and every topic must have at
+// least replicationFactor replicas and a min.insync.replicas of 2 or more:
+// acks=all waits only for the replicas in sync, so with
+// min.insync.replicas=1 a write is acknowledged while one broker alone has
+// it, and lost with that broker.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replicationFactor int16, specs ...TopicSpec) error {
 	adm := kadm.NewClient(cl)
 	names := make([]string, len(specs))
@@ -116,7 +124,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 		}
 	}
 	for _, s := range missing {
-		cfg := make(map[string]*string, len(s.Configs))
+		cfg := make(map[string]*string, len(s.Configs)+1)
+		if isr := MinInsyncReplicas(replicationFactor); isr > 0 {
+			cfg["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(isr))
+		}
 		for k, v := range s.Configs {
 			cfg[k] = kadm.StringPtr(v)
 		}
@@ -130,45 +141,150 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 			return fmt.Errorf("create topic %s: %w", s.Name, err)
 		}
 	}
-	if len(missing) > 0 {
-		if err := awaitTopics(ctx, cl, missing); err != nil {
-			return err
-		}
+	// Every topic, not only those created here: another instance may
+	// have created one a moment ago, known to the broker that answered
+	// the listing above and not yet to the next one asked.
+	created := map[string]bool{}
+	for _, s := range missing {
+		created[s.Name] = true
+	}
+	if err := awaitTopics(ctx, cl, names, created); err != nil {
+		return err
 	}
 	cl.PurgeTopicsFromClient(names...)
-	return CheckTopics(ctx, adm, partitions, specs...)
+	if err := CheckTopics(ctx, adm, partitions, specs...); err != nil {
+		return err
+	}
+	return checkReplication(ctx, adm, replicationFactor, names)
+}
+
+// MinInsyncReplicas returns the min.insync.replicas the service creates its
+// topics with for a replication factor: 2 from a replication factor of 3,
+// so that an acknowledged write (acks=all) is on two brokers at least and
+// one broker may be down without stopping writes; 0 (the broker's default)
+// below that, where no value gives both.
+func MinInsyncReplicas(replicationFactor int16) int {
+	if replicationFactor >= 3 {
+		return 2
+	}
+	return 0
+}
+
+// checkReplication verifies, when replicationFactor asks for replication
+// (3 or more), that every topic of names has that many replicas at least
+// and a min.insync.replicas (its own or the broker's default) of 2 or more.
+func checkReplication(ctx context.Context, adm *kadm.Client, replicationFactor int16, names []string) error {
+	want := MinInsyncReplicas(replicationFactor)
+	if want == 0 {
+		return nil
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	var problems []string
+	for _, name := range names {
+		d := details[name]
+		for _, p := range d.Partitions.Sorted() {
+			if n := len(p.Replicas); n < int(replicationFactor) {
+				problems = append(problems, fmt.Sprintf("topic %s has %d replicas of partition %d, want %d (REPLICATION_FACTOR)", name, n, p.Partition, replicationFactor))
+				break
+			}
+		}
+		rc, err := configs.On(name, nil)
+		if err != nil {
+			return fmt.Errorf("describe configs of %s: %w", name, err)
+		}
+		isr := 1 // Kafka's default
+		for _, c := range rc.Configs {
+			if c.Key == "min.insync.replicas" && c.Value != nil {
+				if isr, err = strconv.Atoi(*c.Value); err != nil {
+					return fmt.Errorf("topic %s: min.insync.replicas %q: %w", name, *c.Value, err)
+				}
+			}
+		}
+		if isr < want {
+			problems = append(problems, fmt.Sprintf("topic %s has min.insync.replicas=%d, want %d or more with replication factor %d (an acknowledged write could live on one broker only; fix it with kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config min.insync.replicas=%d)", name, isr, want, replicationFactor, name, want))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("existing topics are less durable than the service's settings: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 var errTopicMissing = errors.New("topic missing")
 
-// awaitTopics waits until created topics show in the metadata with their
-// partitions: a new topic reaches every broker a moment after its creation,
-// and offset requests for it fail until then.
-func awaitTopics(ctx context.Context, cl *kgo.Client, specs []TopicSpec) error {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
+// awaitTopics waits until every broker knows the topics names, and the
+// leader of each partition of those created. A new topic reaches the
+// brokers one after the other, a moment after its creation; the checks that
+// follow, and the clients of the service, may ask any broker (one that does
+// not know the topic yet answers UNKNOWN_TOPIC_OR_PARTITION), so waiting
+// until one broker knows it is not enough.
+func awaitTopics(ctx context.Context, cl *kgo.Client, names []string, created map[string]bool) error {
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		cl.PurgeTopicsFromClient(names...) // no cached "unknown topic"
-		details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
-		if err != nil {
-			return fmt.Errorf("list topics: %w", err)
-		}
-		ready := true
-		for _, n := range names {
-			d, ok := details[n]
-			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
-		}
-		if ready {
+		lagging, err := topicsNotEverywhere(ctx, cl, names, created)
+		if err == nil && len(lagging) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for created topics %v: %w", names, ctx.Err())
+			why := strings.Join(lagging, "; ")
+			if err != nil {
+				why = err.Error()
+			}
+			return fmt.Errorf("waiting for topics to reach every broker (%s): %w", why, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
+}
+
+// topicsNotEverywhere asks each broker of the cluster for the metadata of
+// names and returns what some broker does not know yet: a topic, or the
+// leader of a partition of a created topic.
+func topicsNotEverywhere(ctx context.Context, cl *kgo.Client, names []string, created map[string]bool) ([]string, error) {
+	brokers, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list brokers: %w", err)
+	}
+	if len(brokers.Brokers) == 0 {
+		return nil, errors.New("the cluster lists no broker")
+	}
+	var lagging []string
+	for _, b := range brokers.Brokers {
+		req := kmsg.NewPtrMetadataRequest()
+		for _, n := range names {
+			t := kmsg.NewMetadataRequestTopic()
+			t.Topic = kmsg.StringPtr(n)
+			req.Topics = append(req.Topics, t)
+		}
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil {
+			lagging = append(lagging, fmt.Sprintf("broker %d: %v", b.NodeID, err))
+			continue
+		}
+		known := map[string]bool{}
+		for _, t := range resp.Topics {
+			if t.Topic == nil {
+				continue
+			}
+			ok := t.ErrorCode == 0 && len(t.Partitions) > 0
+			for _, p := range t.Partitions {
+				ok = ok && (!created[*t.Topic] || p.ErrorCode == 0 && p.Leader >= 0)
+			}
+			known[*t.Topic] = ok
+		}
+		for _, n := range names {
+			if !known[n] {
+				lagging = append(lagging, fmt.Sprintf("broker %d does not know %s yet", b.NodeID, n))
+			}
+		}
+	}
+	return lagging, nil
 }
 
 // CheckTopics verifies that every topic of specs exists with partitions
