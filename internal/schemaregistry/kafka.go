@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookscatalog/catalog/internal/avro"
 )
@@ -418,6 +419,11 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16, cr
 			"cleanup.policy": kadm.StringPtr("compact"),
 			"retention.ms":   kadm.StringPtr("-1"),
 		}
+		if rf >= 3 {
+			// As the service's other topics (eskafka.MinInsyncReplicas):
+			// a schema acknowledged on one broker only could be lost.
+			cfg["min.insync.replicas"] = kadm.StringPtr("2")
+		}
 		resp, err := adm.CreateTopic(ctx, 1, rf, cfg, topic)
 		if err == nil {
 			err = resp.Err
@@ -430,10 +436,14 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16, cr
 	} else if d.Err != nil {
 		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, d.Err)
 	}
-	// A created topic's metadata reaches every broker a moment later.
+	// A created topic's metadata reaches every broker a moment later,
+	// and the reader that follows may ask any of them.
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		cl.PurgeTopicsFromClient(topic) // no cached "unknown topic"
-		err := checkTopic(ctx, adm, topic)
+		err := knownEverywhere(ctx, cl, topic)
+		if err == nil {
+			err = checkTopic(ctx, adm, topic)
+		}
 		if !errors.Is(err, errMissing) {
 			return err
 		}
@@ -446,6 +456,31 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16, cr
 }
 
 var errMissing = errors.New("schemaregistry: topic missing")
+
+// knownEverywhere returns nil once every broker of the cluster knows topic
+// and the leader of its partition, else an error wrapping errMissing.
+func knownEverywhere(ctx context.Context, cl *kgo.Client, topic string) error {
+	brokers, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %s: list brokers: %w", errMissing, topic, err)
+	}
+	for _, b := range brokers.Brokers {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, t)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil {
+			return fmt.Errorf("%w: %s: ask broker %d: %w", errMissing, topic, b.NodeID, err)
+		}
+		for _, t := range resp.Topics {
+			if t.ErrorCode != 0 || len(t.Partitions) == 0 || t.Partitions[0].Leader < 0 {
+				return fmt.Errorf("%w: %s: broker %d does not know it yet", errMissing, topic, b.NodeID)
+			}
+		}
+	}
+	return nil
+}
 
 func checkTopic(ctx context.Context, adm *kadm.Client, topic string) error {
 	details, err := adm.ListTopics(ctx, topic)
