@@ -152,7 +152,43 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 }
 
 // PartitionFor returns the partition of key among n partitions, as Kafka's
-// default (murmur2) partitioner computes it.
+// default (murmur2) partitioner computes it. It is on every read's path: a
+// franz-go partitioner made per call would seed a random source each time
+// (a quarter of a read's CPU), so the hash is computed here.
 func PartitionFor(key string, n int32) int32 {
-	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(key)}, int(n)))
+	return int32(murmur2(key)&0x7fffffff) % n
+}
+
+// murmur2 is Kafka's key hash (Utils.murmur2 in the Java client).
+func murmur2(b string) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[3])<<24 | uint32(b[2])<<16 | uint32(b[1])<<8 | uint32(b[0])
+		b = b[4:]
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
 }
