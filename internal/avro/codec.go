@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,29 +34,10 @@ type Registry interface {
 // meets a fingerprint it has not seen before (Decode has no context).
 const DefaultLookupTimeout = 10 * time.Second
 
-// member is one Go type a codec encodes and decodes.
+// member is a Member with its schema.
 type member struct {
-	goType     reflect.Type
-	typeName   string // Go type name, returned by Encode
-	schema     *Schema
-	shadow     reflect.Type
-	toShadow   conv
-	fromShadow conv
-}
-
-func newMember(t reflect.Type, namespace string) (*member, error) {
-	s, err := schemaOfType(t, namespace)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := shadowOf(t)
-	if err != nil {
-		return nil, fmt.Errorf("avro: %s: %w", t, err)
-	}
-	return &member{
-		goType: t, typeName: t.Name(), schema: s, shadow: sh,
-		toShadow: converter(t, sh, false), fromShadow: converter(sh, t, true),
-	}, nil
+	Member
+	schema *Schema
 }
 
 // reader is how a codec reads the frames of one writer fingerprint.
@@ -70,32 +53,34 @@ type core struct {
 	reg     Registry
 	timeout atomic.Int64
 	members []*member
-	byType  map[reflect.Type]*member
-	byName  map[string]*member // by full record name
-	readers sync.Map           // fingerprint -> *reader
+	readers sync.Map // fingerprint -> *reader
 }
 
-func newCore(what string, reg Registry, members []*member) (*core, error) {
+func newCore(what string, reg Registry, namespace string, members []Member) (*core, error) {
 	if reg == nil {
 		return nil, errors.New("avro: nil registry")
 	}
-	c := &core{what: what, reg: reg, members: members, byType: map[reflect.Type]*member{}, byName: map[string]*member{}}
+	c := &core{what: what, reg: reg}
 	c.timeout.Store(int64(DefaultLookupTimeout))
 	for _, m := range members {
-		if _, dup := c.byType[m.goType]; dup {
-			return nil, fmt.Errorf("avro: %s: type %s given twice", what, m.goType)
+		s, err := m.schema(namespace)
+		if err != nil {
+			return nil, fmt.Errorf("avro: schema of %s: %w", m.t, err)
 		}
-		if prev, dup := c.byName[m.schema.Name()]; dup {
-			return nil, fmt.Errorf("avro: %s: types %s and %s are both record %s", what, prev.goType, m.goType, m.schema.Name())
+		mm := &member{Member: m, schema: newSchema(s)}
+		for _, prev := range c.members {
+			if prev.schema.Name() == mm.schema.Name() {
+				return nil, fmt.Errorf("avro: %s: types %s and %s are both record %s", what, prev.t, m.t, mm.schema.Name())
+			}
 		}
-		c.byType[m.goType] = m
-		c.byName[m.schema.Name()] = m
-		c.readers.Store(m.schema.Fingerprint(), &reader{m: m, s: m.schema.s})
+		c.members = append(c.members, mm)
+		c.readers.Store(mm.schema.Fingerprint(), &reader{m: mm, s: s})
 	}
 	return c, nil
 }
 
-func (c *core) schemas() []*Schema {
+// Schemas implements Registrant.
+func (c *core) Schemas() []*Schema {
 	out := make([]*Schema, len(c.members))
 	for i, m := range c.members {
 		out[i] = m.schema
@@ -103,57 +88,51 @@ func (c *core) schemas() []*Schema {
 	return out
 }
 
-func (c *core) encode(v reflect.Value, m *member) ([]byte, error) {
-	if !m.schema.register.Load() {
+// Registry implements Registrant.
+func (c *core) Registry() Registry { return c.reg }
+
+// SetLookupTimeout bounds the registry look-up of an unknown fingerprint
+// during Decode (DefaultLookupTimeout unless set).
+func (c *core) SetLookupTimeout(d time.Duration) { c.timeout.Store(int64(d)) }
+
+func (c *core) encode(v any, m *member) ([]byte, error) {
+	if !m.schema.registered.Load() {
 		return nil, fmt.Errorf("avro: encode %s: %w: call avro.Register at start-up before writing records", m.schema, ErrNotRegistered)
 	}
-	if m.toShadow != nil {
-		v = m.toShadow(v)
-	}
-	x := v.Interface()
-	if v.CanAddr() {
-		x = v.Addr().Interface() // no copy into an interface
-	}
-	b, err := m.schema.s.AppendSingleObject(make([]byte, 0, 64), x)
+	b, err := m.schema.s.AppendSingleObject(make([]byte, 0, 128), v)
 	if err != nil {
 		return nil, fmt.Errorf("avro: encode %s: %w", m.schema.Name(), err)
 	}
 	return b, nil
 }
 
-// decode decodes a frame into a value of one of the members' Go types.
-// Malformed input gives an error, never a panic: a panic of the underlying
-// decoder, should one exist, is turned into ErrMalformedBody.
-func (c *core) decode(b []byte) (v reflect.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = reflect.Value{}, fmt.Errorf("avro: decode %s: %w: decoder panic: %v", c.what, ErrMalformedBody, r)
-		}
-	}()
-	return c.decodeUnsafe(b)
-}
-
-// decodeUnsafe is decode without the recover, for fuzzing.
-func (c *core) decodeUnsafe(b []byte) (reflect.Value, error) {
+// decode decodes a frame with dec, which decodes a body with the reader of
+// its writer's fingerprint. Malformed input gives an error, never a panic:
+// a panic of the library's decoder, should one exist, becomes
+// ErrMalformedBody (unless recovering is false, for fuzzing).
+func decode[T any](c *core, b []byte, recovering bool, dec func(*reader, []byte) (T, []byte, error)) (v T, err error) {
+	if recovering {
+		defer func() {
+			if r := recover(); r != nil {
+				var zero T
+				v, err = zero, fmt.Errorf("avro: decode %s: %w: decoder panic: %v", c.what, ErrMalformedBody, r)
+			}
+		}()
+	}
 	fp, body, err := ParseFrame(b)
 	if err != nil {
-		return reflect.Value{}, fmt.Errorf("avro: decode %s: %w", c.what, err)
+		return v, fmt.Errorf("avro: decode %s: %w", c.what, err)
 	}
 	r, err := c.reader(fp)
 	if err != nil {
-		return reflect.Value{}, fmt.Errorf("avro: decode %s: %w", c.what, err)
+		return v, fmt.Errorf("avro: decode %s: %w", c.what, err)
 	}
-	p := reflect.New(r.m.shadow)
-	rest, err := r.s.Decode(body, p.Interface())
+	v, rest, err := dec(r, body)
 	if err != nil {
-		return reflect.Value{}, fmt.Errorf("avro: decode %s: %w: written with schema %s: %w", c.what, ErrMalformedBody, FormatFingerprint(fp), err)
+		return v, fmt.Errorf("avro: decode %s: %w: written with schema %s: %w", c.what, ErrMalformedBody, FormatFingerprint(fp), err)
 	}
 	if len(rest) > 0 {
-		return reflect.Value{}, fmt.Errorf("avro: decode %s: %w: %d bytes after the record (schema %s)", c.what, ErrMalformedBody, len(rest), FormatFingerprint(fp))
-	}
-	v := p.Elem()
-	if r.m.fromShadow != nil {
-		v = r.m.fromShadow(v)
+		return v, fmt.Errorf("avro: decode %s: %w: %d bytes after the record (schema %s)", c.what, ErrMalformedBody, len(rest), FormatFingerprint(fp))
 	}
 	return v, nil
 }
@@ -174,9 +153,8 @@ func (c *core) reader(fp uint64) (*reader, error) {
 		}
 		return nil, fmt.Errorf("%w: looking up schema %s: %w", ErrRegistryUnavailable, FormatFingerprint(fp), err)
 	}
-	r := c.resolve(fp, js)
-	actual, _ := c.readers.LoadOrStore(fp, r)
-	r = actual.(*reader)
+	actual, _ := c.readers.LoadOrStore(fp, c.resolve(fp, js))
+	r := actual.(*reader)
 	return r, r.err
 }
 
@@ -190,172 +168,126 @@ func (c *core) resolve(fp uint64, writerJSON string) *reader {
 	if w.Fingerprint() != fp {
 		return &reader{err: fmt.Errorf("%w: the registry returned a schema with fingerprint %s for %s", ErrIncompatible, FormatFingerprint(w.Fingerprint()), FormatFingerprint(fp))}
 	}
-	m, ok := c.byName[w.Name()]
-	if !ok {
-		return &reader{err: fmt.Errorf("%w: the frame holds %s, which is not among %s", ErrWrongType, w, c.names())}
-	}
-	if err := checkOne(w, m.schema); err != nil {
-		return &reader{err: err}
-	}
-	s, err := ta.Resolve(w.s, m.schema.s)
-	if err != nil {
-		return &reader{err: fmt.Errorf("%w: %s cannot be read as %s: %w", ErrIncompatible, w, m.schema, err)}
-	}
-	return &reader{m: m, s: s}
-}
-
-func (c *core) names() string {
-	if len(c.members) == 1 {
-		return c.members[0].schema.Name()
-	}
-	s := "{"
-	for i, m := range c.members {
-		if i > 0 {
-			s += ", "
+	var names []string
+	for _, m := range c.members {
+		if m.schema.Name() != w.Name() {
+			names = append(names, m.schema.Name())
+			continue
 		}
-		s += m.schema.Name()
+		if err := checkOne(w, m.schema); err != nil {
+			return &reader{err: err}
+		}
+		s, err := ta.Resolve(w.s, m.schema.s)
+		if err != nil {
+			return &reader{err: fmt.Errorf("%w: %s cannot be read as %s: %w", ErrIncompatible, w, m.schema, err)}
+		}
+		return &reader{m: m, s: s}
 	}
-	return s + "}"
+	return &reader{err: fmt.Errorf("%w: the frame holds %s, which is not among {%s}", ErrWrongType, w, strings.Join(names, ", "))}
 }
 
 // Value is the codec of one Go struct type T, one Avro record. Build one with
 // NewValue. It is safe for concurrent use.
 type Value[T any] struct {
-	c *core
-	m *member
+	*core
 }
 
 // NewValue returns the codec of T, whose record is named after T in
 // namespace (such as "catalog.author": "catalog.author.State"). Register
 // its schema before encoding.
 func NewValue[T any](reg Registry, namespace string) (*Value[T], error) {
-	t := reflect.TypeFor[T]()
-	m, err := newMember(t, namespace)
+	c, err := newCore(reflect.TypeFor[T]().String(), reg, namespace, []Member{Of[T]()})
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCore(t.String(), reg, []*member{m})
-	if err != nil {
-		return nil, err
-	}
-	return &Value[T]{c: c, m: m}, nil
+	return &Value[T]{c}, nil
 }
 
 // Encode implements es.Codec: a single-object frame, and T's Go type name.
 func (v *Value[T]) Encode(x T) ([]byte, string, error) {
-	b, err := v.c.encode(reflect.ValueOf(&x).Elem(), v.m)
-	return b, v.m.typeName, err
+	m := v.members[0]
+	b, err := v.encode(&x, m)
+	return b, m.t.Name(), err
 }
 
 // Decode implements es.Codec: it reads a frame written with any registered
 // version of T's schema.
-func (v *Value[T]) Decode(b []byte) (T, error) {
-	var zero T
-	rv, err := v.c.decode(b)
-	if err != nil {
-		return zero, err
-	}
-	return rv.Interface().(T), nil
+func (v *Value[T]) Decode(b []byte) (T, error) { return v.decode(b, true) }
+
+func (v *Value[T]) decode(b []byte, recovering bool) (T, error) {
+	return decode(v.core, b, recovering, func(r *reader, body []byte) (x T, rest []byte, err error) {
+		rest, err = r.s.Decode(body, &x)
+		return x, rest, err
+	})
 }
 
 // Schema returns T's schema.
-func (v *Value[T]) Schema() *Schema { return v.m.schema }
-
-// Schemas implements Registrant.
-func (v *Value[T]) Schemas() []*Schema { return v.c.schemas() }
-
-// Registry implements Registrant.
-func (v *Value[T]) Registry() Registry { return v.c.reg }
-
-// SetLookupTimeout bounds the registry look-up of an unknown fingerprint
-// during Decode (DefaultLookupTimeout unless set).
-func (v *Value[T]) SetLookupTimeout(d time.Duration) { v.c.timeout.Store(int64(d)) }
+func (v *Value[T]) Schema() *Schema { return v.members[0].schema }
 
 // Union is the codec of the concrete struct types behind the interface I,
 // one Avro record each; the frame's fingerprint tells which. Build one with
 // NewUnion. It is safe for concurrent use.
 type Union[I any] struct {
-	c *core
+	*core
+	byType map[reflect.Type]*member
 }
 
-// NewUnion returns the codec of the given concrete values of I (struct
-// types; only their types matter), each a record named after its Go type in
-// namespace (such as "catalog.author": "catalog.author.AuthorCreated").
-// Register its schemas before encoding.
-func NewUnion[I any](reg Registry, namespace string, members ...I) (*Union[I], error) {
-	what := reflect.TypeFor[I]().String()
+// NewUnion returns the codec of the given members of I (Of[T] for each
+// concrete type T), each a record named after its Go type in namespace
+// (such as "catalog.author": "catalog.author.AuthorCreated"). Register its
+// schemas before encoding.
+func NewUnion[I any](reg Registry, namespace string, members ...Member) (*Union[I], error) {
+	iface := reflect.TypeFor[I]()
 	if len(members) == 0 {
-		return nil, fmt.Errorf("avro: union %s: no members", what)
+		return nil, fmt.Errorf("avro: union %s: no members", iface)
 	}
-	ms := make([]*member, 0, len(members))
-	for _, x := range members {
-		t := reflect.TypeOf(x)
-		if t == nil {
-			return nil, fmt.Errorf("avro: union %s: nil member", what)
+	for i, m := range members {
+		if m.t == nil {
+			return nil, fmt.Errorf("avro: union %s: a zero Member (use avro.Of)", iface)
 		}
-		m, err := newMember(t, namespace)
-		if err != nil {
-			return nil, err
+		if !m.t.Implements(iface) {
+			return nil, fmt.Errorf("avro: union %s: %s does not implement it", iface, m.t)
 		}
-		ms = append(ms, m)
+		if slices.ContainsFunc(members[:i], func(p Member) bool { return p.t == m.t }) {
+			return nil, fmt.Errorf("avro: union %s: type %s given twice", iface, m.t)
+		}
 	}
-	c, err := newCore(what, reg, ms)
+	c, err := newCore(iface.String(), reg, namespace, members)
 	if err != nil {
 		return nil, err
 	}
-	return &Union[I]{c: c}, nil
+	u := &Union[I]{c, map[reflect.Type]*member{}}
+	for _, m := range c.members {
+		u.byType[m.t] = m
+	}
+	return u, nil
 }
 
 // Encode implements es.Codec: a single-object frame of v's concrete type, and
 // that type's Go name (such as "AuthorCreated").
 func (u *Union[I]) Encode(v I) ([]byte, string, error) {
-	rv := reflect.ValueOf(&v).Elem()
-	if rv.Kind() == reflect.Interface {
-		rv = rv.Elem()
+	t := reflect.TypeOf(any(v))
+	if t == nil {
+		return nil, "", fmt.Errorf("avro: encode %s: nil value", u.what)
 	}
-	if !rv.IsValid() {
-		return nil, "", fmt.Errorf("avro: encode %s: nil value", u.c.what)
-	}
-	m, ok := u.c.byType[rv.Type()]
+	m, ok := u.byType[t]
 	if !ok {
-		return nil, "", fmt.Errorf("avro: encode %s: type %s is not a member of the union", u.c.what, rv.Type())
+		return nil, "", fmt.Errorf("avro: encode %s: type %s is not a member of the union", u.what, t)
 	}
-	b, err := u.c.encode(rv, m)
-	return b, m.typeName, err
+	b, err := u.encode(v, m)
+	return b, m.t.Name(), err
 }
 
 // Decode implements es.Codec.
-func (u *Union[I]) Decode(b []byte) (I, error) {
-	var zero I
-	rv, err := u.c.decode(b)
-	if err != nil {
-		return zero, err
-	}
-	x, ok := rv.Interface().(I)
-	if !ok {
-		return zero, fmt.Errorf("avro: decode %s: %s does not implement it", u.c.what, rv.Type())
-	}
-	return x, nil
+func (u *Union[I]) Decode(b []byte) (I, error) { return u.decode(b, true) }
+
+func (u *Union[I]) decode(b []byte, recovering bool) (I, error) {
+	return decode(u.core, b, recovering, func(r *reader, body []byte) (I, []byte, error) {
+		x, rest, err := r.m.decode(r.s, body)
+		v, _ := x.(I) // NewUnion checked that every member implements I
+		return v, rest, err
+	})
 }
-
-// Names returns the Go type names of the members.
-func (u *Union[I]) Names() []string {
-	out := make([]string, len(u.c.members))
-	for i, m := range u.c.members {
-		out[i] = m.typeName
-	}
-	return out
-}
-
-// Schemas implements Registrant.
-func (u *Union[I]) Schemas() []*Schema { return u.c.schemas() }
-
-// Registry implements Registrant.
-func (u *Union[I]) Registry() Registry { return u.c.reg }
-
-// SetLookupTimeout bounds the registry look-up of an unknown fingerprint
-// during Decode (DefaultLookupTimeout unless set).
-func (u *Union[I]) SetLookupTimeout(d time.Duration) { u.c.timeout.Store(int64(d)) }
 
 // Registrant is a codec whose schemas must be registered before it encodes.
 type Registrant interface {
@@ -377,18 +309,12 @@ func Register(ctx context.Context, codecs ...Registrant) error {
 	}
 	var groups []*group
 	for _, c := range codecs {
-		reg := c.Registry()
-		var g *group
-		for _, x := range groups {
-			if sameRegistry(x.reg, reg) {
-				g = x
-			}
+		i := slices.IndexFunc(groups, func(g *group) bool { return sameRegistry(g.reg, c.Registry()) })
+		if i < 0 {
+			i = len(groups)
+			groups = append(groups, &group{reg: c.Registry()})
 		}
-		if g == nil {
-			g = &group{reg: reg}
-			groups = append(groups, g)
-		}
-		g.schemas = append(g.schemas, c.Schemas()...)
+		groups[i].schemas = append(groups[i].schemas, c.Schemas()...)
 	}
 	for _, g := range groups {
 		all, err := g.reg.All(ctx)
@@ -405,12 +331,10 @@ func Register(ctx context.Context, codecs ...Registrant) error {
 		}
 		var errs []error
 		for _, s := range g.schemas {
-			if err := CheckCompatible(registered, s); err != nil {
-				errs = append(errs, err)
-			}
+			errs = append(errs, CheckCompatible(registered, s))
 		}
-		if len(errs) > 0 {
-			return fmt.Errorf("avro: refusing to register incompatible schemas: %w", errors.Join(errs...))
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("avro: refusing to register incompatible schemas: %w", err)
 		}
 		for _, s := range g.schemas {
 			fp, err := g.reg.Register(ctx, s.JSON())
@@ -420,7 +344,7 @@ func Register(ctx context.Context, codecs ...Registrant) error {
 			if fp != s.Fingerprint() {
 				return fmt.Errorf("avro: register %s: registry computed fingerprint %s", s, FormatFingerprint(fp))
 			}
-			s.register.Store(true)
+			s.registered.Store(true)
 		}
 	}
 	return nil

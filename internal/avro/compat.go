@@ -1,9 +1,11 @@
 package avro
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	ta "github.com/twmb/avro"
@@ -16,7 +18,7 @@ type IncompatibleError struct {
 	// Type is the record's full name, such as "catalog.author.AuthorCreated".
 	Type string
 	// Field is the dotted path of the offending field ("" for the record
-	// itself), such as "chapters.title".
+	// itself), such as "chapters[].title".
 	Field string
 	// Writer and Reader are the fingerprints of the registered (older)
 	// and the current schema.
@@ -47,301 +49,202 @@ func (e *IncompatibleError) Unwrap() error { return ErrIncompatible }
 // registered schema of the same record (by full name, or an alias of the
 // current schema): the current schema must read all records written with
 // any of them (backward compatibility, checked transitively against every
-// version kept in the registry). Refused: a field added without a default, a
-// type changed other than by Avro's promotions (int to long, float or
-// double; long to float or double; float to double; string to and from
-// bytes), so any narrowing; a logical type added, removed or changed; a
-// union branch removed; a record, enum or fixed renamed without an alias; an
-// enum symbol removed without an enum default; a fixed size changed. The
-// error (an *IncompatibleError per registered version, joined) names the
-// type and the field. Schemas of other records are ignored.
+// version kept in the registry). The rules are Avro's schema resolution, as
+// github.com/twmb/avro's CheckCompatibility applies them, and one more: a
+// logical type may not be added, removed or changed. The error (an
+// *IncompatibleError per registered version, joined) names the type and
+// the field. Schemas of other records are ignored.
 func CheckCompatible(registered []*Schema, current *Schema) error {
 	var errs []error
 	for _, r := range registered {
 		// The same fingerprint does not make the same schema: the
 		// canonical form leaves out defaults, aliases and logical types.
-		if r.JSON() == current.JSON() {
-			continue
-		}
-		if r.Name() != current.Name() && !slices.Contains(fullAliases(current.node, ""), r.Name()) {
-			continue
-		}
-		if err := checkOne(r, current); err != nil {
-			errs = append(errs, err)
+		if r.JSON() != current.JSON() && (r.Name() == current.Name() || slices.Contains(aliases(current), r.Name())) {
+			errs = append(errs, checkOne(r, current))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// checkOne checks that reader can read what writer wrote. Our own walk
-// names the problem in the words of the change made; the library's check
-// is the arbiter for anything the walk does not recognise.
-func checkOne(writer, reader *Schema) error {
-	inc := func(field, problem string) error {
-		return &IncompatibleError{Type: reader.Name(), Field: field, Writer: writer.Fingerprint(), Reader: reader.Fingerprint(), Problem: problem}
-	}
-	w := writer.node.ExpandReferences()
-	r := reader.node.ExpandReferences()
-	if field, problem, bad := walkCompat(w, r, "", "", "", 0); bad {
-		return inc(field, problem)
-	}
-	if err := ta.CheckCompatibility(writer.s, reader.s); err != nil {
-		var ce *ta.CompatibilityError
-		if errors.As(err, &ce) {
-			path := strings.TrimPrefix(ce.Path, ".")
-			if path == "<root>" {
-				path = ""
-			}
-			return inc(path, fmt.Sprintf("%s (reader %s, writer %s)", ce.Detail, ce.ReaderType, ce.WriterType))
+// aliases returns the full names of a record's aliases.
+func aliases(s *Schema) []string {
+	out := make([]string, len(s.node.Aliases))
+	for i, a := range s.node.Aliases {
+		if !strings.Contains(a, ".") && s.node.Namespace != "" {
+			a = s.node.Namespace + "." + a
 		}
-		return inc("", err.Error())
-	}
-	return nil
-}
-
-const maxWalkDepth = 64
-
-// walkCompat looks for the first reason why r cannot read what w wrote.
-// wns and rns are the enclosing namespaces.
-func walkCompat(w, r *ta.SchemaNode, path, wns, rns string, depth int) (field, problem string, bad bool) {
-	if depth > maxWalkDepth {
-		return "", "", false // leave deep (recursive) schemas to the library
-	}
-	if w.Type == "union" {
-		if r.Type == "union" {
-			for _, wb := range w.Branches {
-				rb := matchBranch(&wb, r.Branches, wns, rns)
-				if rb == nil {
-					return path, fmt.Sprintf("union branch %s removed", describe(&wb, wns)), true
-				}
-				if f, p, b := walkCompat(&wb, rb, path, wns, rns, depth+1); b {
-					return f, p, b
-				}
-			}
-			return "", "", false
-		}
-		for _, wb := range w.Branches {
-			if !branchMatches(&wb, r, wns, rns) {
-				return path, fmt.Sprintf("union branch %s removed (the union %s became %s)", describe(&wb, wns), describe(w, wns), describe(r, rns)), true
-			}
-			if f, p, b := walkCompat(&wb, r, path, wns, rns, depth+1); b {
-				return f, p, b
-			}
-		}
-		return "", "", false
-	}
-	if r.Type == "union" {
-		rb := matchBranch(w, r.Branches, wns, rns)
-		if rb == nil {
-			return path, fmt.Sprintf("type changed from %s to the union %s, which has no branch for it", describe(w, wns), describe(r, rns)), true
-		}
-		return walkCompat(w, rb, path, wns, rns, depth+1)
-	}
-	if w.Type != r.Type {
-		if promotable(w.Type, r.Type) {
-			if w.LogicalType != "" || r.LogicalType != "" {
-				return path, fmt.Sprintf("type changed from %s to %s", describe(w, wns), describe(r, rns)), true
-			}
-			return "", "", false
-		}
-		verb := "changed"
-		if narrowing(w.Type, r.Type) {
-			verb = "narrowed"
-		}
-		return path, fmt.Sprintf("type %s from %s to %s", verb, describe(w, wns), describe(r, rns)), true
-	}
-	if w.LogicalType != r.LogicalType {
-		return path, fmt.Sprintf("logical type changed from %s to %s", logicalName(w.LogicalType), logicalName(r.LogicalType)), true
-	}
-	if w.LogicalType == "decimal" && (w.Precision != r.Precision || w.Scale != r.Scale) {
-		return path, fmt.Sprintf("decimal changed from (%d,%d) to (%d,%d)", w.Precision, w.Scale, r.Precision, r.Scale), true
-	}
-	switch r.Type {
-	case "record":
-		wn, rn := fullName(w, wns), fullName(r, rns)
-		if wn != rn && !slices.Contains(fullAliases(r, rns), wn) {
-			return path, fmt.Sprintf("record %s renamed to %s without an alias", wn, rn), true
-		}
-		wns, rns = namespaceOf(wn), namespaceOf(rn)
-		for i := range r.Fields {
-			rf := &r.Fields[i]
-			wf := findField(w.Fields, rf)
-			fp := joinPath(path, rf.Name)
-			if wf == nil {
-				if !rf.HasDefault {
-					return fp, "field added without a default (records written before it have no value for it)", true
-				}
-				continue
-			}
-			if f, p, b := walkCompat(&wf.Type, &rf.Type, fp, wns, rns, depth+1); b {
-				return f, p, b
-			}
-		}
-	case "enum":
-		wn, rn := fullName(w, wns), fullName(r, rns)
-		if wn != rn && !slices.Contains(fullAliases(r, rns), wn) {
-			return path, fmt.Sprintf("enum %s renamed to %s without an alias", wn, rn), true
-		}
-		if !r.HasEnumDefault {
-			for _, s := range w.Symbols {
-				if !slices.Contains(r.Symbols, s) {
-					return path, fmt.Sprintf("enum symbol %s removed without an enum default", s), true
-				}
-			}
-		}
-	case "fixed":
-		wn, rn := fullName(w, wns), fullName(r, rns)
-		if wn != rn && !slices.Contains(fullAliases(r, rns), wn) {
-			return path, fmt.Sprintf("fixed %s renamed to %s without an alias", wn, rn), true
-		}
-		if w.Size != r.Size {
-			return path, fmt.Sprintf("fixed size changed from %d to %d", w.Size, r.Size), true
-		}
-	case "array":
-		if w.Items != nil && r.Items != nil {
-			return walkCompat(w.Items, r.Items, path+"[]", wns, rns, depth+1)
-		}
-	case "map":
-		if w.Values != nil && r.Values != nil {
-			return walkCompat(w.Values, r.Values, path+"{}", wns, rns, depth+1)
-		}
-	}
-	return "", "", false
-}
-
-// findField finds the writer field a reader field reads: same name, or one
-// of the reader field's aliases.
-func findField(fields []ta.SchemaField, rf *ta.SchemaField) *ta.SchemaField {
-	for i := range fields {
-		if fields[i].Name == rf.Name {
-			return &fields[i]
-		}
-	}
-	for i := range fields {
-		if slices.Contains(rf.Aliases, fields[i].Name) {
-			return &fields[i]
-		}
-	}
-	return nil
-}
-
-// matchBranch returns the reader branch that reads writer type w: the same
-// type (named types by name or alias), else the first one w promotes to.
-func matchBranch(w *ta.SchemaNode, branches []ta.SchemaNode, wns, rns string) *ta.SchemaNode {
-	for i := range branches {
-		if sameKind(w, &branches[i], wns, rns) {
-			return &branches[i]
-		}
-	}
-	for i := range branches {
-		if promotable(w.Type, branches[i].Type) {
-			return &branches[i]
-		}
-	}
-	return nil
-}
-
-func branchMatches(w, r *ta.SchemaNode, wns, rns string) bool {
-	return sameKind(w, r, wns, rns) || promotable(w.Type, r.Type)
-}
-
-func sameKind(w, r *ta.SchemaNode, wns, rns string) bool {
-	if w.Type != r.Type {
-		return false
-	}
-	switch w.Type {
-	case "record", "enum", "fixed":
-		wn, rn := fullName(w, wns), fullName(r, rns)
-		return wn == rn || slices.Contains(fullAliases(r, rns), wn)
-	}
-	return true
-}
-
-// promotable reports Avro's promotions of a writer type to a reader type.
-func promotable(w, r string) bool {
-	switch w {
-	case "int":
-		return r == "long" || r == "float" || r == "double"
-	case "long":
-		return r == "float" || r == "double"
-	case "float":
-		return r == "double"
-	case "string":
-		return r == "bytes"
-	case "bytes":
-		return r == "string"
-	}
-	return false
-}
-
-func narrowing(w, r string) bool {
-	rank := map[string]int{"int": 1, "long": 2, "float": 3, "double": 4}
-	return rank[w] > 0 && rank[r] > 0 && rank[r] < rank[w]
-}
-
-func describe(n *ta.SchemaNode, ns string) string {
-	switch n.Type {
-	case "record", "enum", "fixed":
-		return n.Type + " " + fullName(n, ns)
-	case "union":
-		parts := make([]string, len(n.Branches))
-		for i := range n.Branches {
-			parts[i] = describe(&n.Branches[i], ns)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case "array":
-		if n.Items != nil {
-			return "array of " + describe(n.Items, ns)
-		}
-	case "map":
-		if n.Values != nil {
-			return "map of " + describe(n.Values, ns)
-		}
-	}
-	if n.LogicalType != "" {
-		return n.Type + " (" + n.LogicalType + ")"
-	}
-	return n.Type
-}
-
-func logicalName(l string) string {
-	if l == "" {
-		return "none"
-	}
-	return l
-}
-
-func fullName(n *ta.SchemaNode, ns string) string {
-	if strings.Contains(n.Name, ".") {
-		return n.Name
-	}
-	if n.Namespace != "" {
-		ns = n.Namespace
-	}
-	if ns == "" {
-		return n.Name
-	}
-	return ns + "." + n.Name
-}
-
-func fullAliases(n *ta.SchemaNode, ns string) []string {
-	out := make([]string, 0, len(n.Aliases))
-	own := namespaceOf(fullName(n, ns))
-	for _, a := range n.Aliases {
-		if !strings.Contains(a, ".") && own != "" {
-			a = own + "." + a
-		}
-		out = append(out, a)
+		out[i] = a
 	}
 	return out
 }
 
-func namespaceOf(full string) string {
-	if i := strings.LastIndexByte(full, '.'); i >= 0 {
-		return full[:i]
+// checkOne checks that reader can read what writer wrote.
+func checkOne(writer, reader *Schema) error {
+	inc := func(field, problem string) error {
+		return &IncompatibleError{Type: reader.Name(), Field: field, Writer: writer.Fingerprint(), Reader: reader.Fingerprint(), Problem: problem}
 	}
-	return ""
+	w, r := writer.node.ExpandReferences(), reader.node.ExpandReferences()
+	if err := ta.CheckCompatibility(writer.s, reader.s); err != nil {
+		var ce *ta.CompatibilityError
+		if !errors.As(err, &ce) {
+			return inc("", err.Error())
+		}
+		field, wn := follow(w, r, ce.Path)
+		return inc(field, problem(ce, wn))
+	}
+	if field, from, to, bad := logicalChange(w, r, "", 0); bad {
+		return inc(field, fmt.Sprintf("logical type changed from %s to %s", cmp.Or(from, "none"), cmp.Or(to, "none")))
+	}
+	return nil
 }
+
+// problem says in the words of the change made what the library's error
+// says in the words of its check. A detail it does not know is repeated
+// as it is.
+func problem(ce *ta.CompatibilityError, writerNode *ta.SchemaNode) string {
+	w, r := ce.WriterType, ce.ReaderType
+	switch ce.Detail {
+	case "reader field has no default and is missing from writer":
+		return "field added without a default (records written before it have no value for it)"
+	case "incompatible types":
+		if writerNode != nil && writerNode.Type == "union" {
+			return fmt.Sprintf("union branch %s removed (the union became %s)", w, r)
+		}
+		if rank := map[string]int{"int": 1, "long": 2, "float": 3, "double": 4}; rank[r] > 0 && rank[r] < rank[w] {
+			return fmt.Sprintf("type narrowed from %s to %s", w, r)
+		}
+		return fmt.Sprintf("type changed from %s to %s", w, r)
+	case "writer union branch has no matching reader branch":
+		_, branch, _ := strings.Cut(w, ":") // "union[2]:long"
+		return fmt.Sprintf("union branch %s removed", branch)
+	case "writer type matches no reader union branch":
+		return fmt.Sprintf("type changed from %s to a union with no branch for it", w)
+	case "record names do not match", "enum names do not match", "fixed names do not match":
+		kind, _, _ := strings.Cut(ce.Detail, " ")
+		return fmt.Sprintf("%s %s renamed to %s without an alias", kind, w, r)
+	case "fixed sizes differ":
+		return fmt.Sprintf("fixed size changed from %s to %s", w, r)
+	}
+	if rest, ok := strings.CutPrefix(ce.Detail, "writer enum symbol "); ok {
+		if q, err := strconv.QuotedPrefix(rest); err == nil {
+			sym, _ := strconv.Unquote(q)
+			return fmt.Sprintf("enum symbol %s removed without an enum default", sym)
+		}
+	}
+	return fmt.Sprintf("%s (reader %s, writer %s)", ce.Detail, r, w)
+}
+
+// follow walks the library's path of an incompatibility (reader field
+// names, "items" and "values"; unions are not marked) down both schemas,
+// and returns it as our messages write it ("chapters[].title"), with the
+// writer's node there.
+func follow(w, r *ta.SchemaNode, libPath string) (string, *ta.SchemaNode) {
+	path := ""
+	if libPath == "(root)" {
+		return path, w
+	}
+	for seg := range strings.SplitSeq(libPath, ".") {
+		rc, rf := child(r, seg)
+		switch {
+		case rc == nil: // not a path through r; cannot happen
+			return libPath, nil
+		case rf != nil:
+			path, w = joinPath(path, seg), writerField(w, rf)
+		case seg == "items":
+			path += "[]"
+			w, _ = child(w, seg)
+		default:
+			path += "{}"
+			w, _ = child(w, seg)
+		}
+		r = rc
+	}
+	return path, w
+}
+
+// child returns the node under n that a path segment names (a record's
+// field, an array's "items", a map's "values"; in a union, the first
+// branch that has it), and the field when it is one.
+func child(n *ta.SchemaNode, seg string) (*ta.SchemaNode, *ta.SchemaField) {
+	if n == nil {
+		return nil, nil
+	}
+	switch n.Type {
+	case "union":
+		for i := range n.Branches {
+			if c, f := child(&n.Branches[i], seg); c != nil {
+				return c, f
+			}
+		}
+	case "array":
+		if seg == "items" {
+			return n.Items, nil
+		}
+	case "map":
+		if seg == "values" {
+			return n.Values, nil
+		}
+	case "record":
+		for i := range n.Fields {
+			if n.Fields[i].Name == seg {
+				return &n.Fields[i].Type, &n.Fields[i]
+			}
+		}
+	}
+	return nil, nil
+}
+
+// writerField returns the type of the writer's field that the reader's
+// field rf reads: the field of its name, else of one of its aliases.
+func writerField(w *ta.SchemaNode, rf *ta.SchemaField) *ta.SchemaNode {
+	for _, name := range append([]string{rf.Name}, rf.Aliases...) {
+		if c, f := child(w, name); f != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// logicalChange finds where the reader's logical type differs from the
+// writer's, which the library's check leaves alone (the canonical form has
+// none: a timestamp-millis long read as timestamp-micros is a valid long,
+// and a date off by a factor of 1,000). It runs once that check passed.
+func logicalChange(w, r *ta.SchemaNode, path string, depth int) (field, from, to string, bad bool) {
+	switch {
+	case w == nil || r == nil || depth > 64: // the depth only guards; a recursive record ends in a reference
+		return "", "", "", false
+	case w.Type == "union":
+		for i := range w.Branches {
+			if field, from, to, bad = logicalChange(&w.Branches[i], r, path, depth+1); bad {
+				return field, from, to, bad
+			}
+		}
+		return "", "", "", false
+	case r.Type == "union":
+		i := slices.IndexFunc(r.Branches, func(b ta.SchemaNode) bool { return b.Type == w.Type && shortName(b.Name) == shortName(w.Name) })
+		if i < 0 {
+			return "", "", "", false // a promotion: the library checked it
+		}
+		return logicalChange(w, &r.Branches[i], path, depth+1)
+	case w.LogicalType != r.LogicalType:
+		return path, w.LogicalType, r.LogicalType, true
+	}
+	switch r.Type {
+	case "record":
+		for i := range r.Fields {
+			if field, from, to, bad = logicalChange(writerField(w, &r.Fields[i]), &r.Fields[i].Type, joinPath(path, r.Fields[i].Name), depth+1); bad {
+				return field, from, to, bad
+			}
+		}
+	case "array":
+		return logicalChange(w.Items, r.Items, path+"[]", depth+1)
+	case "map":
+		return logicalChange(w.Values, r.Values, path+"{}", depth+1)
+	}
+	return "", "", "", false
+}
+
+func shortName(name string) string { return name[strings.LastIndexByte(name, '.')+1:] }
 
 func joinPath(parent, name string) string {
 	if parent == "" {

@@ -60,6 +60,22 @@ func TestCheckCompatible(t *testing.T) {
 			record("E", `{"name":"e","type":{"type":"enum","name":"Kind","symbols":["A","B"]}}`),
 			record("E", `{"name":"e","type":{"type":"enum","name":"Kind","symbols":["A"]}}`),
 			"e", "enum symbol B removed without an enum default"},
+		{"field in map values added without default",
+			record("S", `{"name":"m","type":{"type":"map","values":{"type":"record","name":"V","fields":[]}}}`),
+			record("S", `{"name":"m","type":{"type":"map","values":{"type":"record","name":"V","fields":[{"name":"x","type":"int"}]}}}`),
+			"m{}.x", "field added without a default"},
+		{"logical type added to array items",
+			record("E", `{"name":"a","type":{"type":"array","items":"long"}}`),
+			record("E", `{"name":"a","type":{"type":"array","items":{"type":"long","logicalType":"timestamp-millis"}}}`),
+			"a[]", "logical type changed from none to timestamp-millis"},
+		{"renamed with alias and narrowed", record("E", `{"name":"old","type":"long"}`), record("E", `{"name":"new","type":"int","aliases":["old"]}`),
+			"new", "type narrowed from long to int"},
+		{"type became a union without it", record("E", `{"name":"n","type":"long"}`), record("E", `{"name":"n","type":["null","string"]}`),
+			"n", "type changed from long to a union with no branch for it"},
+		{"fixed size changed",
+			record("E", `{"name":"f","type":{"type":"fixed","name":"F","size":4}}`),
+			record("E", `{"name":"f","type":{"type":"fixed","name":"F","size":8}}`),
+			"f", "fixed size changed from fixed(4) to fixed(8)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,9 +135,9 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 	var v1fp uint64
 	{
 		type AuthorCreated struct {
-			Code      string `json:"code"`
-			FirstName string `json:"firstName"`
-			LastName  string `json:"lastName"`
+			Code      string `avro:"code"`
+			FirstName string `avro:"firstName"`
+			LastName  string `avro:"lastName"`
 		}
 		v1 := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
 		if err := avro.Register(ctx, v1); err != nil {
@@ -131,10 +147,10 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 	}
 	{
 		type AuthorCreated struct {
-			Code       string `json:"code"`
-			FirstName  string `json:"firstName"`
-			MiddleName string `json:"middleName"`
-			LastName   string `json:"lastName"`
+			Code       string `avro:"code"`
+			FirstName  string `avro:"firstName"`
+			MiddleName string `avro:"middleName"`
+			LastName   string `avro:"lastName"`
 		}
 		bad := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
 		err := avro.Register(ctx, bad)
@@ -154,10 +170,10 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 	}
 	{
 		type AuthorCreated struct {
-			Code       string `json:"code"`
-			FirstName  string `json:"firstName"`
-			MiddleName string `json:"middleName" avro:",default="`
-			LastName   string `json:"lastName"`
+			Code       string `avro:"code"`
+			FirstName  string `avro:"firstName"`
+			MiddleName string `avro:"middleName,default="`
+			LastName   string `avro:"lastName"`
 		}
 		good := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
 		if err := avro.Register(ctx, good); err != nil {

@@ -1,77 +1,40 @@
-// Package avro encodes the records of the catalog's Kafka topics as Avro,
-// framed with the Avro specification's single-object encoding, and decodes
-// them with Avro schema resolution against a schema registry (see package
-// schemaregistry). docs/wire-format.md describes the bytes for other teams.
+// Package avro encodes the records of the catalog's Kafka topics as Avro
+// with github.com/twmb/avro, and adds what that library leaves to its user:
+// the single-object frame tied to a schema registry (see package
+// schemaregistry), one codec for the several record types of a topic told
+// apart by the frame's fingerprint, and registration with a compatibility
+// check at start-up. docs/wire-format.md describes the bytes for other teams.
 //
-// # Codecs
-//
-// Value[T] is the codec of one Go struct type (an aggregate state, an
-// outcome); Union[I] is the codec of the concrete types behind an interface
-// (commands, events), one record each, told apart by the frame's schema
-// fingerprint. Both implement es.Codec and mirror package jsoncodec:
+// Value[T] is the codec of one struct type (an aggregate state, an
+// outcome); Union[I] is the codec of the struct types behind an interface
+// (commands, events), one record each. Both implement es.Codec:
 //
 //	reg := ... // a *schemaregistry.Registry, or schemaregistry.NewMemory()
 //	state, err := avro.NewValue[author.State](reg, "catalog.author")
-//	cmds, err := avro.NewUnion[author.Command](reg, "catalog.author",
-//		author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
 //	events, err := avro.NewUnion[author.Event](reg, "catalog.author",
-//		author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
-//	err = avro.Register(ctx, state, cmds, events) // at start-up, before writing
+//		avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
+//	err = avro.Register(ctx, state, events) // at start-up, before writing
 //
-// Register checks each schema against the versions of the same record that
-// the registry already holds (CheckCompatible) and refuses an incompatible
-// change, then registers the schemas, so that every schema is in the registry
-// before the first record that uses it; Encode fails with ErrNotRegistered
-// before that.
+// Schemas come from the Go types by the library's SchemaFor: the record is
+// named after the type in the namespace given, fields after their avro
+// tags (see the library's documentation for the type mapping and the tag
+// options default=, alias=, timestamp-micros…). A field added to a type
+// needs a default, or Register refuses it:
 //
-// Decode takes the writer's fingerprint from the frame. For the codec's own
-// schema it decodes directly; for another one it looks the writer's schema up
-// in the registry (which catches up on its topic when the fingerprint is new
-// to it, and fails with ErrUnknownSchema when it is still unknown: it never
-// guesses), resolves it against the reader's schema (Avro schema resolution:
-// fields added with a default are filled in, removed fields skipped, ints
-// promoted) and caches the result. Decode has no context, so that look-up is
-// bounded by DefaultLookupTimeout (10 s; SetLookupTimeout changes it); an
-// error wrapping ErrRegistryUnavailable is the only one worth retrying.
-// Malformed input gives an error, never a panic.
+//	Country string `json:"country" avro:"country,default=unknown"`
 //
-// # Schemas from Go types
+// Register checks each schema against every version of the same record in
+// the registry (CheckCompatible: the library's check, plus logical types,
+// told in the words of the change and with the command that removes a
+// registered schema that is the mistake), then registers them; Encode fails
+// with ErrNotRegistered before that.
 //
-// The Go types are the single source of truth: each record schema is derived
-// from its struct type by reflection (SchemaOf), no .avsc files are kept.
-// The record is named after the Go type, in the namespace the caller gives.
-// A field's Avro name is the name of its avro tag, else of its json tag, else
-// the Go field name; fields tagged json:"-" or avro:"-" and unexported
-// fields are left out. Types map as github.com/twmb/avro's SchemaFor maps
-// them:
-//
-//	bool                      boolean
-//	int8, int16, int32,
-//	uint8, uint16             int
-//	int, int64, uint32        long
-//	float32, float64          float, double
-//	string                    string
-//	[]byte                    bytes
-//	[]T                       array of T
-//	map[string]T              map of T
-//	*T                        ["null", T] with default null
-//	struct type S             record S (in the same namespace)
-//	time.Time                 long, logical type timestamp-millis
-//
-// Options in the avro tag, after the name: default=<JSON value> gives the
-// field a default (it must come last; a value that is not JSON is taken as a
-// string, so `avro:",default="` is the empty string), alias=<old name> lets
-// the field read a renamed writer field, timestamp-micros or timestamp-millis
-// chooses a time.Time's logical type. A field added to a type needs a
-// default, or Register refuses it:
-//
-//	type AuthorCreated struct {
-//		Code      string `json:"code"`
-//		FirstName string `json:"firstName"`
-//		LastName  string `json:"lastName"`
-//		Country   string `json:"country" avro:",default=unknown"`
-//	}
-//
-// Interfaces, embedded structs, recursive types, other map keys and unsigned
-// 64-bit integers are refused when the codec is built.
+// Decode takes the writer's fingerprint from the frame. A codec's own
+// schema decodes directly; another is looked up in the registry (which
+// catches up on its topic, and fails with ErrUnknownSchema for a
+// fingerprint still unknown: it never guesses), resolved against the
+// codec's schema by the library, and cached. Decode has no context, so the
+// look-up is bounded by DefaultLookupTimeout (SetLookupTimeout changes it);
+// an error wrapping ErrRegistryUnavailable is the only one worth retrying.
+// Malformed input gives an error, never a panic. Empty bytes decode as nil.
 package avro

@@ -3,13 +3,11 @@ package avro_test
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	ta "github.com/twmb/avro"
 
 	"github.com/bookscatalog/catalog/internal/avro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
 )
 
 // specVectors are test vectors published by the Apache Avro project, in
@@ -147,63 +145,6 @@ func TestCodecFingerprints(t *testing.T) {
 	}
 	if m["firstName"] != authorCreated.FirstName {
 		t.Errorf("library decoded %v", m)
-	}
-}
-
-// Our derivation agrees with github.com/twmb/avro's SchemaFor on a type
-// tagged for it: same canonical form, so the same fingerprint.
-func TestDerivationMatchesSchemaFor(t *testing.T) {
-	type chapterTwin struct {
-		ID      int64  `avro:"id"`
-		Title   string `avro:"title"`
-		Content string `avro:"content"`
-	}
-	type Chapter = chapterTwin
-	type stateTwin struct {
-		ID            string    `avro:"id"`
-		Title         string    `avro:"title"`
-		AuthorCode    string    `avro:"authorCode"`
-		Chapters      []Chapter `avro:"chapters"`
-		NextChapterID int64     `avro:"nextChapterId"`
-		Version       int64     `avro:"version"`
-	}
-	lib, err := ta.SchemaFor[stateTwin](ta.WithNamespace("catalog.book"), ta.WithName("State"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := registered(t)
-	ours := c.bookState.Schema()
-	// SchemaFor names the nested record after the Go type; rename it.
-	libCanon := bytes.ReplaceAll(lib.Canonical(), []byte("chapterTwin"), []byte("Chapter"))
-	if ours.Canonical() != string(libCanon) {
-		t.Errorf("canonical forms differ:\n ours %s\n lib  %s", ours.Canonical(), libCanon)
-	}
-	kitchen := must(avro.NewValue[Kitchen](schemaregistry.NewMemory(), "test.kitchen")).Schema()
-	type kitchenTwin struct {
-		Name     string            `avro:"name"`
-		Renamed  string            `avro:"avroName"`
-		Plain    int32             `avro:"Plain"`
-		Opt      *string           `avro:"opt"`
-		Child    *Chapterish       `avro:"child"`
-		Children []Chapterish      `avro:"children"`
-		Tags     map[string]string `avro:"tags"`
-		Blob     []byte            `avro:"blob"`
-		When     time.Time         `avro:"when"`
-		WhenUS   time.Time         `avro:"whenUs,timestamp-micros"`
-		Small    uint16            `avro:"small"`
-		F32      float32           `avro:"f32"`
-		F64      float64           `avro:"f64"`
-		OK       bool              `avro:"ok"`
-		Count    int               `avro:"count,default=7"`
-	}
-	libK, err := ta.SchemaFor[kitchenTwin](ta.WithNamespace("test.kitchen"), ta.WithName("Kitchen"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Chapterish's id has no avro tag there, so SchemaFor calls it "ID".
-	libKCanon := bytes.ReplaceAll(libK.Canonical(), []byte(`"name":"ID"`), []byte(`"name":"id"`))
-	if kitchen.Canonical() != string(libKCanon) {
-		t.Errorf("canonical forms differ:\n ours %s\n lib  %s", kitchen.Canonical(), libKCanon)
 	}
 }
 

@@ -308,7 +308,7 @@ func evolutionCases() []evolutionCase {
 		return must(avro.NewValue[book.State](reg, "catalog.book")).Decode(b)
 	}
 	bookEvents := func(reg avro.Registry, b []byte) (any, error) {
-		return must(avro.NewUnion[book.Event](reg, "catalog.book", book.BookCreated{}, book.BookAuthorSet{}, book.ChapterAdded{})).Decode(b)
+		return must(avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookAuthorSet](), avro.Of[book.ChapterAdded]())).Decode(b)
 	}
 	return []evolutionCase{
 		{
@@ -409,13 +409,13 @@ func TestEvolution(t *testing.T) {
 // older version (today's AuthorCreated, frozen above) with the default.
 func TestEvolutionAddedFieldWithDefault(t *testing.T) {
 	type AuthorCreated struct {
-		Code      string    `json:"code"`
-		FirstName string    `json:"firstName"`
-		LastName  string    `json:"lastName"`
-		Country   string    `json:"country" avro:",default=unknown"`
-		Born      *int64    `json:"born"`
-		Tags      []string  `json:"tags" avro:",default=[]"`
-		Seen      time.Time `json:"seen" avro:",default=0"`
+		Code      string    `avro:"code"`
+		FirstName string    `avro:"firstName"`
+		LastName  string    `avro:"lastName"`
+		Country   string    `avro:"country,default=unknown"`
+		Born      *int64    `avro:"born"`
+		Tags      []string  `avro:"tags,default=[]"`
+		Seen      time.Time `avro:"seen,default=0"`
 	}
 	frozen := frozenSchemas(t)["catalog.author.AuthorCreated"]
 	if len(frozen) == 0 {

@@ -531,15 +531,15 @@ func newBookFormat(t *testing.T, brokers []string, service string) (*bookFormat,
 		return nil, err
 	}
 	f := &bookFormat{}
-	if f.events, err = avro.NewUnion[book.Event](reg, "catalog.book", book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
-		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{}); err != nil {
+	if f.events, err = avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
+		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]()); err != nil {
 		return nil, err
 	}
 	if f.states, err = avro.NewValue[book.State](reg, "catalog.book"); err != nil {
 		return nil, err
 	}
-	if f.commands, err = avro.NewUnion[book.Command](reg, "catalog.book", book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
-		book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}); err != nil {
+	if f.commands, err = avro.NewUnion[book.Command](reg, "catalog.book", avro.Of[book.CreateBook](), avro.Of[book.UpdateBook](), avro.Of[book.SetBookAuthor](),
+		avro.Of[book.AddChapter](), avro.Of[book.RemoveChapter](), avro.Of[book.RemoveBook]()); err != nil {
 		return nil, err
 	}
 	return f, nil

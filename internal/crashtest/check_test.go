@@ -42,7 +42,7 @@ func newRecordFormat(t *testing.T, brokers []string, service string) (*recordFor
 		return nil, err
 	}
 	f := &recordFormat{}
-	if f.events, err = avro.NewUnion[author.Event](reg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{}); err != nil {
+	if f.events, err = avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]()); err != nil {
 		return nil, err
 	}
 	if f.states, err = avro.NewValue[author.State](reg, "catalog.author"); err != nil {

@@ -92,7 +92,7 @@ func newKafkaDriver(ctx context.Context, opts *Options) (_ *kafkaDriver, err err
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	// As internal/service's newKafkaCodecs builds them.
-	if d.cmds, err = avro.NewUnion[author.Command](d.reg, "catalog.author", author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{}); err != nil {
+	if d.cmds, err = avro.NewUnion[author.Command](d.reg, "catalog.author", avro.Of[author.CreateAuthor](), avro.Of[author.UpdateAuthor](), avro.Of[author.DeleteAuthor]()); err != nil {
 		return nil, fmt.Errorf("avro schemas: %w", err)
 	}
 	if d.outcomes, err = avro.NewValue[eskafka.Outcome](d.reg, "catalog.runtime"); err != nil {

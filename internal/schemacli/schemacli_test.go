@@ -209,7 +209,7 @@ func TestIncompatibleSchemaDeletedThenStartSucceeds(t *testing.T) {
 	}
 	start := func() error {
 		reg := c.registry(t)
-		events, err := avro.NewUnion[author.Event](reg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+		events, err := avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
 		if err != nil {
 			t.Fatal(err)
 		}

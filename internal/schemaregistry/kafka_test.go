@@ -401,12 +401,12 @@ func TestCodecsOnKafka(t *testing.T) {
 	// removed.
 	old := newRegistry(t, addrs, topic)
 	type AuthorCreated struct {
-		Code      string `json:"code"`
-		FirstName string `json:"firstName"`
-		LastName  string `json:"lastName"`
-		Born      int32  `json:"born"`
+		Code      string `avro:"code"`
+		FirstName string `avro:"firstName"`
+		LastName  string `avro:"lastName"`
+		Born      int32  `avro:"born"`
 	}
-	oldCodec, err := avro.NewUnion[any](old, "catalog.author", AuthorCreated{})
+	oldCodec, err := avro.NewUnion[any](old, "catalog.author", avro.Of[AuthorCreated]())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestCodecsOnKafka(t *testing.T) {
 
 	// Today's service.
 	reg := newRegistry(t, addrs, topic)
-	events, err := avro.NewUnion[author.Event](reg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	events, err := avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestCodecsOnKafka(t *testing.T) {
 
 	// A reader that started before both.
 	readerReg := newRegistry(t, addrs, topic)
-	reader, err := avro.NewUnion[author.Event](readerReg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	reader, err := avro.NewUnion[author.Event](readerReg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
 	if err != nil {
 		t.Fatal(err)
 	}

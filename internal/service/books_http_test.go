@@ -289,8 +289,8 @@ func (h *harness) bookEvents(id string) []book.Event {
 		h.t.Fatalf("schema registry: %v", err)
 	}
 	defer reg.Close()
-	codec, err := avro.NewUnion[book.Event](reg, "catalog.book", book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
-		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
+	codec, err := avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
+		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]())
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -38,17 +38,17 @@ func newKafkaCodecs(ctx context.Context, reg avro.Registry) (*kafkaCodecs, error
 	}
 	authorState, e := avro.NewValue[author.State](reg, "catalog.author")
 	must(authorState, e)
-	authorCmds, e := avro.NewUnion[author.Command](reg, "catalog.author", author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
+	authorCmds, e := avro.NewUnion[author.Command](reg, "catalog.author", avro.Of[author.CreateAuthor](), avro.Of[author.UpdateAuthor](), avro.Of[author.DeleteAuthor]())
 	must(authorCmds, e)
-	authorEvents, e := avro.NewUnion[author.Event](reg, "catalog.author", author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	authorEvents, e := avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
 	must(authorEvents, e)
 	bookState, e := avro.NewValue[book.State](reg, "catalog.book")
 	must(bookState, e)
-	bookCmds, e := avro.NewUnion[book.Command](reg, "catalog.book", book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
-		book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{})
+	bookCmds, e := avro.NewUnion[book.Command](reg, "catalog.book", avro.Of[book.CreateBook](), avro.Of[book.UpdateBook](), avro.Of[book.SetBookAuthor](),
+		avro.Of[book.AddChapter](), avro.Of[book.RemoveChapter](), avro.Of[book.RemoveBook]())
 	must(bookCmds, e)
-	bookEvents, e := avro.NewUnion[book.Event](reg, "catalog.book", book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
-		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
+	bookEvents, e := avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
+		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]())
 	must(bookEvents, e)
 	outcomes, e := avro.NewValue[eskafka.Outcome](reg, "catalog.runtime")
 	must(outcomes, e)
