@@ -11,6 +11,9 @@
 //	                         list the schema registry topic's schemas, or
 //	                         remove one registered by mistake (catalog
 //	                         schemas -h)
+//	catalog baseline eos|http [flags]
+//	                         the bare exactly-once loop and HTTP server the
+//	                         service is measured against (catalog baseline -h)
 package main
 
 import (
@@ -22,6 +25,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bookscatalog/catalog/internal/baseline"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/loadgen"
 	"github.com/bookscatalog/catalog/internal/schemacli"
@@ -46,6 +50,8 @@ func run(args []string) error {
 			return runLoadgen(args[1:])
 		case "schemas":
 			return runSchemas(args[1:])
+		case "baseline":
+			return runBaseline(args[1:])
 		}
 	}
 	return serve(args)
@@ -87,4 +93,12 @@ func runSchemas(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return schemacli.Run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+}
+
+// runBaseline runs a baseline of docs/performance.md until SIGINT or
+// SIGTERM.
+func runBaseline(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return baseline.Main(ctx, args, os.Stderr)
 }
