@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,10 +41,37 @@ type Source interface {
 }
 
 // Message is what a subscriber receives: a server-sent event's name and
-// its data (one line of JSON).
+// its data (one line of JSON). The feed hands every subscriber the same
+// Message, so Data must not be modified.
 type Message struct {
 	Name string
 	Data []byte
+	// frame is the whole server-sent event, built once by the feed and
+	// shared by every subscriber's stream; Data points into it.
+	frame []byte
+}
+
+// newMessage builds m's server-sent event once, with Data inside it, so
+// that a fan-out to many streams encodes nothing per stream.
+func newMessage(name string, data []byte) Message {
+	b := make([]byte, 0, len("event: \ndata: \n\n")+len(name)+len(data))
+	b = append(b, "event: "...)
+	b = append(b, name...)
+	b = append(b, "\ndata: "...)
+	start := len(b)
+	b = append(b, data...)
+	end := len(b)
+	b = append(b, "\n\n"...)
+	return Message{Name: name, Data: b[start:end:end], frame: b}
+}
+
+// sse returns m as one server-sent event: "event: <Name>", then Data on
+// one "data:" line. It is the feed's shared copy when there is one.
+func (m Message) sse() []byte {
+	if m.frame != nil {
+		return m.frame
+	}
+	return newMessage(m.Name, m.Data).frame
 }
 
 // Status is the data of a "status" message.
@@ -57,8 +85,9 @@ type Status struct {
 // ErrClosed is returned by Subscribe after Close.
 var ErrClosed = errors.New("the live event feed is closed")
 
-// ErrTooManySubscribers is returned by Subscribe when the feed serves
-// FeedConfig.MaxSubscribers already.
+// ErrTooManySubscribers is returned by Subscribe when the feed holds
+// FeedConfig.MaxSubscribers subscriptions already (dropped ones count until
+// they are unsubscribed).
 var ErrTooManySubscribers = errors.New("too many live event subscribers")
 
 // FeedConfig tunes a Feed; zero values take the defaults.
@@ -66,7 +95,8 @@ type FeedConfig struct {
 	// Buffer is how many messages a subscriber may lag behind before it
 	// is dropped (default 256).
 	Buffer int
-	// MaxSubscribers bounds the concurrent subscribers (default 1000).
+	// MaxSubscribers bounds the subscriptions held at once, dropped ones
+	// included until they are unsubscribed (default 1000).
 	MaxSubscribers int
 	// IdleStop is how long the source keeps running without subscribers
 	// (default 1 minute).
@@ -79,14 +109,20 @@ type FeedConfig struct {
 
 // Feed fans one Source out to many subscribers. The source is started by
 // the first subscriber and stopped some time after the last one left, so
-// an instance nobody watches consumes nothing. A subscriber that does not
-// keep up is dropped rather than slowing the others down.
+// an instance nobody watches consumes nothing. Each message is encoded once
+// and handed to every subscriber without waiting for any: a subscriber
+// that does not keep up is dropped rather than slowing the others down,
+// and keeps its place under MaxSubscribers until it unsubscribes, so a
+// stuck client cannot make room for more.
 type Feed struct {
 	src Source
 	cfg FeedConfig
 
-	mu      sync.Mutex
-	subs    map[*Subscription]struct{}
+	mu   sync.Mutex
+	subs map[*Subscription]struct{} // receiving messages
+	// held counts the subscriptions not yet unsubscribed: subs and the
+	// dropped ones, whose streams may still be open.
+	held    int
 	closed  bool
 	seq     int // counts the runs of the source
 	cur     int // the current run; 0: not running
@@ -118,17 +154,21 @@ func NewFeed(src Source, cfg FeedConfig) *Feed {
 
 // Subscription is one subscriber's view of the feed.
 type Subscription struct {
-	c       chan Message
-	dropped bool // set, under the feed's lock, before c is closed
+	c chan Message
+	// dropped is set before c is closed; atomic so that a subscriber
+	// busy with its backlog can see it is dropped and stop early.
+	dropped atomic.Bool
+	gone    bool // unsubscribed; under the feed's lock
 }
 
 // C delivers the messages; it is closed when the subscriber is dropped
 // (see Dropped) or the feed is closed.
 func (s *Subscription) C() <-chan Message { return s.c }
 
-// Dropped reports whether the subscription ended because the subscriber
-// fell too far behind. Call it after C is closed.
-func (s *Subscription) Dropped() bool { return s.dropped }
+// Dropped reports whether the subscriber was dropped for falling too far
+// behind. Once it is true, C delivers what was buffered and is closed, and
+// the subscriber should go and Unsubscribe.
+func (s *Subscription) Dropped() bool { return s.dropped.Load() }
 
 // Subscribe adds a subscriber. Its first message is a "status" one
 // telling whether the feed is live yet.
@@ -138,11 +178,12 @@ func (f *Feed) Subscribe() (*Subscription, error) {
 	if f.closed {
 		return nil, ErrClosed
 	}
-	if len(f.subs) >= f.cfg.MaxSubscribers {
+	if f.held >= f.cfg.MaxSubscribers {
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscription{c: make(chan Message, f.cfg.Buffer)}
 	f.subs[s] = struct{}{}
+	f.held++
 	if f.idle != nil {
 		f.idle.Stop()
 		f.idle = nil
@@ -158,19 +199,25 @@ func (f *Feed) Subscribe() (*Subscription, error) {
 	return s, nil
 }
 
-// Unsubscribe removes s; it is safe to call more than once.
+// Unsubscribe removes s and frees its place under MaxSubscribers; it is
+// safe to call more than once.
 func (f *Feed) Unsubscribe(s *Subscription) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.subs[s]; !ok {
+	if s.gone {
 		return
 	}
-	delete(f.subs, s)
-	close(s.c)
+	s.gone = true
+	f.held--
+	if _, ok := f.subs[s]; ok {
+		delete(f.subs, s)
+		close(s.c)
+	}
 	f.maybeIdle()
 }
 
-// Subscribers returns the number of current subscribers.
+// Subscribers returns the number of subscribers receiving messages (not
+// the dropped ones).
 func (f *Feed) Subscribers() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -279,17 +326,18 @@ func (f *Feed) publish(gen int, e Event) {
 	if f.cur != gen {
 		return
 	}
-	f.broadcast(Message{Name: "event", Data: data})
+	f.broadcast(newMessage("event", data))
 }
 
 // broadcast sends m to every subscriber without waiting; one whose
-// buffer is full is dropped. f.mu is held.
+// buffer is full is dropped: its channel is closed, so that it ends its
+// stream, but it keeps its place until it unsubscribes. f.mu is held.
 func (f *Feed) broadcast(m Message) {
 	for s := range f.subs {
 		select {
 		case s.c <- m:
 		default:
-			s.dropped = true
+			s.dropped.Store(true)
 			delete(f.subs, s)
 			close(s.c)
 		}
@@ -299,5 +347,5 @@ func (f *Feed) broadcast(m Message) {
 
 func statusMessage(live bool, detail string) Message {
 	b, _ := json.Marshal(Status{Live: live, Detail: detail})
-	return Message{Name: "status", Data: b}
+	return newMessage("status", b)
 }

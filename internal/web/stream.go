@@ -59,11 +59,12 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case m, ok := <-sub.C():
 			if !ok {
 				if sub.Dropped() {
-					h.write(w, flusher, frame("dropped", []byte(`{"detail":"this page fell behind the events and was disconnected; reconnecting"}`)))
+					h.write(w, flusher, newMessage("dropped", []byte(`{"detail":"this page fell behind the events and was disconnected; reconnecting"}`)).sse())
 				}
 				return
 			}
-			out = frame(m.Name, m.Data)
+			// The feed's frame, shared by every stream.
+			out = m.sse()
 		case <-keepAlive.C:
 			out = []byte(": keep-alive\n\n")
 		}
@@ -71,16 +72,6 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-// frame returns one server-sent event; data is one line (compact JSON).
-func frame(name string, data []byte) []byte {
-	b := make([]byte, 0, len(name)+len(data)+16)
-	b = append(b, "event: "...)
-	b = append(b, name...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	return append(b, "\n\n"...)
 }
 
 func (h *streamHandler) write(w http.ResponseWriter, f http.Flusher, b []byte) bool {
