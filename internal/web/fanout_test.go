@@ -33,6 +33,9 @@ func newFanout(tb testing.TB, n int, cfg Config) *fanout {
 	src := newFakeSource()
 	f := &fanout{feed: NewFeed(src, FeedConfig{MaxSubscribers: n})}
 	cfg.Feed = f.feed
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = n
+	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = time.Hour // no keep-alive comments while measuring
 	}
@@ -97,7 +100,8 @@ type memWriter struct {
 	sink    countWriter
 	events  atomic.Int64 // event frames written
 	sawLive atomic.Bool
-	ended   atomic.Bool // the handler returned
+	ended   atomic.Bool  // the handler returned
+	status  atomic.Int64 // as written by WriteHeader
 }
 
 func newMemWriter() *memWriter {
@@ -111,8 +115,8 @@ const (
 	liveStatus      = `"live":true`
 )
 
-func (w *memWriter) Header() http.Header { return w.h }
-func (w *memWriter) WriteHeader(int)     {}
+func (w *memWriter) Header() http.Header  { return w.h }
+func (w *memWriter) WriteHeader(code int) { w.status.Store(int64(code)) }
 func (w *memWriter) Write(b []byte) (int, error) {
 	if n := bytes.Count(b, []byte(eventFrameStart)); n > 0 {
 		w.events.Add(int64(n))

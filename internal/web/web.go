@@ -41,7 +41,19 @@ type Config struct {
 	// KeepAlive is the interval of the comments that keep an idle event
 	// stream open through proxies (default 15 s).
 	KeepAlive time.Duration
-	Logger    *slog.Logger
+	// MaxStreams bounds the event streams open at once (default 100); one
+	// more is refused with 503 and Retry-After. A stream counts until its
+	// handler has returned, one being dropped or stuck in a write included.
+	MaxStreams int
+	// MaxStreamsPerClient bounds the event streams open at once from one
+	// remote address, the connection's peer (X-Forwarded-For is not
+	// trusted; default 4); one more is refused with 429.
+	MaxStreamsPerClient int
+	// StreamWriteTimeout bounds each write to an event stream (default
+	// 10 s): a client that stops reading fills its connection's buffers,
+	// the write fails and the stream ends, freeing its place.
+	StreamWriteTimeout time.Duration
+	Logger             *slog.Logger
 }
 
 // Handlers returns the application's routes, to mount beside the JSON API:
@@ -51,14 +63,30 @@ func Handlers(cfg Config) map[string]http.Handler {
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 15 * time.Second
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 100
+	}
+	if cfg.MaxStreamsPerClient <= 0 {
+		cfg.MaxStreamsPerClient = 4
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	a := mustLoadAssets()
+	stream := &streamHandler{
+		feed:         cfg.Feed,
+		keepAlive:    cfg.KeepAlive,
+		writeTimeout: cfg.StreamWriteTimeout,
+		limits:       newStreamLimits(cfg.MaxStreams, cfg.MaxStreamsPerClient),
+		log:          cfg.Logger,
+	}
 	return map[string]http.Handler{
 		"GET /{$}":            http.HandlerFunc(a.serveIndex),
 		"GET " + AssetsPrefix: http.HandlerFunc(a.serveAsset),
-		"GET " + StreamPath:   &streamHandler{feed: cfg.Feed, keepAlive: cfg.KeepAlive, log: cfg.Logger},
+		"GET " + StreamPath:   stream,
 	}
 }
 
