@@ -2,13 +2,19 @@ package eskafka
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,12 +26,61 @@ import (
 // metadata, and the leader puts the whole partition -> URL map in every
 // member's assignment. Both ride in the user data, wrapped around the inner
 // balancer's own user data, never replacing it.
+//
+// Whatever can join the consumer group can put anything in its metadata,
+// and the URLs in the map are where reads get forwarded, so they are
+// trusted only with proof. With a cluster secret (CLUSTER_SECRET):
+//
+//   - each member proves its URL with an HMAC over its group instance id
+//     and URL (memberProof); the leader gives a member without a valid
+//     proof no partitions at all (an empty assignment, so that it stays
+//     idle in the group instead of rejoining again and again), and logs
+//     it;
+//   - the leader signs the ownership map it hands out (mapProof), and a
+//     member drops a map whose signature fails (a leader without the
+//     secret): then it forwards nowhere, and the partitions owned
+//     elsewhere answer 503.
+//
+// Only the leader sees the members' proofs, never the other members. A
+// process that joins without the secret but becomes leader can still
+// withhold partitions (a denial of service that Kafka ACLs on the group
+// must prevent: docs/security.md), but it cannot make any instance forward
+// to a URL of its choosing.
+//
+// Without a secret, every member's URL is taken at its word, as long as it
+// is an http(s) origin, and a member that sees several instances says
+// loudly that it should have one.
 type ownershipBalancer struct {
-	inner kgo.GroupBalancer
-	url   string
+	inner      kgo.GroupBalancer
+	url        string
+	instanceID string
+	// secret is the cluster secret; empty: URLs are not proven.
+	secret []byte
+	log    *slog.Logger
 	// onAssignment receives the ownership map of each assignment, and
 	// this member's whole assignment (topic -> partitions).
 	onAssignment func(owners map[int32]string, mine map[string][]int32)
+	// warned: the warning about several instances without a secret was
+	// given (once per balancer, that is per session).
+	warned sync.Once
+}
+
+// newOwnershipBalancer returns the balancer of a stage's session.
+func newOwnershipBalancer(cfg Config, log *slog.Logger, onAssignment func(map[int32]string, map[string][]int32)) *ownershipBalancer {
+	return &ownershipBalancer{
+		inner: kgo.CooperativeStickyBalancer(), url: cfg.AdvertisedURL, instanceID: cfg.InstanceID,
+		secret: cfg.ClusterSecret, log: log, onAssignment: onAssignment,
+	}
+}
+
+// IsOrigin reports whether u is an http(s) origin: a scheme of http or
+// https, a host and an optional port, and nothing else (no user info,
+// path, query or fragment). Only such URLs are ever forwarded to.
+func IsOrigin(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" && p.Hostname() != "" &&
+		p.User == nil && p.Path == "" && p.RawPath == "" && p.RawQuery == "" && !p.ForceQuery && p.Fragment == "" &&
+		p.Opaque == "" && !strings.ContainsAny(u, " \t\r\n#?@\\")
 }
 
 // userDataMagic starts our wrapped user data, so that a member of an older
@@ -51,6 +106,60 @@ func unwrapUserData(b []byte) (ours, inner []byte, err error) {
 	return rest[k : k+int(n)], rest[k+int(n):], nil
 }
 
+// deriveKey derives a key for one purpose from the cluster secret, so that
+// a proof of one kind never passes for another.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// memberProof is a member's proof of its advertised URL: an HMAC over its
+// group instance id and URL. It is bound to the instance id, which the
+// broker keeps unique in the group, so that a proof copied from the
+// metadata of one instance cannot be used by another member alongside it.
+func memberProof(secret []byte, instanceID, url string) []byte {
+	m := hmac.New(sha256.New, deriveKey(secret, "catalog member url v1"))
+	m.Write([]byte(instanceID))
+	m.Write([]byte{0})
+	m.Write([]byte(url))
+	return m.Sum(nil)
+}
+
+// mapProof is the leader's signature over the ownership map it hands out.
+func mapProof(secret, owners []byte) []byte {
+	m := hmac.New(sha256.New, deriveKey(secret, "catalog ownership map v1"))
+	m.Write(owners)
+	return m.Sum(nil)
+}
+
+// joinData is what a member puts in its join metadata. Members of versions
+// before proofs put the bare URL instead (it never starts with '{').
+type joinData struct {
+	URL   string `json:"url"`
+	Proof []byte `json:"proof,omitempty"`
+}
+
+func parseJoinData(b []byte) joinData {
+	var d joinData
+	if len(b) > 0 && b[0] == '{' {
+		if json.Unmarshal(b, &d) != nil {
+			return joinData{}
+		}
+		return d
+	}
+	return joinData{URL: string(b)}
+}
+
+// assignmentData is what the leader puts in each member's assignment: the
+// partition -> URL map (as sent, so that its signature can be checked over
+// the very bytes) and the leader's signature over it. Leaders of versions
+// before proofs put the bare map instead.
+type assignmentData struct {
+	Owners json.RawMessage `json:"owners"`
+	Proof  []byte          `json:"proof,omitempty"`
+}
+
 func (b *ownershipBalancer) ProtocolName() string { return b.inner.ProtocolName() }
 func (b *ownershipBalancer) IsCooperative() bool  { return b.inner.IsCooperative() }
 
@@ -60,11 +169,24 @@ func (b *ownershipBalancer) JoinGroupMetadata(interests []string, current map[st
 	if err := meta.ReadFrom(raw); err != nil {
 		return raw
 	}
-	meta.UserData = wrapUserData([]byte(b.url), meta.UserData)
+	d := joinData{URL: b.url}
+	if len(b.secret) > 0 {
+		d.Proof = memberProof(b.secret, b.instanceID, b.url)
+	}
+	ours, _ := json.Marshal(d)
+	meta.UserData = wrapUserData(ours, meta.UserData)
 	return meta.AppendTo(nil)
 }
 
 func (b *ownershipBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	if len(assignment) == 0 {
+		// A leader that left this member out: nothing assigned, nobody
+		// known. Failing instead would rejoin at once, again and again.
+		if b.onAssignment != nil {
+			b.onAssignment(map[int32]string{}, map[string][]int32{})
+		}
+		return map[string][]int32{}, nil
+	}
 	var a kmsg.ConsumerMemberAssignment
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("parse assignment: %w", err)
@@ -72,14 +194,7 @@ func (b *ownershipBalancer) ParseSyncAssignment(assignment []byte) (map[string][
 	ours, inner, err := unwrapUserData(a.UserData)
 	owners := map[int32]string{}
 	if err == nil {
-		var wire map[string]string
-		if jerr := json.Unmarshal(ours, &wire); jerr == nil {
-			for p, url := range wire {
-				if n, perr := strconv.ParseInt(p, 10, 32); perr == nil {
-					owners[int32(n)] = url
-				}
-			}
-		}
+		owners = b.trustedOwners(ours)
 	}
 	a.UserData = inner
 	parsed, err := b.inner.ParseSyncAssignment(a.AppendTo(nil))
@@ -89,33 +204,125 @@ func (b *ownershipBalancer) ParseSyncAssignment(assignment []byte) (map[string][
 	return parsed, err
 }
 
+// trustedOwners returns the partition -> URL map of an assignment's user
+// data, keeping only what may be forwarded to: with a secret, nothing
+// unless the leader's signature verifies; never a URL that is not an
+// http(s) origin.
+func (b *ownershipBalancer) trustedOwners(ours []byte) map[int32]string {
+	owners := map[int32]string{}
+	var d assignmentData
+	raw := ours
+	if json.Unmarshal(ours, &d) == nil && d.Owners != nil {
+		raw = d.Owners
+	}
+	if len(b.secret) > 0 && (d.Owners == nil || !hmac.Equal(d.Proof, mapProof(b.secret, d.Owners))) {
+		b.logger().Error("the group leader's ownership map has no valid proof: forwarding nowhere, reads of partitions owned elsewhere answer 503 (does every instance have the same CLUSTER_SECRET? is a process without it in the group?)")
+		return owners
+	}
+	var wire map[string]string
+	if json.Unmarshal(raw, &wire) != nil {
+		return owners
+	}
+	urls := map[string]bool{}
+	for p, u := range wire {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			continue
+		}
+		if u != "" && !IsOrigin(u) {
+			b.logger().Error("the ownership map names an owner URL that is not an http(s) origin: never forwarded to", "partition", n, "url", clipURL(u))
+			continue
+		}
+		owners[int32(n)] = u
+		if u != "" {
+			urls[u] = true
+		}
+	}
+	if len(b.secret) == 0 && len(urls) > 1 {
+		b.warned.Do(func() {
+			b.logger().Warn("SEVERAL INSTANCES WITHOUT CLUSTER_SECRET: whatever joins the consumer group can have reads forwarded to a URL it names and answer them; set the same CLUSTER_SECRET on every instance (docs/security.md)",
+				"instances", slices.Sorted(maps.Keys(urls)))
+		})
+	}
+	return owners
+}
+
+func (b *ownershipBalancer) logger() *slog.Logger {
+	if b.log == nil {
+		return slog.Default()
+	}
+	return b.log
+}
+
+// clipURL cuts a URL a member advertised for a log line.
+func clipURL(u string) string {
+	if len(u) > 100 {
+		return strconv.Quote(u[:100]) + "…"
+	}
+	return strconv.Quote(u)
+}
+
+// MemberBalancer, run by the leader, reads each member's URL and proof and
+// balances among the members that may own partitions: those with our
+// envelope, an http(s) origin (or no URL) and, with a secret, a valid
+// proof.
+// The others get an empty assignment.
 func (b *ownershipBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
 	urls := map[string]string{}
-	unwrapped := make([]kmsg.JoinGroupResponseMember, len(members))
-	for i, m := range members {
-		unwrapped[i] = m
+	var eligible []kmsg.JoinGroupResponseMember
+	var excluded []string
+	for _, m := range members {
 		var meta kmsg.ConsumerMemberMetadata
 		if err := meta.ReadFrom(m.ProtocolMetadata); err != nil {
+			b.logger().Error("a group member's metadata does not parse: it gets no partitions", "member", m.MemberID, "err", err)
+			excluded = append(excluded, m.MemberID)
 			continue
 		}
 		ours, inner, err := unwrapUserData(meta.UserData)
 		if err != nil {
+			b.logger().Error("a group member advertises no URL (not an instance of this service?): it gets no partitions", "member", m.MemberID, "instance", deref(m.InstanceID))
+			excluded = append(excluded, m.MemberID)
 			continue
 		}
-		urls[m.MemberID] = string(ours)
+		d := parseJoinData(ours)
+		switch {
+		case d.URL != "" && !IsOrigin(d.URL):
+			// An empty URL is an instance nobody forwards to (a
+			// test's, a tool's): it may own partitions, as before.
+			b.logger().Error("a group member advertises a URL that is not an http(s) origin: it gets no partitions", "member", m.MemberID, "instance", deref(m.InstanceID), "url", clipURL(d.URL))
+			excluded = append(excluded, m.MemberID)
+			continue
+		case len(b.secret) > 0 && !hmac.Equal(d.Proof, memberProof(b.secret, deref(m.InstanceID), d.URL)):
+			b.logger().Error("a group member's advertised URL has no valid proof (no CLUSTER_SECRET, another one, or not an instance of this service): it gets no partitions and is never forwarded to",
+				"member", m.MemberID, "instance", deref(m.InstanceID), "url", clipURL(d.URL), "proof", len(d.Proof) > 0)
+			excluded = append(excluded, m.MemberID)
+			continue
+		}
+		urls[m.MemberID] = d.URL
 		meta.UserData = inner
-		unwrapped[i].ProtocolMetadata = meta.AppendTo(nil)
+		m.ProtocolMetadata = meta.AppendTo(nil)
+		eligible = append(eligible, m)
 	}
-	mb, topics, err := b.inner.MemberBalancer(unwrapped)
+	mb, topics, err := b.inner.MemberBalancer(eligible)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &ownershipMemberBalancer{inner: mb, urls: urls}, topics, nil
+	return &ownershipMemberBalancer{inner: mb, urls: urls, excluded: excluded, secret: b.secret}, topics, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 type ownershipMemberBalancer struct {
 	inner kgo.GroupMemberBalancer
 	urls  map[string]string // member id -> advertised URL
+	// excluded are the members that get no partitions.
+	excluded []string
+	secret   []byte
 }
 
 // SetBalanceInfo passes the cluster's details to the inner balancer.
@@ -145,20 +352,20 @@ func (m *ownershipMemberBalancer) Balance(topics map[string]int32) kgo.IntoSyncA
 // that plan.
 func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
 	names := slices.Sorted(maps.Keys(topics))
-	if len(names) == 0 {
-		return syncAssignments(nil), nil
-	}
-	lead := map[string]int32{names[0]: topics[names[0]]}
-	var into kgo.IntoSyncAssignment
-	if in, ok := m.inner.(kgo.GroupMemberBalancerOrError); ok {
-		var err error
-		if into, err = in.BalanceOrError(lead); err != nil {
-			return nil, err
+	var plan []kmsg.SyncGroupRequestGroupAssignment
+	if len(names) > 0 {
+		lead := map[string]int32{names[0]: topics[names[0]]}
+		var into kgo.IntoSyncAssignment
+		if in, ok := m.inner.(kgo.GroupMemberBalancerOrError); ok {
+			var err error
+			if into, err = in.BalanceOrError(lead); err != nil {
+				return nil, err
+			}
+		} else {
+			into = m.inner.Balance(lead)
 		}
-	} else {
-		into = m.inner.Balance(lead)
+		plan = into.IntoSyncAssignment()
 	}
-	plan := into.IntoSyncAssignment()
 	// Inputs are co-partitioned: owning partition p of any input topic
 	// is owning partition p.
 	owners := map[string]string{}
@@ -183,8 +390,13 @@ func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.I
 			owners[strconv.Itoa(int(p))] = m.urls[a.MemberID]
 		}
 	}
-	ours, _ := json.Marshal(owners)
-	out := make([]kmsg.SyncGroupRequestGroupAssignment, len(plan))
+	d := assignmentData{}
+	d.Owners, _ = json.Marshal(owners)
+	if len(m.secret) > 0 {
+		d.Proof = mapProof(m.secret, d.Owners)
+	}
+	ours, _ := json.Marshal(d)
+	out := make([]kmsg.SyncGroupRequestGroupAssignment, len(plan), len(plan)+len(m.excluded))
 	for i, a := range plan {
 		out[i] = a
 		if !ok[i] {
@@ -192,6 +404,14 @@ func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.I
 		}
 		parsed[i].UserData = wrapUserData(ours, parsed[i].UserData)
 		out[i].MemberAssignment = parsed[i].AppendTo(nil)
+	}
+	// An excluded member gets an assignment of nothing, not none: with
+	// none it would fail to parse its sync and rejoin at once, making
+	// the whole group rebalance again and again.
+	for _, id := range m.excluded {
+		var empty kmsg.ConsumerMemberAssignment
+		empty.UserData = wrapUserData(ours, nil)
+		out = append(out, kmsg.SyncGroupRequestGroupAssignment{MemberID: id, MemberAssignment: empty.AppendTo(nil)})
 	}
 	return syncAssignments(out), nil
 }

@@ -24,6 +24,10 @@ type Config struct {
 	// AdvertisedURL is how other instances reach this one; the group
 	// leader tells every member which URL owns which partition.
 	AdvertisedURL string
+	// ClusterSecret, shared by every instance (CLUSTER_SECRET), proves
+	// the advertised URLs in the group: see ownershipBalancer. Empty:
+	// URLs are taken at their word.
+	ClusterSecret []byte
 	// Partitions is the partition count of every topic.
 	Partitions int32
 	// Store is the local state store; the stage owns writes to it.

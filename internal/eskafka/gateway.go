@@ -232,6 +232,10 @@ type SendOptions struct {
 	// Idempotent makes the processor remember the outcome by MsgID, so
 	// that a command sent again with the same MsgID applies nothing.
 	Idempotent bool
+	// Subject, when set, names who sent the command (the authenticated
+	// caller): it goes on the command as the HeaderSubject header, and
+	// the processor copies it onto the command's events.
+	Subject string
 }
 
 // Result is a decoded outcome.
@@ -258,6 +262,9 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 	}}
 	if opt.ExpectedVersion != nil {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderExpectedVersion, Value: formatInt(*opt.ExpectedVersion)})
+	}
+	if opt.Subject != "" {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderSubject, Value: []byte(opt.Subject)})
 	}
 	if opt.Idempotent {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderIdempotent, Value: []byte("1")})

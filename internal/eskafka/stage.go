@@ -186,7 +186,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
-		kgo.Balancers(&ownershipBalancer{inner: kgo.CooperativeStickyBalancer(), url: s.cfg.AdvertisedURL, onAssignment: s.setOwners}),
+		kgo.Balancers(newOwnershipBalancer(s.cfg, s.log, s.setOwners)),
 		// Static membership: an instance restarted after a crash takes
 		// its partitions back at once instead of waiting out the
 		// session of its dead predecessor.
