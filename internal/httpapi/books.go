@@ -154,7 +154,7 @@ func routeBooks(mux *http.ServeMux, b *Books) {
 			}
 		case r.Header.Get("Idempotency-Key") != "":
 			// A retry must name the same book to be recognised.
-			id = ids.FromName("book-id", r.Header.Get("Idempotency-Key"))
+			id = ids.FromName(append([]string{"book-id", r.Header.Get("Idempotency-Key")}, idempotencyScope(r)...)...)
 		default:
 			id = ids.New()
 		}

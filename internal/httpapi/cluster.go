@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +20,21 @@ import (
 )
 
 // ForwardedHeader marks a request one instance forwarded to another; a
-// forwarded request is never forwarded again (one hop at most).
+// forwarded request is never forwarded again (one hop at most), and a list
+// request carrying it answers from the instance's own partitions only.
+// With a cluster secret, it counts only with a valid ProofHeader.
 const ForwardedHeader = "X-Catalog-Forwarded"
+
+// ProofHeader carries the proof of a forwarded request:
+// "v1.<unix seconds>.<HMAC-SHA256, base64url>" over the method, the
+// receiving instance's advertised URL, the request URI, the time and the
+// forwarding instance's URL, keyed by the cluster secret.
+const ProofHeader = "X-Catalog-Proof"
+
+// ProofWindow is how far a forwarded request's time may be from the
+// receiver's clock: it bounds a replay of a captured request, and the
+// instances' clocks must agree within it.
+const ProofWindow = time.Minute
 
 // Ownership tells which instance serves which key (eskafka.Stage
 // implements it).
@@ -35,6 +51,101 @@ type Peers struct {
 	Self string
 	// Client makes the forwarded requests.
 	Client *http.Client
+	// Secret is the cluster secret (CLUSTER_SECRET): with it, forwarded
+	// requests carry a proof (ProofHeader) and requests that claim to be
+	// forwarded without a valid one are refused. Without it a forwarding
+	// header is taken at its word.
+	Secret []byte
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (p *Peers) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// forwardKey derives the key of forwarding proofs from the cluster secret,
+// so that it never equals a key used for anything else.
+func forwardKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("catalog forwarded request v1"))
+	return m.Sum(nil)
+}
+
+// proof returns the MAC of a forwarded request.
+func proof(secret []byte, method, target, requestURI, ts, from string) []byte {
+	m := hmac.New(sha256.New, forwardKey(secret))
+	for _, part := range []string{"v1", method, target, requestURI, ts, from} {
+		m.Write([]byte(part))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+// prepare marks req, about to go to the instance at target, as forwarded
+// by this one, with a proof when there is a secret.
+func (p *Peers) prepare(req *http.Request, target string) {
+	req.Header.Set(ForwardedHeader, p.Self)
+	if len(p.Secret) == 0 {
+		return
+	}
+	ts := strconv.FormatInt(p.now().Unix(), 10)
+	mac := proof(p.Secret, req.Method, target, req.URL.RequestURI(), ts, p.Self)
+	req.Header.Set(ProofHeader, "v1."+ts+"."+base64.RawURLEncoding.EncodeToString(mac))
+}
+
+// verify checks the proof of a request that claims to be forwarded to
+// this instance.
+func (p *Peers) verify(r *http.Request) error {
+	v := r.Header.Get(ProofHeader)
+	if v == "" {
+		return errors.New("it has no proof")
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 || parts[0] != "v1" {
+		return errors.New("its proof is malformed")
+	}
+	sec, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return errors.New("its proof is malformed")
+	}
+	if d := p.now().Sub(time.Unix(sec, 0)); d > ProofWindow || d < -ProofWindow {
+		return fmt.Errorf("its proof is %s away from this instance's clock (at most %s)", d.Round(time.Second), ProofWindow)
+	}
+	got, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return errors.New("its proof is malformed")
+	}
+	want := proof(p.Secret, r.Method, p.Self, r.URL.RequestURI(), parts[1], r.Header.Get(ForwardedHeader))
+	if !hmac.Equal(got, want) {
+		return errors.New("its proof does not verify (not sent by an instance with this CLUSTER_SECRET, or altered)")
+	}
+	return nil
+}
+
+// checkForwarded vets requests that claim to come from another instance
+// (ForwardedHeader): with a cluster secret, one without a valid proof is
+// refused (400) rather than answered as forwarded (a partial list, a read
+// without a token); one with a valid proof is marked for authorize. The
+// header is refused rather than ignored so that instances whose clocks or
+// secrets disagree fail loudly instead of forwarding in a loop.
+func checkForwarded(peers *Peers, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(ForwardedHeader) == "" || peers == nil || len(peers.Secret) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := peers.verify(r); err != nil {
+			p := problem(http.StatusBadRequest, "%s is for requests between instances of this service, and this one is not from one: %v", ForwardedHeader, err)
+			p.Field = ForwardedHeader
+			writeProblem(w, p)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardedKey{}, true)))
+	})
 }
 
 func (p *Peers) client() *http.Client {
@@ -54,11 +165,16 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 	if owner == "" || owner == p.Self {
 		return false
 	}
+	if !eskafka.IsOrigin(owner) {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem(http.StatusServiceUnavailable, "the owner of %s advertises %s, which is not an http(s) origin; not forwarded", quoted(key), quoted(owner)))
+		return true
+	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, owner+r.URL.RequestURI(), nil)
 	if err != nil {
 		return false
 	}
-	req.Header.Set(ForwardedHeader, p.Self)
+	p.prepare(req, owner)
 	req.Header.Set("Accept", r.Header.Get("Accept"))
 	resp, err := p.client().Do(req)
 	if err != nil {
@@ -80,13 +196,16 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 
 // get fetches path from peer (one hop) and decodes a JSON answer into v.
 func (p *Peers) get(ctx context.Context, peer, path string, v any) (int, error) {
+	if !eskafka.IsOrigin(peer) {
+		return 0, fmt.Errorf("%s is not an http(s) origin; not asked", quoted(peer))
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer+path, nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set(ForwardedHeader, p.Self)
+	p.prepare(req, peer)
 	resp, err := p.client().Do(req)
 	if err != nil {
 		return 0, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/bookscatalog/catalog/internal/auth"
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/es"
@@ -100,7 +101,19 @@ func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key, kind string) (id st
 	if len(ik) > 255 {
 		return "", false, problem(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
 	}
-	return ids.FromName(res.Name, key, kind, ik), true, nil
+	return ids.FromName(append([]string{res.Name, key, kind, ik}, idempotencyScope(r)...)...), true, nil
+}
+
+// idempotencyScope returns what, besides the Idempotency-Key, tells one
+// caller's key from another's: with authentication, the subject, so that
+// two callers who happen to pick the same key neither get each other's
+// outcomes nor have their writes recorded under the other's name. Without
+// authentication there is nobody to tell apart (and ids stay as before).
+func idempotencyScope(r *http.Request) []string {
+	if p := auth.FromContext(r.Context()); p != nil {
+		return []string{"subject", p.Subject}
+	}
+	return nil
 }
 
 // expectedVersion parses If-Match: "<version>" (or a bare number).
@@ -138,7 +151,12 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 	if p != nil {
 		return "", p
 	}
-	if err := res.Writer.Send(r.Context(), cmd, eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}); err != nil {
+	opt := eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}
+	if p := auth.FromContext(r.Context()); p != nil {
+		// Who sent it, recorded on the command and its events.
+		opt.Subject = p.Subject
+	}
+	if err := res.Writer.Send(r.Context(), cmd, opt); err != nil {
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			// Bad input, not a failure: the body fits MaxBodyBytes but
 			// the command does not fit a Kafka record.

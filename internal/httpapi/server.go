@@ -41,6 +41,11 @@ type Config struct {
 	// from reaching it. /healthz and /readyz answer any host. See
 	// DefaultAllowedHosts.
 	AllowedHosts []string
+	// Access is who may do what (authentication and roles).
+	Access Access
+	// AdminListener moves the operator endpoints (OperatorPaths) off
+	// this handler, to the one NewAdmin returns (ADMIN_ADDR).
+	AdminListener bool
 }
 
 // New returns the API's handler.
@@ -48,31 +53,66 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor, cfg.BooksOfAuthorOwnership, cfg.Peers))
 	routeBooks(mux, cfg.Books)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := cfg.Health.Readiness(); err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeProblem(w, problem(http.StatusServiceUnavailable, "not ready: %v", err))
-			return
+	routeProbes(mux, cfg)
+	if !cfg.AdminListener {
+		routeOperator(mux, cfg)
+	}
+	for pattern, h := range cfg.Extra {
+		if !isOperatorPattern(pattern) {
+			mux.Handle(pattern, h)
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+	mux.HandleFunc("/", unmatched(mux))
+	return wrap(cfg, mux)
+}
+
+// wrap puts the checks every request goes through around h: recovery,
+// logging and metrics, Host, forwarding proof, then access.
+func wrap(cfg Config, h http.Handler) http.Handler {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, checkForwarded(cfg.Peers, authorize(cfg.Access, h)))))
+}
+
+// NewAdmin returns the handler of the operator listener (ADMIN_ADDR): the
+// operator endpoints, which New then leaves out (AdminListener), and the
+// probes. The same access policy applies: with authentication on, the
+// operator endpoints need the admin role there too.
+func NewAdmin(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	routeProbes(mux, cfg)
+	routeOperator(mux, cfg)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s on the operator listener (it serves %s, /healthz and /readyz)", quoted(r.Method), quoted(r.URL.Path), strings.Join(OperatorPaths, ", ")))
 	})
+	return wrap(cfg, mux)
+}
+
+// routeOperator mounts the operator endpoints: /metadata and the extra
+// handlers on OperatorPaths (/metrics).
+func routeOperator(mux *http.ServeMux, cfg Config) {
 	if cfg.Metadata != nil {
 		mux.HandleFunc("GET /metadata", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, cfg.Metadata())
 		})
 	}
 	for pattern, h := range cfg.Extra {
-		mux.Handle(pattern, h)
+		if isOperatorPattern(pattern) {
+			mux.Handle(pattern, h)
+		}
 	}
-	mux.HandleFunc("/", unmatched(mux))
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+}
+
+// isOperatorPattern reports whether a ServeMux pattern ("GET /metrics")
+// serves one of OperatorPaths.
+func isOperatorPattern(pattern string) bool {
+	_, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		path = pattern
 	}
-	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, mux)))
+	return isOperatorPath(path)
 }
 
 // unmatched answers a request no route serves: 405 with the methods the path
@@ -98,6 +138,21 @@ func unmatched(mux *http.ServeMux) http.HandlerFunc {
 		}
 		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
 	}
+}
+
+// routeProbes mounts /healthz and /readyz.
+func routeProbes(mux *http.ServeMux, cfg Config) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := cfg.Health.Readiness(); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, problem(http.StatusServiceUnavailable, "not ready: %v", err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
 }
 
 type statusRecorder struct {
