@@ -53,6 +53,10 @@ type Config struct {
 	// at once, and StreamMaxPerClient those of one client.
 	StreamMaxSubscribers int
 	StreamMaxPerClient   int
+	// HTTPSecurity is who may use the HTTP API (AUTH_*), HTTPS (TLS_*),
+	// the operator listener (ADMIN_ADDR) and the trust between instances
+	// (CLUSTER_SECRET): docs/security.md.
+	HTTPSecurity
 }
 
 // Load reads the configuration from getenv and args (flags), validating
@@ -82,6 +86,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
+	httpSec := httpSecurityFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -157,6 +162,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.StreamMaxPerClient, err = intIn(*streamPerClient, 1, 1_000_000); err != nil {
 		return c, fmt.Errorf("STREAM_MAX_PER_CLIENT: %w", err)
+	}
+	if err := httpSec(&c); err != nil {
+		return c, err
 	}
 	return c, nil
 }
