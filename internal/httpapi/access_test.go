@@ -376,6 +376,31 @@ func TestForwardCarriesProof(t *testing.T) {
 	}
 }
 
+// An owner that answers with a redirect is not followed, nor is its
+// redirect passed on.
+func TestForwardFollowsNoRedirect(t *testing.T) {
+	var hits sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Store(r.URL.Path, true) }))
+	defer elsewhere.Close()
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/stolen", http.StatusFound)
+	}))
+	defer owner.Close()
+	cfg, _ := accessConfig(Access{})
+	cfg.Peers = &Peers{Self: "http://self.example:9081", Secret: testSecret, Client: &http.Client{}}
+	cfg.Authors.Reader, cfg.Authors.Ownership, cfg.Authors.Peers, cfg.Authors.Partitions = notOwner{}, ownedBy(owner.URL), cfg.Peers, 3
+	w := (call{"GET", "/authors/jane", "", ""}).do(t, New(cfg))
+	if w.Code != http.StatusBadGateway || w.Header().Get("Location") != "" {
+		t.Fatalf("redirecting owner: %d %v %s", w.Code, w.Header(), w.Body.String())
+	}
+	if _, ok := hits.Load("/stolen"); ok {
+		t.Fatal("the redirect was followed")
+	}
+	if cfg.Peers.Client.CheckRedirect != nil {
+		t.Fatal("the configured client was changed")
+	}
+}
+
 // With ADMIN_ADDR the operator endpoints leave the API's listener for
 // their own, where the same policy holds.
 func TestAdminListener(t *testing.T) {

@@ -148,11 +148,16 @@ func checkForwarded(peers *Peers, next http.Handler) http.Handler {
 	})
 }
 
+// client returns the client of forwarded requests, which never follows a
+// redirect: a peer, or whatever answers in its place, could send it to any
+// URL.
 func (p *Peers) client() *http.Client {
+	c := *http.DefaultClient
 	if p != nil && p.Client != nil {
-		return p.Client
+		c = *p.Client
 	}
-	return http.DefaultClient
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // forward answers r from the owner of key; it reports false when it did not
@@ -183,6 +188,10 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 		return true
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {
+		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered a redirect (%d), which is not followed", quoted(key), owner, resp.StatusCode))
+		return true
+	}
 	for _, h := range []string{"Content-Type", "ETag", "Retry-After", "Location"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
