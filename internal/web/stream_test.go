@@ -95,7 +95,7 @@ func newStuckWriter() *stuckWriter {
 }
 
 func (w *stuckWriter) Write(b []byte) (int, error) {
-	if !bytes.Contains(b, []byte(eventFrameStart)) {
+	if !bytes.HasPrefix(b, []byte(eventFrameStart)) {
 		return w.memWriter.Write(b)
 	}
 	w.once.Do(func() { close(w.stuck) })
