@@ -127,7 +127,13 @@ func TestReadyzNamesAStalledStage(t *testing.T) {
 	})
 	inst := h.start()
 	blocking.Store(true)
-	go inst.do(http.MethodPost, "/authors", map[string]string{"code": "stuck", "firstName": "A", "lastName": "B"}, nil)
+	// The write waits in the stalled batch; its answer comes after.
+	go func() {
+		resp, err := http.Post(inst.URL+"/authors", "application/json", strings.NewReader(`{"code":"stuck","firstName":"A","lastName":"B"}`))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
 	poll(t, "/readyz to name the stalled stage", func() error {
 		r := inst.get("/readyz")
 		if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "authors.processor") {
