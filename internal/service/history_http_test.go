@@ -38,7 +38,7 @@ func walkHistory(t *testing.T, i *instance, path string, limit int, order string
 			q.Set("after", after)
 		}
 		var p historyPage
-		i.get(path + "/history?" + q.Encode()).expect(t, http.StatusOK, &p)
+		i.get(path+"/history?"+q.Encode()).expect(t, http.StatusOK, &p)
 		var ps []int64
 		for _, it := range p.Items {
 			ps = append(ps, it.Position)
@@ -93,12 +93,12 @@ func TestAuthorHistory(t *testing.T) {
 		t.Fatalf("as of position 2: %+v", a)
 	}
 	inst.get("/authors/anne?position=3").expectProblem(t, http.StatusNotFound, "")
-	inst.get("/authors/anne?at=" + url.QueryEscape(all[0].Time.Format(time.RFC3339Nano))).expect(t, http.StatusOK, &a)
+	inst.get("/authors/anne?at="+url.QueryEscape(all[0].Time.Format(time.RFC3339Nano))).expect(t, http.StatusOK, &a)
 	if a.LastName != "Elliot" {
 		t.Fatalf("as of the first event's time: %+v", a)
 	}
-	inst.get("/authors/anne?at=" + url.QueryEscape(all[0].Time.Add(-time.Millisecond).Format(time.RFC3339Nano))).expectProblem(t, http.StatusNotFound, "")
-	inst.get("/authors/anne?at=" + url.QueryEscape(all[2].Time.Format(time.RFC3339Nano))).expectProblem(t, http.StatusNotFound, "")
+	inst.get("/authors/anne?at="+url.QueryEscape(all[0].Time.Add(-time.Millisecond).Format(time.RFC3339Nano))).expectProblem(t, http.StatusNotFound, "")
+	inst.get("/authors/anne?at="+url.QueryEscape(all[2].Time.Format(time.RFC3339Nano))).expectProblem(t, http.StatusNotFound, "")
 	inst.get("/authors/anne?at=yesterday").expectProblem(t, http.StatusBadRequest, "at")
 	inst.get("/authors/anne?position=0").expectProblem(t, http.StatusBadRequest, "position")
 	inst.get("/authors/anne/history?order=sideways").expectProblem(t, http.StatusBadRequest, "order")

@@ -30,7 +30,8 @@ func (s *Service) extraHandlers(brokers []string, rtCfg eskafka.Config, codecs *
 		feed.Close()
 		return nil
 	})
-	h := web.Handlers(web.Config{Feed: feed, Logger: s.log})
+	h := web.Handlers(web.Config{Feed: feed, Logger: s.log,
+		MaxStreams: s.cfg.StreamMaxSubscribers, MaxStreamsPerClient: s.cfg.StreamMaxPerClient})
 	h["GET /metrics"] = s.metrics.Handler()
 	return h
 }
