@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/kafkasec"
 )
 
 // Config is the service's configuration.
@@ -53,6 +55,10 @@ type Config struct {
 	// at once, and StreamMaxPerClient those of one client.
 	StreamMaxSubscribers int
 	StreamMaxPerClient   int
+	// Kafka is how the service's Kafka clients connect to KAFKA_BROKERS:
+	// TLS and SASL (KAFKA_TLS_*, KAFKA_SASL_*). The embedded broker
+	// has credentials of its own, in DATA_DIR.
+	Kafka kafkasec.Config
 	// HTTPSecurity is who may use the HTTP API (AUTH_*), HTTPS (TLS_*),
 	// the operator listener (ADMIN_ADDR) and the trust between instances
 	// (CLUSTER_SECRET): docs/security.md.
@@ -86,6 +92,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
+	kafkaSec := kafkasec.Flags(fs, getenv)
 	httpSec := httpSecurityFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -162,6 +169,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.StreamMaxPerClient, err = intIn(*streamPerClient, 1, 1_000_000); err != nil {
 		return c, fmt.Errorf("STREAM_MAX_PER_CLIENT: %w", err)
+	}
+	if c.Kafka, err = kafkaSec(); err != nil {
+		return c, err
+	}
+	if c.Kafka.Enabled() && len(c.Brokers) == 0 {
+		return c, fmt.Errorf("the KAFKA_TLS_* and KAFKA_SASL_* settings are for KAFKA_BROKERS, which is not set: the embedded broker uses its own credentials, kept in DATA_DIR")
 	}
 	if err := httpSec(&c); err != nil {
 		return c, err
