@@ -1,16 +1,27 @@
 package loadgen
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"github.com/bookscatalog/catalog/internal/embedded"
+	"github.com/bookscatalog/catalog/internal/kafkasec"
 )
 
 // ParseArgs parses the flags of `catalog loadgen` into Options (Progress is
-// left to the caller) and checks them. The flag package writes usage and
-// its own errors to output; -h gives flag.ErrHelp.
+// left to the caller) and checks them, with the Kafka security settings
+// (kafkasec) and DATA_DIR from the environment. The flag package writes
+// usage and its own errors to output; -h gives flag.ErrHelp.
 func ParseArgs(args []string, output io.Writer) (Options, error) {
+	return parseArgs(args, os.Getenv, output)
+}
+
+// parseArgs is ParseArgs reading the variables with getenv.
+func parseArgs(args []string, getenv func(string) string, output io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("catalog loadgen", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
@@ -21,7 +32,9 @@ reports throughput, errors and latency percentiles. Modes:
   http       POST /authors (unique authors), optionally mixed with PUT updates
   http-read  GET /authors/{code} of authors it creates first (-seed) or lists (-seed 0)
   kafka      commands straight to {service}.authors.commands, outcomes from
-             {service}.authors.results (read_committed), matched by msgId
+             {service}.authors.results (read_committed), matched by msgId;
+             without -brokers, to the embedded broker of the service whose
+             DATA_DIR is -data-dir, with the credentials kept there
 
 Flags:
 `)
@@ -41,6 +54,8 @@ Flags:
 	upc := fs.Int("updates-per-create", 0, "updates of each created author (same as -mix create=1,update=N)")
 	seed := fs.Int("seed", DefaultSeed, "authors -mode http-read creates before it measures (0: read the existing ones)")
 	fs.StringVar(&o.Format, "format", "text", "report format: text or json")
+	kafkaSec := kafkasec.Flags(fs, getenv)
+	dataDir := fs.String("data-dir", cmp.Or(strings.TrimSpace(getenv("DATA_DIR")), "./data"), "the DATA_DIR of the service whose embedded broker -mode kafka drives when -brokers is not given (DATA_DIR)")
 	fs.DurationVar(&o.ProgressEvery, "progress", DefaultProgress, "interval of progress lines on stderr (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -101,6 +116,20 @@ Flags:
 	}
 	if o.ProgressEvery == 0 {
 		o.ProgressEvery = -1
+	}
+	var err error
+	if o.Kafka, err = kafkaSec(); err != nil {
+		return bad("%w", err)
+	}
+	if o.Mode == ModeKafka && !set["brokers"] && !o.Kafka.Enabled() {
+		// The default broker is the embedded one, which wants the
+		// credentials the service keeps in its DATA_DIR.
+		creds, err := embedded.Credentials(*dataDir)
+		if err != nil {
+			return bad("-mode kafka without -brokers drives the embedded broker, but its credentials are not in -data-dir %s (DATA_DIR): "+
+				"give the service's DATA_DIR, or -brokers and the KAFKA_SASL_* settings of another broker: %w", *dataDir, err)
+		}
+		o.Kafka.SASL = creds
 	}
 	// The remaining checks (mode, URLs, limits, format) are Run's.
 	check := o

@@ -52,11 +52,15 @@ func newKafkaDriver(ctx context.Context, opts *Options) (_ *kafkaDriver, err err
 			d.close()
 		}
 	}()
-	d.prod, err = kgo.NewClient(
+	secOpts, err := opts.Kafka.ClientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("kafka security: %w", err)
+	}
+	d.prod, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	)
+	}, secOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
@@ -86,7 +90,7 @@ func newKafkaDriver(ctx context.Context, opts *Options) (_ *kafkaDriver, err err
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	d.reg, err = schemaregistry.New(sctx, opts.Brokers, opts.Service+".schemas",
+	d.reg, err = schemaregistry.New(sctx, opts.Brokers, opts.Service+".schemas", schemaregistry.WithClientOpts(secOpts...),
 		schemaregistry.WithLogger(slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
@@ -102,12 +106,12 @@ func newKafkaDriver(ctx context.Context, opts *Options) (_ *kafkaDriver, err err
 		return nil, fmt.Errorf("register schemas: %w", err)
 	}
 
-	d.cons, err = kgo.NewClient(
+	d.cons, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.topics.Results: from}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(100e6), // 100ms, as the service's outcome follower
-	)
+	}, secOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("results consumer: %w", err)
 	}

@@ -46,6 +46,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/kafkasec"
 )
 
 // Modes of a run.
@@ -130,6 +132,8 @@ type Options struct {
 	// DefaultBroker, DefaultService).
 	Brokers []string
 	Service string
+	// Kafka is the security of ModeKafka's clients (TLS, SASL).
+	Kafka kafkasec.Config
 	// Clients is the number of concurrent clients (default 64).
 	Clients int
 	// Count bounds the number of requests; Duration the time. With

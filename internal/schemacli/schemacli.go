@@ -12,11 +12,13 @@
 // fingerprint"; records written with that schema can no longer be read.
 //
 // The commands connect as the service does, with the same variables and
-// flags: KAFKA_BROKERS when set, else the embedded broker's address
+// flags: KAFKA_BROKERS when set, with the KAFKA_TLS_* and KAFKA_SASL_*
+// settings (kafkasec), else the embedded broker's address
 // EMBEDDED_KAFKA_ADDR (that broker answers only while a service without
-// KAFKA_BROKERS runs it), and SERVICE_NAME for the topic. internal/config is
-// not used because it reads (and validates) the whole service's settings,
-// and the commands need three of them.
+// KAFKA_BROKERS runs it) with the credentials kept in DATA_DIR, and
+// SERVICE_NAME for the topic. internal/config is not used because it reads
+// (and validates) the whole service's settings, and the commands need a
+// few of them.
 package schemacli
 
 import (
@@ -36,6 +38,8 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/embedded"
+	"github.com/bookscatalog/catalog/internal/kafkasec"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
 )
 
@@ -46,8 +50,9 @@ const usage = `usage:
 FINGERPRINT is 16 hex digits, as the list and the service's messages print it.
 Records written with a deleted schema can no longer be read.
 
-Flags -kafka-brokers, -embedded-kafka-addr and -service-name default to
-KAFKA_BROKERS, EMBEDDED_KAFKA_ADDR and SERVICE_NAME, as for the service;
+Flags -kafka-brokers, -embedded-kafka-addr, -data-dir, -service-name and
+-kafka-tls-*, -kafka-sasl-* default to KAFKA_BROKERS, EMBEDDED_KAFKA_ADDR,
+DATA_DIR, SERVICE_NAME and KAFKA_TLS_*, KAFKA_SASL_*, as for the service;
 -timeout (30s) bounds the whole command. "catalog schemas list -h" describes them.
 `
 
@@ -77,6 +82,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type conn struct {
 	brokers  []string
 	embedded bool // brokers is EMBEDDED_KAFKA_ADDR: KAFKA_BROKERS is not set
+	dataDir  string
+	sec      kafkasec.Config
 	service  string
 	timeout  time.Duration
 }
@@ -96,9 +103,15 @@ func flags(fs *flag.FlagSet, getenv func(string) string) func() (conn, error) {
 	brokers := fs.String("kafka-brokers", env("KAFKA_BROKERS", ""), "comma-separated Kafka bootstrap servers; empty: the embedded broker at -embedded-kafka-addr (KAFKA_BROKERS)")
 	embedded := fs.String("embedded-kafka-addr", env("EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"), "the embedded broker's address, used when -kafka-brokers is empty (EMBEDDED_KAFKA_ADDR)")
 	service := fs.String("service-name", env("SERVICE_NAME", "catalog"), "the service whose registry topic <name>.schemas to use (SERVICE_NAME)")
+	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "the service's DATA_DIR, where the embedded broker's credentials are (DATA_DIR)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	sec := kafkasec.Flags(fs, getenv)
 	return func() (conn, error) {
-		c := conn{service: *service, timeout: *timeout}
+		c := conn{service: *service, timeout: *timeout, dataDir: *dataDir}
+		var err error
+		if c.sec, err = sec(); err != nil {
+			return c, err
+		}
 		for _, b := range strings.Split(*brokers, ",") {
 			if b = strings.TrimSpace(b); b != "" {
 				if _, _, err := net.SplitHostPort(b); err != nil {
@@ -112,6 +125,9 @@ func flags(fs *flag.FlagSet, getenv func(string) string) func() (conn, error) {
 				return c, fmt.Errorf("EMBEDDED_KAFKA_ADDR: %q is not host:port", *embedded)
 			}
 			c.brokers, c.embedded = []string{*embedded}, true
+			if c.sec.Enabled() {
+				return c, errors.New("the KAFKA_TLS_* and KAFKA_SASL_* settings are for KAFKA_BROKERS, which is not set: the embedded broker uses its own credentials, kept in DATA_DIR")
+			}
 		}
 		if !validName(c.service) {
 			return c, fmt.Errorf("SERVICE_NAME: %q must be letters, digits, '-' or '_' (it prefixes topic names)", c.service)
@@ -161,8 +177,23 @@ func open(ctx context.Context, c conn, stderr io.Writer) (*schemaregistry.Regist
 	if err := reachable(ctx, c); err != nil {
 		return nil, err
 	}
+	if c.embedded {
+		// Checked after reachable: with no broker there, that is
+		// the news, not missing credentials.
+		creds, err := embedded.Credentials(c.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("the embedded broker at %s answers, but its credentials are not in DATA_DIR %s: set DATA_DIR (or -data-dir) to the service's: %w",
+				c.brokers[0], c.dataDir, err)
+		}
+		c.sec = kafkasec.Config{SASL: creds}
+	}
+	secOpts, err := c.sec.ClientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("kafka security: %w", err)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg, err := schemaregistry.New(ctx, c.brokers, c.topic(), schemaregistry.WithExistingTopic(), schemaregistry.WithLogger(log))
+	reg, err := schemaregistry.New(ctx, c.brokers, c.topic(), schemaregistry.WithExistingTopic(), schemaregistry.WithLogger(log),
+		schemaregistry.WithClientOpts(secOpts...))
 	if errors.Is(err, schemaregistry.ErrNoTopic) {
 		return nil, fmt.Errorf("no schema registry topic %s at %s: is SERVICE_NAME (%s) right? (the service creates the topic when it first starts)",
 			c.topic(), strings.Join(c.brokers, ","), c.service)
