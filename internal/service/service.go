@@ -107,6 +107,8 @@ type Service struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	closers []func()
+	// admin is the operator listener (ADMIN_ADDR), if any.
+	admin net.Listener
 }
 
 // New prepares a service: on return the broker (if embedded) runs, the
@@ -150,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	s.metrics = metrics.New()
 	rtCfg := eskafka.Config{Observer: s.metrics,
 		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
-		Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
+		ClusterSecret: cfg.ClusterSecret, Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
 		StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes,
 	}
 
@@ -222,7 +224,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		s.ready = append(s.ready, st.Ready)
 	}
 
-	peers := &httpapi.Peers{Self: cfg.AdvertisedURL, Client: &http.Client{Timeout: 10 * time.Second}}
+	peers, err := s.peers()
+	if err != nil {
+		return nil, err
+	}
+	access, err := s.access(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.stages = map[string]*eskafka.Stage{
 		"authors": authors.processor.Stage, "books": books.processor.Stage,
 		"booksbyauthor.links": byAuthor.Stages()[0], "booksbyauthor.view": byAuthor.Stages()[1],
@@ -240,7 +249,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		}
 		return err == nil, err
 	}
-	s.handler = httpapi.New(httpapi.Config{
+	api := httpapi.Config{
 		Authors: &httpapi.Authors{
 			Name: "authors", Writer: authors.gateway, Reader: authors.processor,
 			Commands: authorCommandsJSON(), Events: authorEventsJSON(),
@@ -267,7 +276,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Health:                 s,
 		Logger:                 s.log,
 		AllowedHosts:           allowedHosts(cfg),
-	})
+		Access:                 access,
+		AdminListener:          cfg.AdminAddr != "",
+	}
+	s.handler = httpapi.New(api)
+	if err := s.startAdmin(api); err != nil {
+		return nil, err
+	}
 	s.ln = opts.Listener
 	if s.ln == nil {
 		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -275,7 +290,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 	}
-	s.ln = httpapi.LimitListener(s.ln, cfg.HTTPMaxConns)
+	s.securityWarnings(s.ln.Addr())
+	ln, err := s.secureListener(httpapi.LimitListener(s.ln, cfg.HTTPMaxConns))
+	if err != nil {
+		_ = s.ln.Close()
+		return nil, err
+	}
+	s.ln = ln
 	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{})
 	return s, nil
 }
@@ -418,7 +439,7 @@ func (s *Service) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
-	s.log.Info("catalog serving", "http", "http://"+s.Addr(), "advertised", s.cfg.AdvertisedURL, "service", s.cfg.Service, "partitions", s.cfg.Partitions)
+	s.log.Info("catalog serving", "http", s.scheme()+"://"+s.Addr(), "advertised", s.cfg.AdvertisedURL, "service", s.cfg.Service, "partitions", s.cfg.Partitions)
 	<-rctx.Done()
 	s.log.Info("shutting down")
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
