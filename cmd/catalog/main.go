@@ -14,6 +14,10 @@
 //	catalog baseline eos|http [flags]
 //	                         the bare exactly-once loop and HTTP server the
 //	                         service is measured against (catalog baseline -h)
+//	catalog tokens new ROLE SUBJECT
+//	catalog tokens hash < token
+//	                         make a bearer token and its line for
+//	                         AUTH_TOKENS_FILE, or hash a token
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bookscatalog/catalog/internal/auth"
 	"github.com/bookscatalog/catalog/internal/baseline"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/loadgen"
@@ -52,6 +57,8 @@ func run(args []string) error {
 			return runSchemas(args[1:])
 		case "baseline":
 			return runBaseline(args[1:])
+		case "tokens":
+			return auth.TokensCommand(args[1:], os.Stdin, os.Stdout, os.Stderr)
 		}
 	}
 	return serve(args)
