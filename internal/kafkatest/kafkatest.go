@@ -160,7 +160,7 @@ func (s *Secured) Client(t testing.TB, sec kafkasec.Config, opts ...kgo.Opt) *kg
 // NewUser creates a SCRAM user (mechanism ScramSHA256 or ScramSHA512)
 // with a name unique to this run starting with prefix and a random
 // password, and returns its settings: the admin's TLS and the user's
-// SASL. It has no ACLs.
+// SASL. It has no ACLs, and is deleted when t ends.
 func (s *Secured) NewUser(t testing.TB, prefix, mechanism string) kafkasec.Config {
 	t.Helper()
 	var b [8]byte
@@ -179,6 +179,14 @@ func (s *Secured) NewUser(t testing.TB, prefix, mechanism string) kafkasec.Confi
 	if err != nil {
 		t.Fatalf("create SCRAM user %s: %v", user.Username, err)
 	}
+	// A real broker outlives the test.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := kadm.NewClient(s.Client(t, s.Admin)).AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: user.Username, Mechanism: m}}, nil); err != nil {
+			t.Logf("delete SCRAM user %s: %v", user.Username, err)
+		}
+	})
 	return kafkasec.Config{TLS: s.Admin.TLS, SASL: user}
 }
 
