@@ -282,7 +282,9 @@ func credentials(dataDir string, create bool) (kafkasec.SASL, error) {
 	default:
 		return creds, fmt.Errorf("embedded broker credentials: %w", err)
 	}
-	creds.Password = strings.TrimSpace(string(b))
+	// As KAFKA_SASL_PASSWORD_FILE reads it (other instances point it
+	// here): without one final newline.
+	creds.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if creds.Password == "" {
 		return creds, fmt.Errorf("embedded broker credentials: %s is empty (delete it: the next start creates another)", path)
 	}

@@ -233,6 +233,17 @@ func TestCredentialsFiles(t *testing.T) {
 	if c, err := Credentials(dir); err != nil || c.Password != "pw" {
 		t.Fatalf("Credentials = %+v, %v", c, err)
 	}
+	// Read as KAFKA_SASL_PASSWORD_FILE reads it, so that other
+	// instances given this file authenticate with the same password.
+	if err := os.WriteFile(path, []byte(" pw with spaces \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromEnv, err := kafkasec.FromEnv(func(k string) string {
+		return map[string]string{"KAFKA_SASL_MECHANISM": Mechanism, "KAFKA_SASL_USERNAME": Username, "KAFKA_SASL_PASSWORD_FILE": path}[k]
+	})
+	if c, err2 := Credentials(dir); err != nil || err2 != nil || c != fromEnv.SASL {
+		t.Errorf("Credentials = %+v, %v; KAFKA_SASL_PASSWORD_FILE gives %+v, %v", c, err2, fromEnv.SASL, err)
+	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
