@@ -22,8 +22,14 @@ type Event struct {
 	// Version is the aggregate version the event produced (its "version"
 	// header; 0 when absent).
 	Version int64 `json:"version,omitempty"`
+	// Position is the event's place in its aggregate's whole stream
+	// (its "position" header; 0 when absent): 1, 2, 3…, never reset.
+	Position int64 `json:"position,omitempty"`
 	// MsgID is the id of the command that caused the event.
-	MsgID     string    `json:"msgId,omitempty"`
+	MsgID string `json:"msgId,omitempty"`
+	// Subject is who sent that command, when known (its "subject"
+	// header).
+	Subject   string    `json:"subject,omitempty"`
 	Timestamp time.Time `json:"timestamp"`
 	// Event is the event as the JSON API shows it: {"type": ..., fields}.
 	Event json.RawMessage `json:"event,omitempty"`
@@ -32,12 +38,14 @@ type Event struct {
 }
 
 // Source delivers committed events. Run consumes from the current end of
-// the events (new events only) until ctx is done: it calls ready once it
-// is positioned, so that every event committed afterwards reaches emit,
-// then emit for each event in order. It returns nil when ctx is done and
-// an error when it cannot go on (the feed then runs it again).
+// the events until ctx is done: it calls ready once it is positioned, so
+// that every event committed afterwards reaches emit, then emit for each
+// event in order. It hands ready the recent past, if it reads any: up to
+// the last few events committed before that position, oldest first,
+// which may repeat ones an earlier run emitted. It returns nil when ctx is
+// done and an error when it cannot go on (the feed then runs it again).
 type Source interface {
-	Run(ctx context.Context, ready func(), emit func(Event)) error
+	Run(ctx context.Context, ready func(recent []Event), emit func(Event)) error
 }
 
 // Message is what a subscriber receives: a server-sent event's name and
@@ -98,6 +106,9 @@ type FeedConfig struct {
 	// MaxSubscribers bounds the subscriptions held at once, dropped ones
 	// included until they are unsubscribed (default 1000).
 	MaxSubscribers int
+	// Recent is how many of the last events the feed keeps to send a new
+	// subscriber first (default 50; negative: none).
+	Recent int
 	// IdleStop is how long the source keeps running without subscribers
 	// (default 1 minute).
 	IdleStop time.Duration
@@ -114,6 +125,11 @@ type FeedConfig struct {
 // that does not keep up is dropped rather than slowing the others down,
 // and keeps its place under MaxSubscribers until it unsubscribes, so a
 // stuck client cannot make room for more.
+//
+// The feed keeps the last FeedConfig.Recent events, so that a page opened
+// now shows what happened just before: a new subscriber gets them first,
+// as "recent" messages, then the live "event" ones. The recent past a
+// source reads when it starts (see Source) fills them after a restart.
 type Feed struct {
 	src Source
 	cfg FeedConfig
@@ -130,6 +146,22 @@ type Feed struct {
 	live    bool
 	idle    *time.Timer
 	running sync.WaitGroup
+	// recent is a ring of the "recent" messages of the last cfg.Recent
+	// events: once full, the oldest is at recentNext, where the next one
+	// goes.
+	recent     []Message
+	recentNext int
+	// published is the offset of the last event published per events
+	// partition (one entry per partition of the topics), so that the
+	// recent events a source hands over when it starts again are
+	// published only if they are new.
+	published map[partitionOf]int64
+}
+
+// partitionOf names a partition of an events topic.
+type partitionOf struct {
+	topic     string
+	partition int32
 }
 
 // NewFeed returns a feed of src; it starts nothing until Subscribe.
@@ -140,6 +172,9 @@ func NewFeed(src Source, cfg FeedConfig) *Feed {
 	if cfg.MaxSubscribers <= 0 {
 		cfg.MaxSubscribers = 1000
 	}
+	if cfg.Recent == 0 {
+		cfg.Recent = 50
+	}
 	if cfg.IdleStop <= 0 {
 		cfg.IdleStop = time.Minute
 	}
@@ -149,7 +184,8 @@ func NewFeed(src Source, cfg FeedConfig) *Feed {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Feed{src: src, cfg: cfg, subs: map[*Subscription]struct{}{}}
+	return &Feed{src: src, cfg: cfg, subs: map[*Subscription]struct{}{},
+		recent: make([]Message, 0, max(cfg.Recent, 0)), published: map[partitionOf]int64{}}
 }
 
 // Subscription is one subscriber's view of the feed.
@@ -171,7 +207,9 @@ func (s *Subscription) C() <-chan Message { return s.c }
 func (s *Subscription) Dropped() bool { return s.dropped.Load() }
 
 // Subscribe adds a subscriber. Its first message is a "status" one
-// telling whether the feed is live yet.
+// telling whether the feed is live yet, then come the recent events (the
+// last FeedConfig.Recent, oldest first) as "recent" messages, then the
+// live ones.
 func (f *Feed) Subscribe() (*Subscription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -181,7 +219,9 @@ func (f *Feed) Subscribe() (*Subscription, error) {
 	if f.held >= f.cfg.MaxSubscribers {
 		return nil, ErrTooManySubscribers
 	}
-	s := &Subscription{c: make(chan Message, f.cfg.Buffer)}
+	// The recent events come on top of the buffer: a subscriber is
+	// dropped for lagging behind the live events, not for its backlog.
+	s := &Subscription{c: make(chan Message, f.cfg.Buffer+len(f.recent))}
 	f.subs[s] = struct{}{}
 	f.held++
 	if f.idle != nil {
@@ -196,6 +236,9 @@ func (f *Feed) Subscribe() (*Subscription, error) {
 		detail = "showing events as they are committed"
 	}
 	s.c <- statusMessage(f.live, detail)
+	for i := range f.recent {
+		s.c <- f.recent[(f.recentNext+i)%len(f.recent)]
+	}
 	return s, nil
 }
 
@@ -286,7 +329,7 @@ func (f *Feed) run(ctx context.Context, gen int) {
 	backoff := f.cfg.Backoff
 	for {
 		err := f.src.Run(ctx,
-			func() { f.setLive(gen, true, "showing events as they are committed") },
+			func(recent []Event) { f.ready(gen, recent) },
 			func(e Event) { f.publish(gen, e) })
 		if ctx.Err() != nil {
 			return
@@ -315,18 +358,83 @@ func (f *Feed) setLive(gen int, live bool, detail string) {
 	f.broadcast(statusMessage(live, detail))
 }
 
-func (f *Feed) publish(gen int, e Event) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		f.cfg.Logger.Warn("live event feed: encode event", "err", err, "topic", e.Topic, "offset", e.Offset)
-		return
+// ready publishes the recent events of run gen that the feed has not
+// published yet, as "recent" messages (they were committed before the
+// feed went live: news to a page only in that it did not show them), then
+// tells the subscribers the feed is live.
+func (f *Feed) ready(gen int, recent []Event) {
+	data := make([][]byte, len(recent))
+	for i, e := range recent {
+		data[i] = f.encode(e)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cur != gen {
 		return
 	}
-	f.broadcast(newMessage("event", data))
+	// Each is checked against what was published before this run's
+	// recent past: within it, the order is by time, not offset.
+	var fresh []Event
+	for i, e := range recent {
+		if last, ok := f.published[partitionOf{e.Topic, e.Partition}]; data[i] == nil || ok && e.Offset <= last {
+			continue
+		}
+		fresh = append(fresh, e)
+		m := newMessage("recent", data[i])
+		f.remember(m)
+		f.broadcast(m)
+	}
+	for _, e := range fresh {
+		f.published[partitionOf{e.Topic, e.Partition}] = max(f.published[partitionOf{e.Topic, e.Partition}], e.Offset)
+	}
+	if !f.live {
+		f.live = true
+		f.broadcast(statusMessage(true, "showing events as they are committed"))
+	}
+}
+
+func (f *Feed) publish(gen int, e Event) {
+	data := f.encode(e)
+	if data == nil {
+		return
+	}
+	// Both frames are built before the lock is taken, once for every
+	// subscriber: the live one, and the one kept for later subscribers.
+	live, kept := newMessage("event", data), newMessage("recent", data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur != gen {
+		return
+	}
+	p := partitionOf{e.Topic, e.Partition}
+	if last, ok := f.published[p]; !ok || e.Offset > last {
+		f.published[p] = e.Offset
+	}
+	f.remember(kept)
+	f.broadcast(live)
+}
+
+// encode returns e as JSON, or nil (logged) if it cannot be encoded.
+func (f *Feed) encode(e Event) []byte {
+	data, err := json.Marshal(e)
+	if err != nil {
+		f.cfg.Logger.Warn("live event feed: encode event", "err", err, "topic", e.Topic, "offset", e.Offset)
+		return nil
+	}
+	return data
+}
+
+// remember keeps m among the recent messages, in place of the oldest once
+// there are cfg.Recent; f.mu is held.
+func (f *Feed) remember(m Message) {
+	switch {
+	case f.cfg.Recent <= 0:
+	case len(f.recent) < f.cfg.Recent:
+		f.recent = append(f.recent, m)
+	default:
+		f.recent[f.recentNext] = m
+		f.recentNext = (f.recentNext + 1) % len(f.recent)
+	}
 }
 
 // broadcast sends m to every subscriber without waiting; one whose

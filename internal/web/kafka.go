@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -34,91 +36,191 @@ func EventDecoder[E any](wire, show es.Codec[E]) Decoder {
 	}
 }
 
-// KafkaSource reads events topics with a read_committed consumer that
-// starts at their last stable offsets: every event committed after it is
-// positioned reaches it, and so may one whose transaction was completing
-// at that moment (its commit markers not yet written), but nothing older.
+// KafkaSource reads events topics with a read_committed consumer that is
+// positioned at their last stable offsets: every event committed after
+// that reaches it, and so may one whose transaction was completing at that
+// moment (its commit markers not yet written). Before it calls ready it
+// reads back the recent past: the newest Recent events committed before
+// those offsets, over all partitions by timestamp.
 type KafkaSource struct {
 	Brokers []string
 	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
 	// Topics maps each events topic to the decoder of its values.
 	Topics map[string]Decoder
+	// Recent is how many of the last events Run reads back (default 50;
+	// negative: none).
+	Recent int
 }
 
 // Run implements Source.
-func (k *KafkaSource) Run(ctx context.Context, ready func(), emit func(Event)) error {
+func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit func(Event)) error {
 	topics := make([]string, 0, len(k.Topics))
 	for t := range k.Topics {
 		topics = append(topics, t)
 	}
-	start, err := k.ends(ctx, topics)
+	n := k.Recent
+	if n == 0 {
+		n = 50
+	}
+	n = max(n, 0)
+	parts, err := k.offsets(ctx, topics)
 	if err != nil {
 		return err
+	}
+	// Each partition is read from up to 2n offsets before its end: every
+	// transaction ends with a commit marker, which takes an offset too,
+	// and holds one event at least, so that is n events when the
+	// partition has had them (fewer if transactions were aborted).
+	start := map[string]map[int32]kgo.Offset{}
+	behind := map[partitionOf]int64{} // the end of each partition still to read back to
+	for p, o := range parts {
+		from := max(o.start, o.end-2*int64(n))
+		if start[p.topic] == nil {
+			start[p.topic] = map[int32]kgo.Offset{}
+		}
+		start[p.topic][p.partition] = kgo.NewOffset().At(from)
+		if from < o.end {
+			behind[p] = o.end
+		}
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ConsumePartitions(start),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The commit markers show how far a partition has been read: an
+		// event may be followed by nothing else before the end but its
+		// marker.
+		kgo.KeepControlRecords(),
 	}, k.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
 	}
 	defer cl.Close()
-	ready()
+	// Read back until every partition has given a record at or past its
+	// last offset before the end. (A transaction aborted just before the
+	// end whose abort marker came after another transaction began stays
+	// invisible until that one ends too: transactions are short.) Records
+	// past the end are new, kept to emit after ready.
+	var back []Event
+	var later []*kgo.Record
+	for len(behind) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fetchError(fetches); err != nil {
+			return err
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			p := partitionOf{r.Topic, r.Partition}
+			end, ok := behind[p]
+			switch {
+			case !ok || r.Offset >= end:
+				if !r.Attrs.IsControl() {
+					later = append(later, r)
+				}
+			case !r.Attrs.IsControl():
+				back = append(back, k.event(r))
+			}
+			if ok && r.Offset >= end-1 {
+				delete(behind, p)
+			}
+		})
+	}
+	// The newest n, oldest first. Ties are broken by place, so that
+	// events of one partition keep their order.
+	slices.SortFunc(back, func(a, b Event) int {
+		return cmp.Or(a.Timestamp.Compare(b.Timestamp), cmp.Compare(a.Topic, b.Topic),
+			cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	ready(back[max(len(back)-n, 0):])
+	for _, r := range later {
+		emit(k.event(r))
+	}
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if fetches.IsClientClosed() {
-			return errors.New("kafka consumer closed")
-		}
-		var ferr error
-		fetches.EachError(func(topic string, p int32, err error) {
-			if ferr == nil {
-				ferr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
+		err := fetchError(fetches)
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				emit(k.event(r))
 			}
 		})
-		fetches.EachRecord(func(r *kgo.Record) { emit(k.event(r)) })
-		if ferr != nil {
-			return ferr
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// ends returns the last stable offset of every partition of topics.
-func (k *KafkaSource) ends(ctx context.Context, topics []string) (map[string]map[int32]kgo.Offset, error) {
+// fetchError returns the first error of fetches, if any.
+func fetchError(fetches kgo.Fetches) error {
+	if fetches.IsClientClosed() {
+		return errors.New("kafka consumer closed")
+	}
+	var ferr error
+	fetches.EachError(func(topic string, p int32, err error) {
+		if ferr == nil {
+			ferr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
+		}
+	})
+	return ferr
+}
+
+// span is where a partition's records are: from its log start offset to
+// its last stable offset.
+type span struct{ start, end int64 }
+
+// offsets returns the span of every partition of topics.
+func (k *KafkaSource) offsets(ctx context.Context, topics []string) (map[partitionOf]span, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, k.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	listed, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list the last stable offsets of %v: %w", topics, err)
 	}
-	start := map[string]map[int32]kgo.Offset{}
-	for _, t := range topics {
-		start[t] = map[int32]kgo.Offset{}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list the start offsets of %v: %w", topics, err)
 	}
+	spans := map[partitionOf]span{}
 	var lerr error
-	listed.Each(func(o kadm.ListedOffset) {
+	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
 			lerr = fmt.Errorf("last stable offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
 			return
 		}
-		start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+		spans[partitionOf{o.Topic, o.Partition}] = span{start: o.Offset, end: o.Offset}
+	})
+	starts.Each(func(o kadm.ListedOffset) {
+		p := partitionOf{o.Topic, o.Partition}
+		s, ok := spans[p]
+		if o.Err != nil || !ok {
+			// Without its start, a partition is read from its end only.
+			return
+		}
+		s.start = min(o.Offset, s.end)
+		spans[p] = s
 	})
 	if lerr != nil {
 		return nil, lerr
 	}
+	partitions := map[string]int{}
+	for p := range spans {
+		partitions[p.topic]++
+	}
 	for _, t := range topics {
-		if len(start[t]) == 0 {
+		if partitions[t] == 0 {
 			return nil, fmt.Errorf("topic %s has no partitions", t)
 		}
 	}
-	return start, nil
+	return spans, nil
 }
 
 // event decodes r.
@@ -132,6 +234,10 @@ func (k *KafkaSource) event(r *kgo.Record) Event {
 			e.MsgID = string(h.Value)
 		case eskafka.HeaderVersion:
 			e.Version, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		case eskafka.HeaderPosition:
+			e.Position, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		case eskafka.HeaderSubject:
+			e.Subject = string(h.Value)
 		}
 	}
 	dec := k.Topics[r.Topic]

@@ -89,7 +89,7 @@ func TestKafkaSource(t *testing.T) {
 	rctx, rcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- src.Run(rctx, func() { close(ready) }, func(e Event) { events <- e })
+		done <- src.Run(rctx, func([]Event) { close(ready) }, func(e Event) { events <- e })
 	}()
 	select {
 	case <-ready:
@@ -154,7 +154,7 @@ func TestKafkaSourceUnknownTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	src := &KafkaSource{Brokers: brokers, Topics: map[string]Decoder{kafkatest.Service(t) + ".missing": nil}}
-	if err := src.Run(ctx, func() { t.Error("ready without a topic") }, func(Event) {}); err == nil {
+	if err := src.Run(ctx, func([]Event) { t.Error("ready without a topic") }, func(Event) {}); err == nil {
 		t.Error("Run on a missing topic succeeded")
 	}
 }

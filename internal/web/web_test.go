@@ -168,15 +168,18 @@ func TestNoExternalURLs(t *testing.T) {
 type fakeSource struct{ runs chan *fakeRun }
 
 type fakeRun struct {
-	ctx   context.Context
-	ready func()
-	emit  func(Event)
+	ctx context.Context
+	// ready reports the run positioned, with no recent past; readyWith
+	// hands one over.
+	ready     func()
+	readyWith func(recent []Event)
+	emit      func(Event)
 }
 
 func newFakeSource() *fakeSource { return &fakeSource{runs: make(chan *fakeRun, 10)} }
 
-func (f *fakeSource) Run(ctx context.Context, ready func(), emit func(Event)) error {
-	f.runs <- &fakeRun{ctx: ctx, ready: ready, emit: emit}
+func (f *fakeSource) Run(ctx context.Context, ready func([]Event), emit func(Event)) error {
+	f.runs <- &fakeRun{ctx: ctx, ready: func() { ready(nil) }, readyWith: ready, emit: emit}
 	<-ctx.Done()
 	return nil
 }
@@ -445,7 +448,7 @@ func TestFeedStopsWhenIdleAndRestarts(t *testing.T) {
 
 func TestFeedRetriesAFailingSource(t *testing.T) {
 	calls := make(chan struct{}, 10)
-	src := sourceFunc(func(ctx context.Context, ready func(), emit func(Event)) error {
+	src := sourceFunc(func(ctx context.Context, ready func([]Event), emit func(Event)) error {
 		calls <- struct{}{}
 		return io.ErrUnexpectedEOF
 	})
@@ -480,9 +483,9 @@ func TestFeedLimitsSubscribers(t *testing.T) {
 	}
 }
 
-type sourceFunc func(ctx context.Context, ready func(), emit func(Event)) error
+type sourceFunc func(ctx context.Context, ready func([]Event), emit func(Event)) error
 
-func (f sourceFunc) Run(ctx context.Context, ready func(), emit func(Event)) error {
+func (f sourceFunc) Run(ctx context.Context, ready func([]Event), emit func(Event)) error {
 	return f(ctx, ready, emit)
 }
 
