@@ -4,7 +4,10 @@
 // on an embedded broker in a temporary directory, then, through the page:
 // creates an author and a book by that author, sees the book under the
 // author, sees the events arrive in the live panel, and surfaces a
-// concurrent edit (412). Screenshots go to e2e/screenshots/.
+// concurrent edit (412); follows an author's timeline across a deletion,
+// views it as it was at a point of its history, and sees a freshly
+// opened page's live panel start with the last 50 events. Screenshots go
+// to e2e/screenshots/.
 //
 // Run it with scripts/e2e, which installs Chromium and playwright-core.
 import { after, before, describe, it } from 'node:test';
@@ -313,6 +316,128 @@ describe('the catalog web page', { timeout: 240_000 }, () => {
     assert.deepEqual((await res.json()).items, []);
     for (const type of ['BookUpdated', 'ChapterRemoved', 'BookRemoved']) {
       await page.locator(`#events li[data-type="${type}"]`).first().waitFor();
+    }
+  });
+
+  step('shows an author\'s timeline, newest first, across a deletion', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Authors' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Authors' }).waitFor();
+    await page.getByLabel('Code').fill('mary-shelley');
+    await page.getByLabel('First name').fill('Mary');
+    await page.getByLabel('Last name').fill('Godwin');
+    await page.getByRole('button', { name: 'Create author' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Mary Godwin' }).waitFor();
+    await page.getByLabel('Last name').fill('Shelley');
+    await page.getByRole('button', { name: 'Save names' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Mary Shelley' }).waitFor();
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Delete this author' }).click();
+    await page.getByText('Author Mary Shelley deleted.').waitFor();
+    // Gone: its page says so and still shows its history.
+    await page.goto(`${base}/#/authors/mary-shelley`);
+    await page.locator('[data-banner]').getByText('This author does not exist now.').waitFor();
+    await page.locator('.tl-event[data-position="3"]').waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Authors' }).click();
+    await page.getByLabel('Code').fill('mary-shelley');
+    await page.getByLabel('First name').fill('Mary');
+    await page.getByLabel('Last name').fill('Wollstonecraft Shelley');
+    await page.getByRole('button', { name: 'Create author' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Mary Wollstonecraft Shelley' }).waitFor();
+
+    const events = page.locator('[data-timeline-events] > li');
+    const rows = async () => events.evaluateAll((lis) => lis.map((li) => ({
+      position: Number(li.dataset.position), type: li.dataset.type,
+      version: li.querySelector('[data-tl-version]').textContent,
+    })));
+    await waitFor('a timeline of four events', async () => (await events.count()) === 4);
+    assert.deepEqual(await rows(), [
+      { position: 4, type: 'AuthorCreated', version: 'version 1' },
+      { position: 3, type: 'AuthorDeleted', version: 'version 3' },
+      { position: 2, type: 'AuthorUpdated', version: 'version 2' },
+      { position: 1, type: 'AuthorCreated', version: 'version 1' },
+    ]);
+    assert.match(await events.first().textContent(), /Created as Mary Wollstonecraft Shelley/);
+    assert.match(await events.nth(2).textContent(), /Names changed to Mary Shelley/);
+    await page.screenshot({ path: path.join(shots, 'desktop-timeline.png'), fullPage: true });
+  });
+
+  step('shows an author as it was at a point of its history, read-only', async () => {
+    await page.locator('.tl-event[data-position="2"]').getByRole('link', { name: /View as it was here/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Mary Shelley' }).waitFor();
+    assert.match(page.url(), /#\/authors\/mary-shelley@2$/);
+    const banner = page.locator('[data-banner]');
+    assert.match(await banner.textContent(), /A past state, read-only\..*position 2.*version 2/);
+    // Nothing to edit, and the event viewed is marked.
+    assert.equal(await page.locator('#view form').count(), 0);
+    await page.locator('.tl-event[data-position="2"][aria-current="step"]').waitFor();
+    await page.screenshot({ path: path.join(shots, 'desktop-past.png'), fullPage: true });
+    // Before its deletion was undone, it did not exist.
+    await page.locator('.tl-event[data-position="3"]').getByRole('link', { name: /View as it was here/ }).click();
+    await banner.getByText('did not exist').waitFor();
+    await banner.getByRole('link', { name: 'Back to now' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Mary Wollstonecraft Shelley' }).waitFor();
+    assert.match(page.url(), /#\/authors\/mary-shelley$/);
+  });
+
+  step('adds a live event to the timeline', async () => {
+    const events = page.locator('[data-timeline-events] > li');
+    await waitFor('the timeline', async () => (await events.count()) === 4);
+    // Someone else changes the author: the page learns it from the live events.
+    const res = await fetch(`${base}/authors/mary-shelley`, {
+      method: 'PUT', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ firstName: 'Mary', lastName: 'Shelley (1797-1851)' }),
+    });
+    assert.equal(res.status, 200);
+    await page.locator('[data-timeline-events] > li:first-child[data-position="5"]').getByText('Names changed to Mary Shelley (1797-1851)').waitFor();
+    assert.equal(await events.count(), 5);
+  });
+
+  step('pages the timeline with "Older events"', async () => {
+    for (let v = 2; v <= 25; v++) {
+      const res = await fetch(`${base}/authors/writer-01`, {
+        method: 'PUT', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ firstName: 'Writer', lastName: `1, take ${v}` }),
+      });
+      assert.equal(res.status, 200);
+    }
+    await page.goto(`${base}/#/authors/writer-01`);
+    await page.getByRole('heading', { level: 1, name: 'Writer 1, take 25' }).waitFor();
+    const events = page.locator('[data-timeline-events] > li');
+    await waitFor('the first page of the timeline', async () => (await events.count()) === 20);
+    assert.equal(await events.first().getAttribute('data-position'), '25');
+    await page.getByRole('button', { name: 'Older events' }).click();
+    await waitFor('the older events', async () => (await events.count()) === 25);
+    assert.equal(await events.last().getAttribute('data-position'), '1');
+    assert.ok(await page.getByRole('button', { name: 'Older events' }).isHidden());
+  });
+
+  step('shows the last 50 committed events on a freshly opened page', async () => {
+    // More than 50 events are committed by now; the newest is writer-01's.
+    const fresh = await context.newPage();
+    fresh.on('pageerror', (err) => { page.errors = [...(page.errors || []), `fresh page: ${err}`]; });
+    try {
+      await fresh.goto(`${base}/#/books`);
+      const items = fresh.locator('#events > li');
+      await waitFor('the recent events in a fresh page\'s live panel', async () => (await items.count()) === 50);
+      await fresh.locator('#live-status[data-live="true"]').waitFor();
+      assert.equal(await items.count(), 50);
+      const newest = items.first();
+      assert.equal(await newest.getAttribute('data-type'), 'AuthorUpdated');
+      assert.match(await newest.textContent(), /writer-01/);
+      assert.match(await newest.textContent(), /1, take 25/);
+      // Newest first: the oldest shown is older than the ones above it.
+      const times = await items.locator('time').evaluateAll((ts) => ts.map((t) => Date.parse(t.getAttribute('datetime'))));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a));
+      // And it follows what comes next.
+      const res = await fetch(`${base}/authors/writer-02`, {
+        method: 'PUT', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ firstName: 'Writer', lastName: '2, again' }),
+      });
+      assert.equal(res.status, 200);
+      await fresh.locator('#events > li:first-child .event-summary', { hasText: '2, again' }).waitFor();
+    } finally {
+      await fresh.close();
     }
   });
 

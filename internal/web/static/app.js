@@ -200,6 +200,185 @@
     }
   }
 
+  // ---- the history of an author or a book: a timeline of its events,
+  // newest first, and its state as of any of them (read-only)
+
+  // describe says in a few words what an event changed.
+  function describe(type, e) {
+    switch (type) {
+      case 'AuthorCreated': return `Created as ${e.firstName} ${e.lastName}`;
+      case 'AuthorUpdated': return `Names changed to ${e.firstName} ${e.lastName}`;
+      case 'AuthorDeleted': return 'Deleted';
+      case 'BookCreated': return `Created as “${e.title}”`;
+      case 'BookUpdated': return `Renamed to “${e.title}”`;
+      case 'BookAuthorSet': return e.authorCode ? `Author set to ${e.authorCode}` : 'Author cleared';
+      case 'ChapterAdded': return `Chapter ${e.chapterId} added: “${e.title}”`;
+      case 'ChapterRemoved': return `Chapter ${e.chapterId} removed`;
+      case 'BookRemoved': return 'Removed';
+      default: return type || 'An event';
+    }
+  }
+
+  // timeline fills root's [data-timeline] with the events of the author
+  // or book key (kind: 'authors' or 'books'), a page at a time; here, if
+  // given, is the position being viewed. It returns the hooks the view
+  // calls: onEvent with each live event, refresh after its own writes.
+  function timeline(root, kind, key, here) {
+    const box = $('[data-timeline]', root);
+    box.replaceChildren($('#tpl-timeline').content.cloneNode(true));
+    const list = $('[data-timeline-events]', box);
+    const status = $('[data-timeline-status]', box);
+    const older = $('[data-older]', box);
+    const path = `/${kind}/${enc(key)}/history`;
+    const shown = new Set(); // the positions listed
+    let newest = 0;
+    let total = 0;
+    let next = '';
+    let loaded = false;
+
+    const count = () => {
+      status.textContent = total ? `${total} event${total === 1 ? '' : 's'} in all, newest first.` : 'No events yet.';
+    };
+    const item = (h) => {
+      const when = new Date(h.time);
+      const at = h.position === here;
+      return el('li', { class: 'tl-event', 'data-position': String(h.position), 'data-type': h.type, 'aria-current': at ? 'step' : null },
+        el('p', { class: 'tl-what', text: describe(h.type, h.event || {}) }),
+        el('p', { class: 'tl-meta' },
+          el('span', { 'data-tl-position': true, text: `Position ${h.position}` }), ' · ',
+          el('span', { 'data-tl-version': true, text: `version ${h.version}` }), ' · ',
+          el('time', { datetime: when.toISOString(), text: when.toLocaleString() }),
+          h.subject ? ` · by ${h.subject}` : '', ' · ',
+          el('code', { text: h.type })),
+        at
+          ? el('p', { class: 'tl-here', text: 'You are viewing the state as of this event.' })
+          : el('p', { class: 'tl-link' }, el('a', {
+            href: `#/${kind}/${enc(key)}@${h.position}`,
+            'aria-label': `View as it was here, at position ${h.position}`,
+            text: 'View as it was here',
+          })));
+    };
+    // add lists h in its place by position, once.
+    const add = (h) => {
+      if (!h.position || shown.has(h.position)) return;
+      shown.add(h.position);
+      newest = Math.max(newest, h.position);
+      total = Math.max(total, h.position);
+      const before = $$(':scope > li', list).find((li) => Number(li.dataset.position) < h.position);
+      list.insertBefore(item(h), before || null);
+    };
+    const load = async (after) => {
+      const q = new URLSearchParams({ order: 'desc', limit: String(PAGE_SIZE) });
+      if (after) q.set('after', after);
+      const page = await api('GET', `${path}?${q}`);
+      page.items.forEach(add);
+      total = Math.max(total, page.total || 0);
+      return page;
+    };
+    const first = async () => {
+      status.textContent = 'Loading the history…';
+      try {
+        const page = await load('');
+        if (!loaded) next = page.next || '';
+        loaded = true;
+        count();
+      } catch (err) {
+        status.textContent = err.problem && err.problem.status === 404 && !shown.size ? 'No events yet.' : `Could not load the history: ${err.message}`;
+      }
+      older.hidden = !next;
+    };
+    older.addEventListener('click', async () => {
+      older.disabled = true;
+      try {
+        const page = await load(next);
+        next = page.next || '';
+        count();
+      } catch (err) {
+        status.textContent = `Could not load older events: ${err.message}`;
+      } finally {
+        older.disabled = false;
+        older.hidden = !next;
+      }
+    });
+    first();
+    return {
+      refresh: first,
+      onEvent(ev) {
+        if (!ev.topic.endsWith(`.${kind}.events`) || ev.key !== key) return;
+        const gap = loaded && ev.position > newest + 1;
+        add({ position: ev.position, version: ev.version, type: ev.type, time: ev.timestamp, msgId: ev.msgId, subject: ev.subject, event: ev.event });
+        count();
+        // An event without a position, or after one this page missed:
+        // the history has them all.
+        if (!ev.position || gap) first();
+      },
+    };
+  }
+
+  // deletedSince tells whether err is a 404 for a key that has a history
+  // nonetheless: one deleted since (or removed).
+  async function deletedSince(err, kind, key) {
+    if (!(err instanceof ApiError) || err.problem.status !== 404) return false;
+    try {
+      const page = await api('GET', `/${kind}/${enc(key)}/history?limit=1`);
+      return page.items.length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  // showPast shows the author or book key as of position (read-only),
+  // with its timeline; without a position, as it is now: deleted.
+  async function showPast(kind, key, position) {
+    const author = kind === 'authors';
+    const noun = author ? 'author' : 'book';
+    let state = null;
+    let missing = !position;
+    if (position) {
+      try {
+        state = await api('GET', `/${kind}/${enc(key)}?position=${position}`);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.problem.status !== 404) throw err;
+        missing = true;
+      }
+    }
+    const root = mount('tpl-past');
+    const now = `#/${kind}/${enc(key)}`;
+    $('[data-crumb]', root).replaceChildren(el('a', { href: `#/${kind}`, text: author ? 'Authors' : 'Books' }));
+    const name = state ? (author ? fullName(state) : state.title) : key;
+    document.title = `${name}${position ? ` at position ${position}` : ''} · Books catalog`;
+    $('[data-title]', root).textContent = name;
+    const banner = $('[data-banner]', root);
+    if (!position) {
+      banner.append(el('strong', { text: `This ${noun} does not exist now.` }), ' ',
+        `It was ${author ? 'deleted' : 'removed'}; its history is below, and each event shows how it was then.`);
+    } else {
+      banner.append(el('strong', { text: 'A past state, read-only.' }), ' ',
+        missing
+          ? `At position ${position} of its history this ${noun} did not exist.`
+          : `This is how this ${noun} was at position ${position} of its history, version ${state.version}.`,
+        ' ', el('a', { href: now, text: 'Back to now' }));
+    }
+    const meta = $('[data-meta]', root);
+    const row = (dt, dd) => meta.append(el('dt', { text: dt }), el('dd', {}, dd));
+    if (state && author) {
+      row('Code', el('code', { text: state.code }));
+      row('Version', String(state.version));
+    } else if (state) {
+      row('Author', state.authorCode ? el('a', { href: `#/authors/${enc(state.authorCode)}`, text: state.authorCode }) : 'none');
+      row('Version', String(state.version));
+      row('Id', el('code', { text: state.id }));
+      $('[data-past-chapters]', root).hidden = false;
+      $('[data-chapters-status]', root).textContent = state.chapters.length ? '' : 'No chapters then.';
+      $('[data-chapters]', root).replaceChildren(...state.chapters.map((c) => el('li', {},
+        el('article', { class: 'chapter' }, el('h3', { text: `${c.id}. ${c.title}` }), el('div', { class: 'content', text: c.content })))));
+    } else {
+      row(author ? 'Code' : 'Id', el('code', { text: key }));
+    }
+    const history = timeline(root, kind, key, position);
+    current = { onEvent: history.onEvent };
+  }
+
   // ---- views
 
   async function showAuthors(query) {
@@ -215,8 +394,15 @@
   }
 
   async function showAuthor(code) {
-    let author = await api('GET', `/authors/${enc(code)}`);
+    let author;
+    try {
+      author = await api('GET', `/authors/${enc(code)}`);
+    } catch (err) {
+      if (await deletedSince(err, 'authors', code)) return showPast('authors', code, 0);
+      throw err;
+    }
     const root = mount('tpl-author');
+    const history = timeline(root, 'authors', code);
     let bookIds = new Set();
     const render = () => {
       document.title = `${fullName(author)} · Books catalog`;
@@ -245,6 +431,7 @@
     bindForm($('[data-form=update-author]', root), async (v) => {
       author = await api('PUT', `/authors/${enc(code)}`, { body: { firstName: v.firstName, lastName: v.lastName }, version: author.version });
       render();
+      history.refresh();
       flash(`Saved: ${fullName(author)}, version ${author.version}.`);
     });
     bindForm($('[data-form=delete-author]', root), async () => {
@@ -255,6 +442,7 @@
     let refresh;
     current = {
       onEvent(ev) {
+        history.onEvent(ev);
         if (ev.topic.endsWith('.authors.events') && ev.key === code && ev.version > author.version) {
           staleNotice(root, `This author changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
         }
@@ -287,12 +475,22 @@
   }
 
   async function showBook(id) {
-    let book = await api('GET', `/books/${enc(id)}`);
+    let book;
+    try {
+      book = await api('GET', `/books/${enc(id)}`);
+    } catch (err) {
+      if (await deletedSince(err, 'books', id)) return showPast('books', id, 0);
+      throw err;
+    }
     const root = mount('tpl-book');
+    const history = timeline(root, 'books', id);
     loadAuthorCodes();
+    // After this page's own writes: the timeline follows them even
+    // without the live events.
     const reload = async () => {
       book = await api('GET', `/books/${enc(id)}`);
       render();
+      history.refresh();
     };
     const render = () => {
       document.title = `${book.title} · Books catalog`;
@@ -324,6 +522,7 @@
     bindForm($('[data-form=rename-book]', root), async (v) => {
       book = await api('PUT', `/books/${enc(id)}`, { body: { title: v.title }, version: book.version });
       render();
+      history.refresh();
       flash(`Renamed to “${book.title}”.`);
     });
     const setAuthor = $('[data-form=set-author]', root);
@@ -331,6 +530,7 @@
       const clear = submitter && submitter.hasAttribute('data-clear-author');
       book = await api('PUT', `/books/${enc(id)}/author`, { body: { authorCode: clear ? null : v.authorCode }, version: book.version });
       render();
+      history.refresh();
       flash(book.authorCode ? `Author set to ${book.authorCode}.` : 'Author cleared.');
     });
     const addChapter = $('[data-form=add-chapter]', root);
@@ -347,6 +547,7 @@
     });
     current = {
       onEvent(ev) {
+        history.onEvent(ev);
         if (ev.topic.endsWith('.books.events') && ev.key === id && ev.version > book.version) {
           staleNotice(root, `This book changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
         }
@@ -368,7 +569,8 @@
     $('[data-detail]', root).textContent = detail;
   }
 
-  // ---- routing: #/authors, #/authors/{code}, #/books, #/books/{id}
+  // ---- routing: #/authors, #/authors/{code}, #/books, #/books/{id}, and
+  // #/authors/{code}@{position}, #/books/{id}@{position}: a past state
 
   async function route(moveFocus) {
     const hash = location.hash.replace(/^#/, '');
@@ -377,7 +579,10 @@
       return; // an in-page link such as #live
     }
     const [p, q] = hash.split('?');
-    const parts = p.split('/').filter(Boolean).map(decodeURIComponent);
+    const raw = p.split('/').filter(Boolean);
+    const parts = raw.map(decodeURIComponent);
+    // The key is encoded, so an '@' of its own is not the separator.
+    const past = raw.length === 2 ? /^(.+)@([1-9][0-9]*)$/.exec(raw[1]) : null;
     const query = new URLSearchParams(q || '');
     current = null;
     flash(pendingFlash);
@@ -388,7 +593,8 @@
     }
     view.setAttribute('aria-busy', 'true');
     try {
-      if (parts[0] === 'authors' && parts.length === 1) await showAuthors(query);
+      if ((parts[0] === 'authors' || parts[0] === 'books') && past) await showPast(parts[0], decodeURIComponent(past[1]), Number(past[2]));
+      else if (parts[0] === 'authors' && parts.length === 1) await showAuthors(query);
       else if (parts[0] === 'authors' && parts.length === 2) await showAuthor(parts[1]);
       else if (parts[0] === 'books' && parts.length === 1) await showBooks(query);
       else if (parts[0] === 'books' && parts.length === 2) await showBook(parts[1]);
@@ -428,7 +634,15 @@
     }
   }
 
+  // The events listed already, by place, so that the recent events a
+  // stream sends again when it reconnects are listed once; bounded.
+  const listed = new Set();
+
   function addEvent(ev) {
+    const place = `${ev.topic}/${ev.partition}/${ev.offset}`;
+    if (listed.has(place)) return;
+    listed.add(place);
+    if (listed.size > 4 * MAX_EVENTS) listed.delete(listed.values().next().value);
     const isAuthor = ev.topic.endsWith('.authors.events');
     const href = isAuthor ? `#/authors/${enc(ev.key)}` : `#/books/${enc(ev.key)}`;
     const when = ev.timestamp ? new Date(ev.timestamp) : new Date();
@@ -438,11 +652,11 @@
         el('a', { href, text: isAuthor ? ev.key : shortId(ev.key), title: ev.key })),
       el('p', { class: 'event-summary', text: summary(ev) }),
       el('p', { class: 'event-meta' },
-        `v${ev.version} · ${ev.topic} · `,
+        `v${ev.version}${ev.subject ? ` · by ${ev.subject}` : ''} · ${ev.topic} · `,
         el('time', { datetime: when.toISOString(), text: when.toLocaleTimeString() })),
       el('details', {},
         el('summary', { text: 'Record' }),
-        el('pre', { text: JSON.stringify({ topic: ev.topic, partition: ev.partition, offset: ev.offset, key: ev.key, msgId: ev.msgId, version: ev.version, event: ev.event, error: ev.error }, null, 2) })));
+        el('pre', { text: JSON.stringify({ topic: ev.topic, partition: ev.partition, offset: ev.offset, key: ev.key, msgId: ev.msgId, subject: ev.subject, version: ev.version, position: ev.position, event: ev.event, error: ev.error }, null, 2) })));
     const list = $('#events');
     list.prepend(item);
     while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
@@ -464,6 +678,9 @@
       addEvent(ev);
       dispatch(ev);
     });
+    // An event committed before the stream went live (the last few, sent
+    // first): listed, but not news to the page's view.
+    source.addEventListener('recent', (e) => addEvent(JSON.parse(e.data)));
     source.addEventListener('dropped', () => set('This page fell behind and missed some events; reconnecting…', false));
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) {
