@@ -25,6 +25,61 @@
     else if (current && current.onEvent) current.onEvent(ev);
   }
 
+  // ---- the bearer token: asked for when the service answers 401 (it
+  // needs one for writes, and for reads with AUTH_READS), kept for this
+  // tab only (sessionStorage, gone when the tab closes), sent only to
+  // this origin.
+
+  const TOKEN_KEY = 'catalog.token';
+  let memoryToken = ''; // when sessionStorage is unavailable
+
+  function getToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || '';
+    } catch {
+      return memoryToken;
+    }
+  }
+
+  function setToken(token) {
+    const changed = token !== getToken();
+    memoryToken = token;
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // Kept in memoryToken only.
+    }
+    $('#token-status').hidden = !token;
+    if (changed) restartLive();
+  }
+
+  // askToken shows the token dialog, saying why, and resolves to the token
+  // entered, or '' when cancelled. Requests that need a token at the same
+  // time share one dialog.
+  let asking = null;
+  function askToken(why) {
+    if (asking) return asking;
+    const dialog = $('#token-dialog');
+    const input = $('#token-input');
+    const whyEl = $('#token-why');
+    whyEl.textContent = why;
+    whyEl.hidden = !why;
+    input.value = '';
+    dialog.returnValue = '';
+    asking = new Promise((resolve) => {
+      dialog.addEventListener('close', () => {
+        asking = null;
+        const token = dialog.returnValue === 'use' ? input.value.trim() : '';
+        input.value = '';
+        resolve(token);
+      }, { once: true });
+    });
+    dialog.showModal();
+    input.focus();
+    return asking;
+  }
+
   // ---- the JSON API
 
   class ApiError extends Error {
@@ -36,25 +91,40 @@
 
   // api calls the JSON API and returns the decoded body (null for 204).
   // version, when given, is sent as If-Match: a concurrent change is then
-  // refused (412) instead of overwritten.
+  // refused (412) instead of overwritten. A 401 asks for a token and tries
+  // again with it: the request was not applied.
   async function api(method, path, { body, version } = {}) {
-    const headers = { Accept: 'application/json, application/problem+json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (version !== undefined) headers['If-Match'] = `"${version}"`;
-    let res;
-    try {
-      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (err) {
-      throw new ApiError({ status: 0, title: 'Network error', detail: `The service could not be reached (${err.message}).` });
-    }
-    if (res.status === 204) return null;
-    const type = res.headers.get('Content-Type') || '';
-    const data = type.includes('json') ? await res.json().catch(() => null) : null;
-    if (!res.ok) {
+    for (let attempt = 0; ; attempt++) {
+      const headers = { Accept: 'application/json, application/problem+json' };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      if (version !== undefined) headers['If-Match'] = `"${version}"`;
+      const token = getToken();
+      if (token) headers.Authorization = `Bearer ${token}`;
+      let res;
+      try {
+        res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      } catch (err) {
+        throw new ApiError({ status: 0, title: 'Network error', detail: `The service could not be reached (${err.message}).` });
+      }
+      if (res.status === 204) return null;
+      const type = res.headers.get('Content-Type') || '';
+      const data = type.includes('json') ? await res.json().catch(() => null) : null;
+      if (res.ok) return data;
       const p = data && typeof data === 'object' ? data : {};
-      throw new ApiError({ ...p, status: res.status, title: p.title || res.statusText, detail: p.detail || `${res.status} ${res.statusText}` });
+      const problem = { ...p, status: res.status, title: p.title || res.statusText, detail: p.detail || `${res.status} ${res.statusText}` };
+      if (res.status === 401 && attempt < 3) {
+        // Unless another request has set a new token meanwhile, this
+        // one was refused or missing: forget it and ask.
+        if (getToken() === token) {
+          if (token) setToken('');
+          const next = await askToken(token ? `That token was refused: ${sentence(problem.detail)}` : sentence(problem.detail));
+          if (!next) throw new ApiError(problem);
+          setToken(next);
+        }
+        continue;
+      }
+      throw new ApiError(problem);
     }
-    return data;
   }
 
   // ---- small DOM helpers
@@ -94,6 +164,12 @@
     return `${a.firstName} ${a.lastName}`.trim() || a.code;
   }
 
+  // sentence makes a problem's detail read as a sentence of its own.
+  function sentence(text) {
+    const s = String(text || '');
+    return s && `${s[0].toUpperCase()}${s.slice(1)}${/[.!?]$/.test(s) ? '' : '.'}`;
+  }
+
   function shortId(id) {
     return id && id.length > 12 ? `${id.slice(0, 8)}…` : id;
   }
@@ -121,7 +197,26 @@
     }
     const box = $('.form-error', form);
     box.replaceChildren();
-    if (p.status === 412) {
+    box.classList.remove('auth');
+    if (p.status === 401 || p.status === 403) {
+      // Said plainly: who may do what is the service's to decide, and
+      // the remedy is another token.
+      box.classList.remove('conflict');
+      box.classList.add('auth');
+      box.append(
+        el('strong', { text: p.status === 401 ? 'This needs a token (401 Unauthorized).' : 'Your token does not allow this (403 Forbidden).' }), ' ',
+        el('span', { text: sentence(p.detail) }), ' ',
+        el('button', { type: 'button', class: 'secondary small', 'data-token': true, text: p.status === 401 ? 'Enter a token' : 'Use another token' }),
+      );
+      $('[data-token]', box).addEventListener('click', async () => {
+        const token = await askToken('');
+        if (token) {
+          setToken(token);
+          box.hidden = true;
+          flash('Token set for this tab: try again.');
+        }
+      });
+    } else if (p.status === 412) {
       box.classList.add('conflict');
       box.append(
         el('strong', { text: 'Someone else changed this since you loaded it (412 Precondition Failed).' }), ' ',
@@ -662,37 +757,118 @@
     while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
   }
 
-  function startLive() {
+  function setLive(text, live) {
     const status = $('#live-status');
-    const set = (text, live) => {
-      status.textContent = text;
-      status.dataset.live = String(live);
-    };
-    const source = new EventSource(document.body.dataset.stream);
-    source.addEventListener('status', (e) => {
-      const s = JSON.parse(e.data);
-      set(s.live ? 'Live: new events appear as they are committed.' : `Not live yet: ${s.detail}…`, s.live);
-    });
-    source.addEventListener('event', (e) => {
-      const ev = JSON.parse(e.data);
+    status.textContent = text;
+    status.dataset.live = String(live);
+  }
+
+  // What each kind of server-sent event does, however it arrives.
+  const liveHandlers = {
+    status(data) {
+      const s = JSON.parse(data);
+      setLive(s.live ? 'Live: new events appear as they are committed.' : `Not live yet: ${s.detail}…`, s.live);
+    },
+    event(data) {
+      const ev = JSON.parse(data);
       addEvent(ev);
       dispatch(ev);
-    });
+    },
     // An event committed before the stream went live (the last few, sent
     // first): listed, but not news to the page's view.
-    source.addEventListener('recent', (e) => addEvent(JSON.parse(e.data)));
-    source.addEventListener('dropped', () => set('This page fell behind and missed some events; reconnecting…', false));
+    recent(data) {
+      addEvent(JSON.parse(data));
+    },
+    dropped() {
+      setLive('This page fell behind and missed some events; reconnecting…', false);
+    },
+  };
+
+  // The live stream in use: an EventSource, or, with a token (which an
+  // EventSource cannot send), a fetch; and the timer of a retry.
+  let liveSource = null;
+  let liveAbort = null;
+  let liveRetry = 0;
+
+  function startLive() {
+    clearTimeout(liveRetry);
+    const token = getToken();
+    if (token) {
+      streamWithToken(token);
+      return;
+    }
+    const source = new EventSource(document.body.dataset.stream);
+    liveSource = source;
+    for (const [name, handle] of Object.entries(liveHandlers)) {
+      source.addEventListener(name, (e) => handle(e.data));
+    }
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) {
-        set('The live events are unavailable; trying again in a few seconds…', false);
-        setTimeout(startLive, 5000);
+        setLive('The live events are unavailable; trying again in a few seconds…', false);
+        liveRetry = setTimeout(startLive, 5000);
       } else {
-        set('Connection lost; reconnecting…', false);
+        setLive('Connection lost; reconnecting…', false);
       }
     });
   }
 
+  // restartLive follows a change of token: a stream with the old token
+  // starts again with the new one (or as an EventSource without one); an
+  // EventSource that is live needs no token and goes on.
+  function restartLive() {
+    if (liveSource && $('#live-status').dataset.live === 'true') return;
+    if (liveSource) liveSource.close();
+    if (liveAbort) liveAbort.abort();
+    liveSource = null;
+    liveAbort = null;
+    startLive();
+  }
+
+  // streamWithToken reads the server-sent events with fetch, which can
+  // send the token, and parses them as an EventSource would.
+  async function streamWithToken(token) {
+    const ctl = new AbortController();
+    liveAbort = ctl;
+    try {
+      const res = await fetch(document.body.dataset.stream, {
+        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` }, signal: ctl.signal, cache: 'no-store',
+      });
+      if (!res.ok || !res.body) throw new Error(`${res.status} ${res.statusText}`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          let name = 'message';
+          const data = [];
+          for (const line of frame.split('\n')) {
+            if (line.startsWith('event:')) name = line.slice(6).trim();
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          }
+          const handle = liveHandlers[name];
+          if (handle && data.length) handle(data.join('\n'));
+        }
+      }
+    } catch (err) {
+      if (ctl.signal.aborted) return;
+      console.warn('live events:', err);
+    }
+    if (ctl.signal.aborted) return;
+    setLive('Connection lost; reconnecting…', false);
+    liveRetry = setTimeout(startLive, 2000);
+  }
+
   $('#live-clear').addEventListener('click', () => $('#events').replaceChildren());
+  $('#token-forget').addEventListener('click', () => {
+    setToken('');
+    flash('Token forgotten.');
+  });
+  $('#token-status').hidden = !getToken();
   window.addEventListener('hashchange', () => route(true));
   startLive();
   route(false);
