@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/metrics"
 )
 
@@ -17,7 +17,7 @@ type mapReader map[string]author.State
 func (m mapReader) Get(k string) (author.State, error) {
 	s, ok := m[k]
 	if !ok {
-		return s, errNotFoundForBench
+		return s, eskafka.ErrNotFound
 	}
 	return s, nil
 }
@@ -25,8 +25,6 @@ func (m mapReader) Get(k string) (author.State, error) {
 func (mapReader) List(string, int) ([]author.State, []string, bool, error) {
 	return nil, nil, false, nil
 }
-
-var errNotFoundForBench = http.ErrNoLocation
 
 // BenchmarkGetAuthor measures the API's own cost of GET /authors/{code}
 // (routing, host check, metrics, logging, validation, rendering) over an
@@ -69,5 +67,4 @@ func BenchmarkGetAuthor(b *testing.B) {
 			mux.ServeHTTP(w, req)
 		}
 	})
-	_ = time.Second
 }
