@@ -179,14 +179,6 @@ func (b *ownershipBalancer) JoinGroupMetadata(interests []string, current map[st
 }
 
 func (b *ownershipBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	if len(assignment) == 0 {
-		// A leader that left this member out: nothing assigned, nobody
-		// known. Failing instead would rejoin at once, again and again.
-		if b.onAssignment != nil {
-			b.onAssignment(map[int32]string{}, map[string][]int32{})
-		}
-		return map[string][]int32{}, nil
-	}
 	var a kmsg.ConsumerMemberAssignment
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("parse assignment: %w", err)
