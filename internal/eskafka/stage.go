@@ -343,6 +343,15 @@ func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
 	if len(gone) > 0 {
 		s.log.Info("partitions no longer assigned", "partitions", gone)
 	}
+	// The new ones are restoring from now, not from OnPartitionsAssigned
+	// a moment later: in between, Ready would report an instance that
+	// has joined and owns nothing yet as ready.
+	for p := range kept {
+		if s.parts[p] == NotOwned {
+			s.parts[p] = Restoring
+			s.fresh[p] = true
+		}
+	}
 }
 
 func (s *Stage) leaveGroup() {
