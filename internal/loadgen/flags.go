@@ -50,6 +50,7 @@ Flags:
 	fs.DurationVar(&o.Duration, "duration", 0, fmt.Sprintf("how long to run (default %s; with -n, at most %s)", DefaultDuration, DefaultMaxDuration))
 	fs.Float64Var(&o.Rate, "rate", 0, "fixed overall rate in requests/s, open loop (0: as fast as answers come)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "timeout of each request")
+	tokenFile := fs.String("token-file", "", "file holding a bearer token for the HTTP modes (a service with authentication on; default $CATALOG_TOKEN)")
 	mix := fs.String("mix", "", "write mix, such as create=1,update=3 (default creates only)")
 	upc := fs.Int("updates-per-create", 0, "updates of each created author (same as -mix create=1,update=N)")
 	seed := fs.Int("seed", DefaultSeed, "authors -mode http-read creates before it measures (0: read the existing ones)")
@@ -70,6 +71,16 @@ Flags:
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.Mode = *mode
 	o.URLs = splitList(*urls)
+	o.Token = strings.TrimSpace(os.Getenv("CATALOG_TOKEN"))
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return bad("-token-file: %v", err)
+		}
+		if o.Token = strings.TrimSpace(string(b)); o.Token == "" {
+			return bad("-token-file: %s is empty", *tokenFile)
+		}
+	}
 	o.Brokers = splitList(*brokers)
 	if len(o.URLs) == 0 {
 		return bad("-url: empty")

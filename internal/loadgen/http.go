@@ -84,6 +84,7 @@ func (d *httpDriver) send(ctx context.Context, method, url, body string, want in
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	d.authorize(req)
 	resp, err := d.hc.Do(req)
 	if err != nil {
 		return 0, errKind(err)
@@ -97,6 +98,13 @@ func (d *httpDriver) send(ctx context.Context, method, url, body string, want in
 		return resp.StatusCode, statusKind(resp.StatusCode)
 	}
 	return resp.StatusCode, ""
+}
+
+// authorize adds the bearer token, if any.
+func (d *httpDriver) authorize(req *http.Request) {
+	if d.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.opts.Token)
+	}
 }
 
 func statusKind(code int) string { return strconv.Itoa(code) + " " + http.StatusText(code) }
@@ -254,6 +262,7 @@ func (d *httpDriver) getJSON(ctx context.Context, u string, v any) error {
 	if err != nil {
 		return err
 	}
+	d.authorize(req)
 	resp, err := d.hc.Do(req)
 	if err != nil {
 		return err

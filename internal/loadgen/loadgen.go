@@ -146,6 +146,9 @@ type Options struct {
 	Rate float64
 	// Timeout bounds each request (default 10s).
 	Timeout time.Duration
+	// Token, when set, is sent as "Authorization: Bearer <Token>" by the
+	// HTTP modes (a service with authentication on).
+	Token string
 	// Mix is the write mix of ModeHTTP and ModeKafka (default creates
 	// only).
 	Mix Mix

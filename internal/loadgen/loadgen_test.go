@@ -9,6 +9,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -699,4 +701,35 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// With a token, every request of the HTTP modes carries it: a service with
+// authentication on can be driven.
+func TestHTTPSendsTheToken(t *testing.T) {
+	emu := newEmulator()
+	emu.hook = func(r *http.Request) int {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			return http.StatusUnauthorized
+		}
+		return 0
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	rep, err := Run(context.Background(), Options{Mode: ModeHTTPRead, URLs: []string{srv.URL}, Clients: 2, Count: 20, Seed: 5, ProgressEvery: -1, Token: "s3cret"}, nil)
+	if err != nil || rep.Errors != 0 || rep.Requests != 20 {
+		t.Fatalf("with the token: %v %+v", err, rep)
+	}
+	rep, err = Run(context.Background(), Options{Mode: ModeHTTP, URLs: []string{srv.URL}, Clients: 1, Count: 3, ProgressEvery: -1}, nil)
+	if err != nil || rep.Errors != 3 {
+		t.Fatalf("without it the emulator refuses every write: %v %+v", err, rep)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token")
+	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := ParseArgs([]string{"-mode", "http-read", "-token-file", path}, io.Discard)
+	if err != nil || opts.Token != "s3cret" {
+		t.Fatalf("-token-file: %q %v", opts.Token, err)
+	}
 }
