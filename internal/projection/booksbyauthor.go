@@ -223,10 +223,18 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			return fmt.Errorf("encode reaction for book %s: %w", bookID, err)
 		}
 		msgID := ids.FromName("unassign-author", r.Topic, fmt.Sprint(r.Partition), fmt.Sprint(r.Offset), bookID)
-		tx.Emit(&kgo.Record{Topic: m.books.Commands, Partition: -1, Key: []byte(bookID), Value: cb, Headers: []kgo.RecordHeader{
+		headers := []kgo.RecordHeader{
 			{Key: eskafka.HeaderMsgID, Value: []byte(msgID)},
 			{Key: eskafka.HeaderType, Value: []byte(typ)},
-		}})
+		}
+		// Whoever deleted the author also unassigned the books: the
+		// books' history says so.
+		for _, h := range r.Headers {
+			if h.Key == eskafka.HeaderSubject {
+				headers = append(headers, h)
+			}
+		}
+		tx.Emit(&kgo.Record{Topic: m.books.Commands, Partition: -1, Key: []byte(bookID), Value: cb, Headers: headers})
 	}
 	return nil
 }

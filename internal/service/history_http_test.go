@@ -10,6 +10,9 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/auth"
+	"github.com/bookscatalog/catalog/internal/config"
 )
 
 type historyItem struct {
@@ -140,4 +143,49 @@ func TestAuthorHistory(t *testing.T) {
 			t.Fatalf("%s: past state %s, want %s", i.URL, got, pastWant)
 		}
 	}
+}
+
+// The history says who did what: the writer's subject on their own events,
+// and on the events of the reaction their deletion of an author caused.
+func TestHistoryShowsWhoDidWhat(t *testing.T) {
+	path, tokens := tokenFile(t)
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) { c.AuthTokensFile = path }
+	})
+	i := h.start()
+	w := bearer(tokens[auth.RoleWriter])
+	i.do(http.MethodPost, "/authors", authorBody("ann", "Ann", "Radcliffe"), w).expect(t, http.StatusCreated, nil)
+	var b struct {
+		ID string `json:"id"`
+	}
+	i.do(http.MethodPost, "/books", map[string]any{"title": "Udolpho", "authorCode": "ann"}, w).expect(t, http.StatusCreated, &b)
+	// Deleted once the read model lists the book, the reaction follows
+	// the deletion itself and carries its subject. (A book linked after
+	// its author's deletion is unassigned by the link, with no subject.)
+	poll(t, "the author's books to list the book", func() error {
+		if r := i.get("/authors/ann/books"); !bytes.Contains(r.Body, []byte(b.ID)) {
+			return fmt.Errorf("last: %s", r)
+		}
+		return nil
+	})
+	i.do(http.MethodDelete, "/authors/ann", nil, w).expect(t, http.StatusNoContent, nil)
+	poll(t, "the reaction in the book's history", func() error {
+		var p struct {
+			Items []struct {
+				Type    string `json:"type"`
+				Subject string `json:"subject"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(i.get("/books/"+b.ID+"/history").Body, &p); err != nil {
+			return err
+		}
+		var got []string
+		for _, it := range p.Items {
+			got = append(got, it.Type+"/"+it.Subject)
+		}
+		if fmt.Sprint(got) != "[BookCreated/writer-subject BookAuthorSet/writer-subject BookAuthorSet/writer-subject]" {
+			return fmt.Errorf("history %v", got)
+		}
+		return nil
+	})
 }
