@@ -172,7 +172,7 @@ func ensureTopicsTB(t testing.TB, cl *kgo.Client, cfg eskafka.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := eskafka.EnsureTopics(ctx, cl, cfg.Partitions, 1, eskafka.AggregateTopics(cfg.Service, "counters").Specs()...); err != nil {
+	if err := eskafka.EnsureTopics(ctx, cl, cfg.Partitions, kafkatest.ReplicationFactor(t, cfg.Brokers), eskafka.AggregateTopics(cfg.Service, "counters").Specs()...); err != nil {
 		t.Fatal(err)
 	}
 }

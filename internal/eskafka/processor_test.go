@@ -14,6 +14,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
+	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/store"
 	"github.com/bookscatalog/catalog/internal/store/memstore"
 )
@@ -215,18 +216,19 @@ func TestTopicMismatch(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx := context.Background()
 	topics := eskafka.AggregateTopics(cfg.Service, "counters")
-	if err := eskafka.EnsureTopics(ctx, cl, partitions, 1, topics.Specs()...); err != nil {
+	rf := kafkatest.ReplicationFactor(t, cfg.Brokers)
+	if err := eskafka.EnsureTopics(ctx, cl, partitions, rf, topics.Specs()...); err != nil {
 		t.Fatalf("matching topics refused: %v", err)
 	}
-	err = eskafka.EnsureTopics(ctx, cl, partitions+1, 1, topics.Specs()...)
+	err = eskafka.EnsureTopics(ctx, cl, partitions+1, rf, topics.Specs()...)
 	if err == nil || !strings.Contains(err.Error(), topics.Events+" has 3 partitions, want 4") {
 		t.Fatalf("partition mismatch error = %v", err)
 	}
 	other := eskafka.AggregateTopics(cfg.Service, "others")
-	if _, err := adm.CreateTopic(ctx, partitions, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, other.Changelog); err != nil {
+	if _, err := adm.CreateTopic(ctx, partitions, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, other.Changelog); err != nil {
 		t.Fatal(err)
 	}
-	err = eskafka.EnsureTopics(ctx, cl, partitions, 1, other.Specs()...)
+	err = eskafka.EnsureTopics(ctx, cl, partitions, rf, other.Specs()...)
 	if err == nil || !strings.Contains(err.Error(), other.Changelog+" has cleanup.policy=delete, want compact") {
 		t.Fatalf("cleanup policy mismatch error = %v", err)
 	}
