@@ -68,6 +68,9 @@ type instance struct {
 	err  error         // its exit status, once done is closed
 }
 
+// newInstance returns an instance called name, with its data directory
+// under dir and a free port of 127.0.0.1; its process is killed when the
+// test ends, and the output of each of its runs printed if the test failed.
 func newInstance(t *testing.T, name, bin, dir string, env []string) *instance {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	in := &instance{name: name, bin: bin, env: env, dataDir: filepath.Join(dir, name), addr: addr, url: "http://" + addr, logDir: dir}
