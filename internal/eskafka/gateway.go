@@ -206,6 +206,10 @@ func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
 	}
 }
 
+// ErrSendUnconfirmed is returned by Gateway.Send when its context ended
+// before Kafka confirmed the command: it may or may not be written.
+var ErrSendUnconfirmed = errors.New("the command was not confirmed by Kafka in time and may still be written")
+
 // Gateway is the write side of an aggregate for adapters such as HTTP: it
 // sends commands to the commands topic and returns their typed outcomes.
 type Gateway[S, C, E any] struct {
@@ -271,8 +275,21 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 		fp := sha256.Sum256(b)
 		g.outcomes.Expect(opt.MsgID, fp[:])
 	}
-	if err := g.producer.ProduceSync(ctx, r).FirstErr(); err != nil {
-		return fmt.Errorf("produce command %s: %w", opt.MsgID, err)
+	// Wait for the produce at most as long as ctx allows: franz-go's
+	// idempotent producer does not fail a record already written to a
+	// connection until a broker answers, so with every broker down a
+	// synchronous produce waits for as long as they are away. The record
+	// may still be written after ctx ends: ErrSendUnconfirmed says so, and
+	// a retry with the same MsgID (idempotent) is safe.
+	done := make(chan error, 1)
+	g.producer.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("produce command %s: %w", opt.MsgID, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("produce command %s: %w: %w", opt.MsgID, ErrSendUnconfirmed, ctx.Err())
 	}
 	return nil
 }

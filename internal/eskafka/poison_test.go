@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/internal/embedded"
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
@@ -377,5 +378,32 @@ func TestOutcomeCacheBoundedInBytes(t *testing.T) {
 	n, b := e.outcomes.Size()
 	if b > cfg.OutcomeCacheBytes || n >= 22 || n == 0 {
 		t.Fatalf("outcome cache holds %d outcomes in %d bytes, bound %d", n, b, cfg.OutcomeCacheBytes)
+	}
+}
+
+// With every broker gone, sending a command ends when its context does,
+// saying it is unconfirmed; it never holds its caller until the brokers
+// return (franz-go keeps such a record waiting for an answer).
+func TestSendEndsWhenBrokersAreGone(t *testing.T) {
+	b, err := embedded.Start("127.0.0.1:0", "", embedded.Plaintext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := newConfig(t)
+	cfg.Brokers = []string{b.Addr()}
+	e := start(t, cfg)
+	e.do(open{"g"}, eskafka.SendOptions{})
+	b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.gw.Send(ctx, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, eskafka.ErrSendUnconfirmed) {
+			t.Fatalf("send with the brokers gone: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("send still waiting a minute after its context ended")
 	}
 }

@@ -156,7 +156,16 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 		// Who sent it, recorded on the command and its events.
 		opt.Subject = p.Subject
 	}
-	if err := res.Writer.Send(r.Context(), cmd, opt); err != nil {
+	// Sending waits no longer than the whole write may: Kafka being away
+	// must not hold the request (and its connection) indefinitely.
+	sctx, cancel := context.WithTimeout(r.Context(), res.WriteTimeout)
+	defer cancel()
+	if err := res.Writer.Send(sctx, cmd, opt); err != nil {
+		if errors.Is(err, eskafka.ErrSendUnconfirmed) {
+			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.WriteTimeout, res.Name, msgID)
+			p.MsgID = msgID
+			return "", p
+		}
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			// Bad input, not a failure: the body fits MaxBodyBytes but
 			// the command does not fit a Kafka record.
