@@ -34,15 +34,14 @@ func (s *Stage) noteCommit() {
 	h.failures, h.lastErr, h.lastCommit = 0, nil, time.Now()
 }
 
-func (s *Stage) noteBatchFailure(err error) {
+// noteFailure counts a failed batch or session.
+func (s *Stage) noteFailure(err error) {
 	h := &s.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failures++
 	h.lastErr = err
 }
-
-func (s *Stage) noteSessionFailure(err error) { s.noteBatchFailure(err) }
 
 func (s *Stage) beginBusy(t time.Time) {
 	h := &s.health

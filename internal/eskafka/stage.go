@@ -142,7 +142,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		if s.health.commits.Load() != commits {
 			backoff = time.Second
 		}
-		s.noteSessionFailure(err)
+		s.noteFailure(err)
 		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
@@ -559,7 +559,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	abort := func(reason error) error {
 		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
-		s.noteBatchFailure(reason)
+		s.noteFailure(reason)
 		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("abort transaction after %w: %w", reason, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
@@ -137,7 +138,7 @@ func (res *Resource[S, C, E]) stateAt(w http.ResponseWriter, r *http.Request, k 
 		return
 	}
 	if errors.Is(err, eskafka.ErrNotYet) {
-		writeProblem(w, problem(http.StatusNotFound, "%s %s did not exist at that point of its history", res.singular(), quoted(k)))
+		writeProblem(w, problem(http.StatusNotFound, "%s %s did not exist at that point of its history", strings.TrimSuffix(res.Name, "s"), quoted(k)))
 		return
 	}
 	if err != nil {
@@ -146,11 +147,4 @@ func (res *Resource[S, C, E]) stateAt(w http.ResponseWriter, r *http.Request, k 
 	}
 	w.Header().Set("X-Catalog-Position", strconv.FormatInt(rec.Position, 10))
 	writeJSON(w, http.StatusOK, res.Render(s))
-}
-
-func (res *Resource[S, C, E]) singular() string {
-	if n := len(res.Name); n > 1 && res.Name[n-1] == 's' {
-		return res.Name[:n-1]
-	}
-	return res.Name
 }
