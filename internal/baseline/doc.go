@@ -1,5 +1,5 @@
 // Package baseline holds the physical limits the service is measured
-// against (DESIGN §10, issue 16): programs that do only what any
+// against (docs/performance.md, issue 16): programs that do only what any
 // implementation of the same job must do on the same machine, so that the
 // service's figures can be read as ratios to them, measured in the same run
 // by the same load tool (catalog loadgen, scripts/bench).

@@ -398,7 +398,7 @@ func describeAlts[E any](alts [][]E) string {
 	return strings.Join(parts, " or ")
 }
 
-// The representations of the HTTP API (DESIGN §6).
+// The JSON representations of the HTTP API, as internal/httpapi renders them.
 type authorView struct {
 	Code      string `json:"code"`
 	FirstName string `json:"firstName"`

@@ -1,5 +1,6 @@
 // Package config reads the service's configuration from environment
-// variables (DESIGN §8), with flags of the same meaning taking precedence.
+// variables (listed in docs/running.md, "Configuration"), with flags of the
+// same meaning taking precedence.
 package config
 
 import (

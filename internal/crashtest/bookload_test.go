@@ -66,7 +66,8 @@ func (b *bookRun) String() string {
 		b.id, b.author, b.ops[0].outcome, b.ops[0].attempts, b.ops[0].detail, b.ops[1].outcome, b.ops[1].attempts, b.ops[1].detail)
 }
 
-// bookView is the JSON representation of a book (DESIGN §6).
+// bookView is the JSON representation of a book, as internal/httpapi
+// renders it.
 type bookView struct {
 	ID         string            `json:"id"`
 	Title      string            `json:"title"`

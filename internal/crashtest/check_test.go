@@ -27,7 +27,7 @@ import (
 
 // recordFormat decodes the values of the authors events and changelog
 // topics: it is the one place here that knows their record format. Values
-// are Avro single-object frames (DESIGN §7, docs/wire-format.md), decoded
+// are Avro single-object frames (docs/wire-format.md), decoded
 // with the domain's types as reader schemas; a writer schema other than
 // those is looked up in the service's schema registry topic. Swap this for
 // another format, and the checks stay as they are.

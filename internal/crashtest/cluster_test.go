@@ -124,7 +124,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Logf("phase b: book writes not acked at first: %s", note)
 	}
 	if n := bB.statusN["500"]; n > 0 {
-		t.Logf("NOTE: %d book writes answered 500 while the owner of their author was unreachable or moving; a partition that moves should answer 503 with Retry-After (DESIGN §5, docs/architecture.md)", n)
+		t.Logf("NOTE: %d book writes answered 500 while the owner of their author was unreachable or moving; a partition that moves should answer 503 with Retry-After (docs/architecture.md, Scaling out)", n)
 	}
 	c.settle(wB, bB, n1.url)
 

@@ -149,7 +149,8 @@ func (a *authorRun) String() string {
 	return b.String()
 }
 
-// authorView is the JSON representation of an author (DESIGN §6).
+// authorView is the JSON representation of an author, as internal/httpapi
+// renders it.
 type authorView struct {
 	Code      string `json:"code"`
 	FirstName string `json:"firstName"`

@@ -232,7 +232,8 @@ func TestTopicMismatch(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), other.Changelog+" has cleanup.policy=delete, want compact") {
 		t.Fatalf("cleanup policy mismatch error = %v", err)
 	}
-	// The settings of created topics are those of DESIGN §4.
+	// The settings of created topics are those of docs/architecture.md
+	// ("Topics").
 	configs, err := adm.DescribeTopicConfigs(ctx, topics.Events, topics.Changelog, topics.Commands, topics.Results)
 	if err != nil {
 		t.Fatal(err)

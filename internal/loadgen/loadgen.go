@@ -1,6 +1,6 @@
 // Package loadgen drives a running catalog service (or a cluster of them)
 // with concurrent clients and reports throughput and latency: the load
-// generator of DESIGN §10, run as `catalog loadgen`.
+// generator behind docs/performance.md, run as `catalog loadgen`.
 //
 // Modes:
 //

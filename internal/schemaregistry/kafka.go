@@ -327,8 +327,7 @@ func (r *Registry) catchUp(ctx context.Context) error {
 
 // apply takes one registry record in. A record that is not valid is
 // skipped and logged, never an error: one bad record written by anyone must
-// not keep the service from starting or from reading the records after it
-// (DESIGN §10a).
+// not keep the service from starting or from reading the records after it.
 func (r *Registry) apply(rec *kgo.Record) {
 	fp, err := ParseKey(rec.Key)
 	if err != nil {

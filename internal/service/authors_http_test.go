@@ -178,7 +178,7 @@ func authorCodes(items []authorView) []string {
 	return codes
 }
 
-// TestAuthorsBadInput sends every kind of bad input of DESIGN §6 and checks
+// TestAuthorsBadInput sends every kind of bad input the HTTP API refuses and checks
 // that each gets its 4xx problem and writes nothing.
 func TestAuthorsBadInput(t *testing.T) {
 	t.Parallel()

@@ -78,8 +78,8 @@ func booksOf(code, first, last string, books ...bookRef) authorBooksView {
 }
 
 // checkBookMembers fails unless a book representation has exactly the
-// members of DESIGN §6, with authorCode a string or null and chapters an
-// array.
+// members the HTTP API renders, with authorCode a string or null and
+// chapters an array.
 func checkBookMembers(t testing.TB, r *response) {
 	t.Helper()
 	var m map[string]json.RawMessage
