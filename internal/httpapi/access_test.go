@@ -63,8 +63,8 @@ func (s *sent[S, C, E]) last() eskafka.SendOptions {
 // mounted, and a the access policy.
 func accessConfig(a Access) (Config, *sent[author.State, author.Command, author.Event]) {
 	cfg := testConfig()
-	rec := &sent[author.State, author.Command, author.Event]{Writer: cfg.Authors.Writer}
-	cfg.Authors.Writer = rec
+	rec := &sent[author.State, author.Command, author.Event]{Writer: authorsIn(cfg).Writer}
+	authorsIn(cfg).Writer = rec
 	cfg.Metadata = func() any { return map[string]string{"self": "http://a"} }
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	cfg.Extra = map[string]http.Handler{"GET /metrics": ok, "GET /{$}": ok, "GET /ui/": ok, "GET /events/stream": ok}
@@ -247,11 +247,12 @@ func TestSubjectGoesWithTheCommand(t *testing.T) {
 	}
 }
 
-// notOwner owns no key: every read is forwarded.
-type notOwner struct{}
+// ownedReader owns no key: every read is forwarded to the owner its
+// Ownership names.
+type ownedReader struct{ Ownership }
 
-func (notOwner) Get(string) (author.State, error) { return author.State{}, eskafka.ErrNotOwner }
-func (notOwner) List(string, int) ([]author.State, []string, bool, error) {
+func (ownedReader) Get(string) (author.State, error) { return author.State{}, eskafka.ErrNotOwner }
+func (ownedReader) List(string, int) ([]author.State, []string, bool, error) {
 	return nil, nil, false, nil
 }
 
@@ -363,7 +364,7 @@ func TestForwardCarriesProof(t *testing.T) {
 	} {
 		cfg, _ := accessConfig(Access{})
 		cfg.Peers = &Peers{Self: "http://self.example:9081", Secret: testSecret}
-		cfg.Authors.Reader, cfg.Authors.Ownership, cfg.Authors.Peers, cfg.Authors.Partitions = notOwner{}, ownedBy(c.owner), cfg.Peers, 3
+		authorsIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(c.owner)}, 3
 		w := (call{"GET", "/authors/jane", "", ""}).do(t, New(cfg))
 		if w.Code != c.status {
 			t.Errorf("owner %q: %d %s", c.owner, w.Code, w.Body.String())
@@ -388,7 +389,7 @@ func TestForwardFollowsNoRedirect(t *testing.T) {
 	defer owner.Close()
 	cfg, _ := accessConfig(Access{})
 	cfg.Peers = &Peers{Self: "http://self.example:9081", Secret: testSecret, Client: &http.Client{}}
-	cfg.Authors.Reader, cfg.Authors.Ownership, cfg.Authors.Peers, cfg.Authors.Partitions = notOwner{}, ownedBy(owner.URL), cfg.Peers, 3
+	authorsIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(owner.URL)}, 3
 	w := (call{"GET", "/authors/jane", "", ""}).do(t, New(cfg))
 	if w.Code != http.StatusBadGateway || w.Header().Get("Location") != "" {
 		t.Fatalf("redirecting owner: %d %v %s", w.Code, w.Header(), w.Body.String())

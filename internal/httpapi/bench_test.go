@@ -34,7 +34,7 @@ func BenchmarkGetAuthor(b *testing.B) {
 	st := author.State{Code: "jane-austen", FirstName: "Jane", LastName: "Austen", Version: 3}
 	b.Run("api", func(b *testing.B) {
 		cfg := testConfig()
-		cfg.Authors.Reader = mapReader{st.Code: st}
+		authorsIn(cfg).Reader = mapReader{st.Code: st}
 		cfg.Observe = metrics.New().Request
 		cfg.AllowedHosts = DefaultAllowedHosts("localhost:9081", "http://localhost:9081")
 		h := New(cfg)

@@ -11,7 +11,6 @@ import (
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
 	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
 )
 
 // Books is the books resource.
@@ -47,7 +46,12 @@ func RenderBook(s book.State) any {
 }
 
 // ValidBookID checks the form of a book id.
-func ValidBookID(id string) *domain.Rejection { return book.ValidateID("id", id) }
+func ValidBookID(id string) error {
+	if rej := book.ValidateID("id", id); rej != nil {
+		return rej
+	}
+	return nil
+}
 
 // AuthorChecker tells whether an author exists, so that a book is never
 // given an unknown author.
@@ -77,7 +81,7 @@ func (o optionalString) code() (string, *Problem) {
 		return "", nil
 	}
 	if rej := domain.ValidateSlug("authorCode", *o.Value); rej != nil {
-		return "", rejectionProblem(rejection(rej), "")
+		return "", Rejected(rej)
 	}
 	return *o.Value, nil
 }
@@ -95,17 +99,14 @@ type chapterBody struct {
 
 // checkAuthor returns a 422 for an unknown or deleted author.
 func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Problem {
-	if rej := domain.ValidateSlug("authorCode", code); rej != nil {
-		return rejectionProblem(rejection(rej), "")
-	}
 	ok, err := exists(ctx, code)
 	switch {
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, ErrPeerUnavailable):
-		return problem(http.StatusServiceUnavailable, "cannot check author %s now: %v", quoted(code), err)
+		return NewProblem(http.StatusServiceUnavailable, "cannot check author %s now: %v", Quote(code), err)
 	case err != nil:
-		return problem(http.StatusInternalServerError, "check author %s: %v", quoted(code), err)
+		return NewProblem(http.StatusInternalServerError, "check author %s: %v", Quote(code), err)
 	case !ok:
-		p := problem(http.StatusUnprocessableEntity, "author %s does not exist", quoted(code))
+		p := NewProblem(http.StatusUnprocessableEntity, "author %s does not exist", Quote(code))
 		p.Field, p.Code = "authorCode", domain.CodeUnknownReference
 		return p
 	}
@@ -136,171 +137,117 @@ func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *
 	}
 }
 
-func routeBooks(mux *http.ServeMux, b *Books) {
-	mux.HandleFunc("POST /books", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		var body bookBody
-		if p := decodeBody(w, r, &body); p != nil {
-			return p
-		}
-		if p := required("title", body.Title); p != nil {
-			return p
-		}
-		var id string
-		switch {
-		case body.ID != nil:
-			id = *body.ID
-			if rej := book.ValidateID("id", id); rej != nil {
-				return rejectionProblem(rejection(rej), "")
+// BookWrites are the books' write endpoints: POST /books, PUT and DELETE
+// /books/{id}, PUT /books/{id}/author, POST /books/{id}/chapters and
+// DELETE /books/{id}/chapters/{chapterId}.
+func BookWrites() []Write[book.State, book.Command, book.Event] {
+	return []Write[book.State, book.Command, book.Event]{
+		{Method: http.MethodPost, Status: http.StatusCreated, Command: createBook},
+		{Method: http.MethodPut, Path: "/{key}", Status: http.StatusOK, Command: func(r *WriteRequest) (book.Command, *Problem) {
+			var body struct {
+				Title *string `json:"title"`
 			}
-		case r.Header.Get("Idempotency-Key") != "":
-			// A retry must name the same book to be recognised.
-			id = ids.FromName(append([]string{"book-id", r.Header.Get("Idempotency-Key")}, idempotencyScope(r)...)...)
-		default:
-			id = ids.New()
-		}
-		code, p := body.AuthorCode.code()
-		if p != nil {
-			return p
-		}
-		cmd := book.CreateBook{ID: id, Title: *body.Title, AuthorCode: code}
-		result, p := b.execute(w, r, cmd)
-		if p != nil {
-			return p
-		}
-		w.Header().Set("Location", "/books/"+id)
-		b.etag(w, result.State)
-		writeJSON(w, http.StatusCreated, RenderBook(result.State))
-		return nil
-	}))
-	mux.HandleFunc("PUT /books/{id}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		id, p := b.pathKey(r, "id")
-		if p != nil {
-			return p
-		}
-		var body struct {
-			Title *string `json:"title"`
-		}
-		if p := decodeBody(w, r, &body); p != nil {
-			return p
-		}
-		if p := required("title", body.Title); p != nil {
-			return p
-		}
-		return b.respond(w, r, http.StatusOK, book.UpdateBook{ID: id, Title: *body.Title})
-	}))
-	mux.HandleFunc("PUT /books/{id}/author", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		id, p := b.pathKey(r, "id")
-		if p != nil {
-			return p
-		}
-		var body struct {
-			AuthorCode optionalString `json:"authorCode"`
-		}
-		if p := decodeBody(w, r, &body); p != nil {
-			return p
-		}
-		if !body.AuthorCode.Set {
-			p := problem(http.StatusUnprocessableEntity, `field "authorCode" is required (a code, or null to clear the author)`)
-			p.Field = "authorCode"
-			return p
-		}
-		code, p := body.AuthorCode.code()
-		if p != nil {
-			return p
-		}
-		return b.respond(w, r, http.StatusOK, book.SetBookAuthor{ID: id, AuthorCode: code})
-	}))
-	mux.HandleFunc("POST /books/{id}/chapters", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		id, p := b.pathKey(r, "id")
-		if p != nil {
-			return p
-		}
-		var body chapterBody
-		if p := decodeBody(w, r, &body); p != nil {
-			return p
-		}
-		if p := required("title", body.Title, "content", body.Content); p != nil {
-			return p
-		}
-		result, p := b.execute(w, r, book.AddChapter{ID: id, Title: *body.Title, Content: *body.Content})
-		if p != nil {
-			return p
-		}
-		var added ChapterView
-		for _, e := range result.Events {
-			if c, ok := e.(book.ChapterAdded); ok {
-				added = ChapterView{ID: c.ChapterID, Title: c.Title, Content: c.Content}
+			if p := r.Decode(&body); p != nil {
+				return nil, p
 			}
-		}
-		b.etag(w, result.State)
-		writeJSON(w, http.StatusCreated, added)
-		return nil
-	}))
-	mux.HandleFunc("DELETE /books/{id}/chapters/{chapterId}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		id, p := b.pathKey(r, "id")
-		if p != nil {
-			return p
-		}
-		cid, err := strconv.ParseInt(r.PathValue("chapterId"), 10, 64)
-		if err != nil || cid < 1 {
-			p := problem(http.StatusBadRequest, "chapterId must be a positive integer, not %s", quoted(r.PathValue("chapterId")))
-			p.Field = "chapterId"
-			return p
-		}
-		return b.respond(w, r, http.StatusNoContent, book.RemoveChapter{ID: id, ChapterID: cid})
-	}))
-	mux.HandleFunc("DELETE /books/{id}", handle(func(w http.ResponseWriter, r *http.Request) *Problem {
-		id, p := b.pathKey(r, "id")
-		if p != nil {
-			return p
-		}
-		return b.respond(w, r, http.StatusNoContent, book.RemoveBook{ID: id})
-	}))
-	mux.HandleFunc("GET /books/{id}", b.getOne("id"))
-	mux.HandleFunc("GET /books", b.list)
-	mux.HandleFunc("POST /books/commands", b.postCommand)
-	// One pattern for /books/commands/{msgId} and /books/{id}/history,
-	// which overlap; "history" is never a msgId.
-	mux.HandleFunc("GET /books/{id}/{sub}", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.PathValue("sub") == "history":
-			if id, p := b.pathKey(r, "id"); p != nil {
-				writeProblem(w, p)
-			} else {
-				b.history(w, r, id)
+			if p := Required("title", body.Title); p != nil {
+				return nil, p
 			}
-		case r.PathValue("id") == "commands":
-			b.commandOutcome(w, r, r.PathValue("sub"))
-		default:
-			unmatched(mux)(w, r)
-		}
-	})
+			return book.UpdateBook{ID: r.Key, Title: *body.Title}, nil
+		}},
+		{Method: http.MethodPut, Path: "/{key}/author", Status: http.StatusOK, Command: func(r *WriteRequest) (book.Command, *Problem) {
+			var body struct {
+				AuthorCode optionalString `json:"authorCode"`
+			}
+			if p := r.Decode(&body); p != nil {
+				return nil, p
+			}
+			if !body.AuthorCode.Set {
+				p := NewProblem(http.StatusUnprocessableEntity, `field "authorCode" is required (a code, or null to clear the author)`)
+				p.Field = "authorCode"
+				return nil, p
+			}
+			code, p := body.AuthorCode.code()
+			if p != nil {
+				return nil, p
+			}
+			return book.SetBookAuthor{ID: r.Key, AuthorCode: code}, nil
+		}},
+		{Method: http.MethodPost, Path: "/{key}/chapters", Status: http.StatusCreated, Answer: addedChapter, Command: func(r *WriteRequest) (book.Command, *Problem) {
+			var body chapterBody
+			if p := r.Decode(&body); p != nil {
+				return nil, p
+			}
+			if p := Required("title", body.Title, "content", body.Content); p != nil {
+				return nil, p
+			}
+			return book.AddChapter{ID: r.Key, Title: *body.Title, Content: *body.Content}, nil
+		}},
+		{Method: http.MethodDelete, Path: "/{key}/chapters/{chapterId}", Status: http.StatusNoContent, Command: func(r *WriteRequest) (book.Command, *Problem) {
+			cid, err := strconv.ParseInt(r.PathValue("chapterId"), 10, 64)
+			if err != nil || cid < 1 {
+				p := NewProblem(http.StatusBadRequest, "chapterId must be a positive integer, not %s", Quote(r.PathValue("chapterId")))
+				p.Field = "chapterId"
+				return nil, p
+			}
+			return book.RemoveChapter{ID: r.Key, ChapterID: cid}, nil
+		}},
+		{Method: http.MethodDelete, Path: "/{key}", Status: http.StatusNoContent, Command: func(r *WriteRequest) (book.Command, *Problem) {
+			return book.RemoveBook{ID: r.Key}, nil
+		}},
+	}
 }
 
-// authorBooks serves GET /authors/{code}/books from the read model, or
-// from the instance that owns the code.
-func authorBooks(booksOf BooksOfAuthor, own Ownership, peers *Peers) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		code := r.PathValue("code")
-		if rej := ValidAuthorCode(code); rej != nil {
-			p := problem(http.StatusBadRequest, "malformed code in path: %s", rej.Message)
-			p.Field = "code"
-			writeProblem(w, p)
-			return
+// createBook is POST /books: the id is the body's, or made up (from the
+// Idempotency-Key, if any, so that a retry names the same book).
+func createBook(r *WriteRequest) (book.Command, *Problem) {
+	var body bookBody
+	if p := r.Decode(&body); p != nil {
+		return nil, p
+	}
+	if p := Required("title", body.Title); p != nil {
+		return nil, p
+	}
+	var id string
+	if body.ID != nil {
+		id = *body.ID
+		if rej := book.ValidateID("id", id); rej != nil {
+			return nil, Rejected(rej)
 		}
+	} else {
+		id = r.NewID("book-id")
+	}
+	code, p := body.AuthorCode.code()
+	if p != nil {
+		return nil, p
+	}
+	return book.CreateBook{ID: id, Title: *body.Title, AuthorCode: code}, nil
+}
+
+// addedChapter answers POST /books/{id}/chapters with the chapter added.
+func addedChapter(result *eskafka.Result[book.State, book.Event]) any {
+	var added ChapterView
+	for _, e := range result.Events {
+		if c, ok := e.(book.ChapterAdded); ok {
+			added = ChapterView{ID: c.ChapterID, Title: c.Title, Content: c.Content}
+		}
+	}
+	return added
+}
+
+// BooksOfAuthorRead is GET /authors/{code}/books, from the books-by-author
+// read model (booksOf), whose partitions own places.
+func BooksOfAuthorRead(booksOf BooksOfAuthor, own Ownership) Read {
+	return Read{Ownership: own, Get: func(_ context.Context, code string) (any, error) {
 		v, err := booksOf(code)
-		if errors.Is(err, eskafka.ErrNotOwner) && peers.forward(w, r, own, code) {
-			return
-		}
 		if err == nil && v.Author == nil {
 			err = eskafka.ErrNotFound
 		}
 		if err != nil {
-			writeProblem(w, readProblem(w, err, "authors", code))
-			return
+			return nil, err
 		}
-		writeJSON(w, http.StatusOK, AuthorBooksView{Author: *v.Author, Books: v.List()})
-	}
+		return AuthorBooksView{Author: *v.Author, Books: v.List()}, nil
+	}}
 }
 
 // AuthorBooksView is the answer to "which books does this author have?".

@@ -252,53 +252,62 @@ type keyedItem struct {
 
 // listAll serves a list read by merging the local answers of every
 // instance, keeping the cursor contract: items in key order, "next" set
-// when more may follow.
+// when more may follow. Each instance answers its items' keys beside them
+// (Page.Keys), the keys its store lists them by, which are also what the
+// cursor holds: the merge never reads a key out of a representation.
 func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, limit int, after string) {
-	urls, gap := instances(res.Ownership, res.Partitions)
+	urls, gap := instances(res.ownership(), res.partitions)
 	if gap {
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem(http.StatusServiceUnavailable, "some partitions of %s have no owner right now (rebalancing); retry shortly", res.Name))
+		writeProblem(w, problem(http.StatusServiceUnavailable, "some partitions of %s have no owner right now (rebalancing); retry shortly", res.name()))
 		return
 	}
 	var all []keyedItem
 	more := false
 	for _, u := range urls {
-		var page struct {
-			Items []json.RawMessage `json:"items"`
-			Next  string            `json:"next"`
-		}
-		if u == res.Peers.Self {
+		if u == res.peers.Self {
 			items, keys, partial, err := res.Reader.List(after, limit)
 			if err != nil || partial {
 				w.Header().Set("Retry-After", "1")
-				writeProblem(w, problem(http.StatusServiceUnavailable, "this instance cannot list %s now (restoring)", res.Name))
+				writeProblem(w, problem(http.StatusServiceUnavailable, "this instance cannot list %s now (restoring)", res.name()))
 				return
 			}
 			for i, s := range items {
-				b, _ := json.Marshal(res.Render(s))
+				b, err := json.Marshal(res.render(s))
+				if err != nil {
+					writeProblem(w, problem(http.StatusInternalServerError, "render %s %s: %v", res.Singular, quoted(keys[i]), err))
+					return
+				}
 				all = append(all, keyedItem{keys[i], b})
 			}
 			more = more || len(items) == limit
 			continue
 		}
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+			Next  string            `json:"next"`
+			Keys  []string          `json:"keys"`
+		}
 		q := url.Values{"local": {"true"}, "limit": {strconv.Itoa(limit)}}
 		if after != "" {
 			q.Set("after", encodeCursor(after))
 		}
-		status, err := res.Peers.get(r.Context(), u, "/"+res.Name+"?"+q.Encode(), &page)
+		status, err := res.peers.get(r.Context(), u, "/"+res.name()+"?"+q.Encode(), &page)
 		if err != nil || status != http.StatusOK {
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, problem(http.StatusServiceUnavailable, "instance %s did not answer the list (status %d, %v); retry shortly", u, status, err))
 			return
 		}
-		for _, it := range page.Items {
-			var k map[string]any
-			if err := json.Unmarshal(it, &k); err != nil {
-				writeProblem(w, problem(http.StatusBadGateway, "instance %s answered an undecodable item", u))
-				return
-			}
-			key, _ := k[res.KeyField].(string)
-			all = append(all, keyedItem{key, it})
+		if len(page.Keys) != len(page.Items) {
+			// An instance of an earlier version, which did not send
+			// keys, during a rolling upgrade: the list is refused
+			// rather than merged out of order.
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, problem(http.StatusServiceUnavailable, "instance %s answered %d items with %d keys (is it of an earlier version?); retry shortly", u, len(page.Items), len(page.Keys)))
+			return
+		}
+		for i, it := range page.Items {
+			all = append(all, keyedItem{page.Keys[i], it})
 		}
 		more = more || page.Next != ""
 	}
@@ -323,14 +332,32 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 // answered 503 (its partition is moving); retry shortly.
 var ErrPeerUnavailable = errors.New("the owner is unavailable")
 
-// RemoteExists asks the owner of an author whether it exists.
-func (p *Peers) RemoteExists(ctx context.Context, own Ownership, code string) (bool, error) {
-	owner := own.Owner(code)
+// Exists reports whether the item key of res exists, asking its owner
+// when another instance owns it: a check one aggregate makes of another
+// before a command (see Resource.Precheck). peers may be nil (this
+// instance only).
+func Exists[S, C, E any](res *Resource[S, C, E], peers *Peers) func(ctx context.Context, key string) (bool, error) {
+	return func(ctx context.Context, key string) (bool, error) {
+		_, err := res.Reader.Get(key)
+		switch {
+		case errors.Is(err, eskafka.ErrNotFound):
+			return false, nil
+		case errors.Is(err, eskafka.ErrNotOwner) && peers != nil && res.ownership() != nil:
+			return peers.remoteExists(ctx, res.ownership(), "/"+res.name()+"/", key)
+		}
+		return err == nil, err
+	}
+}
+
+// remoteExists asks the owner of key whether the item at prefix+key
+// exists.
+func (p *Peers) remoteExists(ctx context.Context, own Ownership, prefix, key string) (bool, error) {
+	owner := own.Owner(key)
 	if owner == "" || owner == p.Self {
 		return false, eskafka.ErrRestoring
 	}
 	var v map[string]any
-	status, err := p.get(ctx, owner, "/authors/"+url.PathEscape(code), &v)
+	status, err := p.get(ctx, owner, prefix+url.PathEscape(key), &v)
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("ask %s: %w: %w", owner, ErrPeerUnavailable, err)

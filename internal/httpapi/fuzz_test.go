@@ -387,7 +387,8 @@ func (readyHealth) Readiness() error { return nil }
 // states, reads find nothing.
 func fuzzAPI() http.Handler { return New(testConfig()) }
 
-// testConfig configures the API over fakes, for tests to adjust.
+// testConfig configures the API over fakes, for tests to adjust (see
+// authorsIn, booksIn).
 func testConfig() Config {
 	authors := es.Aggregate[author.State, author.Command, author.Event]{
 		Name: "authors", Decide: author.Decide, Evolve: author.Evolve, Key: author.Command.AuthorCode,
@@ -400,29 +401,31 @@ func testConfig() Config {
 	authorEvents := jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
 	bookEvents := jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
 		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
-	return Config{
-		Authors: &Authors{
-			Name: "authors", Writer: &fakeWriter[author.State, author.Command, author.Event]{agg: authors, events: authorEvents, out: map[string]*eskafka.Result[author.State, author.Event]{}},
-			Reader:   emptyReader[author.State]{},
-			Commands: jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{}),
-			Events:   authorEvents, Key: author.Command.AuthorCode, Version: author.Version, Render: RenderAuthor,
-			ValidKey: ValidAuthorCode, WriteTimeout: time.Second,
-		},
-		Books: &Books{
-			Name: "books", Writer: &fakeWriter[book.State, book.Command, book.Event]{agg: books, events: bookEvents, out: map[string]*eskafka.Result[book.State, book.Event]{}},
-			Reader: emptyReader[book.State]{},
-			Commands: jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
-				book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}),
-			Events: bookEvents, Key: book.Command.BookID, Version: book.Version, Render: RenderBook,
-			ValidKey: ValidBookID, WriteTimeout: time.Second,
-			Precheck: CheckBookAuthor(func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil }),
-		},
-		BooksOfAuthor: func(string) (booksbyauthor.View, error) {
+	cfg := Config{Health: readyHealth{}, WriteTimeout: time.Second}
+	cfg.Handle(&Authors{
+		Aggregate: authors, Singular: "author", KeyName: "code", ValidKey: ValidAuthorCode,
+		Writer:   &fakeWriter[author.State, author.Command, author.Event]{agg: authors, events: authorEvents, out: map[string]*eskafka.Result[author.State, author.Event]{}},
+		Reader:   emptyReader[author.State]{},
+		Commands: jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{}),
+		Events:   authorEvents, Render: RenderAuthor, Writes: AuthorWrites(),
+		Reads: map[string]Read{"books": BooksOfAuthorRead(func(string) (booksbyauthor.View, error) {
 			return booksbyauthor.View{}, eskafka.ErrNotFound
-		},
-		Health: readyHealth{},
-	}
+		}, nil)},
+	})
+	cfg.Handle(&Books{
+		Aggregate: books, Singular: "book", KeyName: "id", ValidKey: ValidBookID,
+		Writer: &fakeWriter[book.State, book.Command, book.Event]{agg: books, events: bookEvents, out: map[string]*eskafka.Result[book.State, book.Event]{}},
+		Reader: emptyReader[book.State]{},
+		Commands: jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
+			book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}),
+		Events: bookEvents, Render: RenderBook, Writes: BookWrites(),
+		Precheck: CheckBookAuthor(func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil }),
+	})
+	return cfg
 }
+
+// authorsIn returns the authors resource of a testConfig.
+func authorsIn(cfg Config) *Authors { return cfg.Resources[0].(*Authors) }
 
 // FuzzAPI sends arbitrary requests to the whole API (over fakes, so that
 // any 5xx is the API's own): none panics or gets a 5xx, and every error is

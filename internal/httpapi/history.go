@@ -5,13 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
-// History reads an aggregate's history (eskafka.Processor implements it).
+// History reads an aggregate's history (eskafka.Processor implements it):
+// a Resource whose Reader implements it serves histories and past states.
 type History[S, E any] interface {
 	History(key string, after int64, limit int, desc bool) (*eskafka.HistoryPage, error)
 	StateAt(key string, position int64, at time.Time) (S, *eskafka.Recorded, error)
@@ -42,8 +42,9 @@ type HistoryPageView struct {
 
 // history serves GET /{name}/{key}/history?limit=&after=&order=asc|desc.
 func (res *Resource[S, C, E]) history(w http.ResponseWriter, r *http.Request, k string) {
-	if res.History == nil {
-		writeProblem(w, problem(http.StatusNotFound, "no history of %s", res.Name))
+	hist, ok := res.Reader.(History[S, E])
+	if !ok {
+		writeProblem(w, problem(http.StatusNotFound, "no history of %s", res.name()))
 		return
 	}
 	limit, cursor, p := pageParams(r)
@@ -73,18 +74,18 @@ func (res *Resource[S, C, E]) history(w http.ResponseWriter, r *http.Request, k 
 		writeProblem(w, p)
 		return
 	}
-	page, err := res.History.History(k, after, limit, desc)
-	if errors.Is(err, eskafka.ErrNotOwner) && res.Peers.forward(w, r, res.Ownership, k) {
+	page, err := hist.History(k, after, limit, desc)
+	if errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, res.ownership(), k) {
 		return
 	}
 	if err != nil {
-		writeProblem(w, readProblem(w, err, res.Name, k))
+		writeProblem(w, readProblem(w, err, res.Singular, k))
 		return
 	}
 	view := HistoryPageView{Items: make([]HistoryEvent, 0, len(page.Events)), Total: page.Total}
 	for _, rec := range page.Events {
 		he := HistoryEvent{Position: rec.Position, Version: rec.Version, Type: rec.Type, Time: rec.Time(), MsgID: rec.MsgID, Subject: rec.Subject}
-		ev, err := res.History.DecodeEvent(rec.Data)
+		ev, err := hist.DecodeEvent(rec.Data)
 		if err == nil {
 			he.Event, _, err = res.Events.Encode(ev)
 		}
@@ -103,8 +104,9 @@ func (res *Resource[S, C, E]) history(w http.ResponseWriter, r *http.Request, k 
 // stateAt serves GET /{name}/{key}?position=N or ?at=RFC3339: the state as
 // of that point of its history.
 func (res *Resource[S, C, E]) stateAt(w http.ResponseWriter, r *http.Request, k string) {
-	if res.History == nil {
-		writeProblem(w, problem(http.StatusBadRequest, "%s have no history to read a past state from", res.Name))
+	hist, ok := res.Reader.(History[S, E])
+	if !ok {
+		writeProblem(w, problem(http.StatusBadRequest, "%s have no history to read a past state from", res.name()))
 		return
 	}
 	q := r.URL.Query()
@@ -133,18 +135,18 @@ func (res *Resource[S, C, E]) stateAt(w http.ResponseWriter, r *http.Request, k 
 		}
 		at = t
 	}
-	s, rec, err := res.History.StateAt(k, position, at)
-	if errors.Is(err, eskafka.ErrNotOwner) && res.Peers.forward(w, r, res.Ownership, k) {
+	s, rec, err := hist.StateAt(k, position, at)
+	if errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, res.ownership(), k) {
 		return
 	}
 	if errors.Is(err, eskafka.ErrNotYet) {
-		writeProblem(w, problem(http.StatusNotFound, "%s %s did not exist at that point of its history", strings.TrimSuffix(res.Name, "s"), quoted(k)))
+		writeProblem(w, problem(http.StatusNotFound, "%s %s did not exist at that point of its history", res.Singular, quoted(k)))
 		return
 	}
 	if err != nil {
-		writeProblem(w, readProblem(w, err, res.Name, k))
+		writeProblem(w, readProblem(w, err, res.Singular, k))
 		return
 	}
 	w.Header().Set("X-Catalog-Position", strconv.FormatInt(rec.Position, 10))
-	writeJSON(w, http.StatusOK, res.Render(s))
+	writeJSON(w, http.StatusOK, res.render(s))
 }

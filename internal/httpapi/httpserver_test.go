@@ -90,8 +90,8 @@ func (blockingWriter[S, C, E]) Lookup(string) (*eskafka.Result[S, E], bool, erro
 func TestWaitsOutliveWriteTimeout(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	cfg := testConfig()
-	cfg.Authors.Writer = blockingWriter[author.State, author.Command, author.Event]{}
-	cfg.Authors.WriteTimeout = wait
+	authorsIn(cfg).Writer = blockingWriter[author.State, author.Command, author.Event]{}
+	cfg.WriteTimeout = wait
 	// The write deadline passes long before either handler answers.
 	base := serve(t, New(cfg), ServerConfig{WriteTimeout: wait / 10})
 	for _, c := range []struct {

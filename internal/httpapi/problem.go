@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -34,6 +36,37 @@ type Problem struct {
 }
 
 func (p *Problem) Error() string { return p.Detail }
+
+// NewProblem returns a problem of status with a detail formatted from
+// format and args. A detail that repeats request input formats it with
+// Quote.
+func NewProblem(status int, format string, args ...any) *Problem {
+	return problem(status, format, args...)
+}
+
+// Rejected returns the problem of a refused command or field, such as a
+// validation error of the domain: its status follows the rejection's code
+// (see es.AsRejection), and its field is the rejection's. err must not be
+// nil.
+func Rejected(err error) *Problem { return rejectionProblem(es.AsRejection(err), "") }
+
+// Quote returns s quoted for a problem's detail, cut short when long, so
+// that a problem never mirrors large or hostile input back.
+func Quote(s string) string { return quoted(s) }
+
+// Required returns a 422 naming the first missing member of name/value
+// pairs ("title", body.Title, ...), where a value is a *string that is nil
+// when the member was absent; nil when none is missing.
+func Required(pairs ...any) *Problem {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v, ok := pairs[i+1].(*string); ok && v == nil {
+			p := problem(http.StatusUnprocessableEntity, "field %q is required", pairs[i])
+			p.Field = pairs[i].(string)
+			return p
+		}
+	}
+	return nil
+}
 
 func problem(status int, format string, args ...any) *Problem {
 	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: fmt.Sprintf(format, args...)}

@@ -30,62 +30,270 @@ type Writer[S, C, E any] interface {
 }
 
 // Reader reads an aggregate's states (eskafka.Processor implements it).
+// A Reader that also implements History serves each item's history and
+// past states; one that implements Ownership lets any instance answer any
+// read (a key owned elsewhere is forwarded, a list merges all instances).
 type Reader[S any] interface {
 	Get(key string) (S, error)
 	List(after string, limit int) (items []S, keys []string, partial bool, err error)
 }
 
-// Resource is one aggregate type as the HTTP API exposes it.
+// Resource is one aggregate type as the HTTP API exposes it, mounted with
+// Config.Resources. Its collection is /{Aggregate.Name}, one item
+// /{Aggregate.Name}/{key}; the aggregate also gives the key of every
+// command (Aggregate.Key) and the version of every state, for ETags
+// (Aggregate.Version). Every resource serves:
+//
+//   - GET /{name} (a page of items in key order) and GET /{name}/{key};
+//   - GET /{name}/{key}/history and past states (?position=, ?at=), when
+//     the Reader implements History;
+//   - POST /{name}/commands and GET /{name}/commands/{msgId} (the command
+//     endpoints);
+//   - its Writes and Reads.
 type Resource[S, C, E any] struct {
-	// Name is the collection's path segment, e.g. "authors".
-	Name   string
-	Writer Writer[S, C, E]
-	Reader Reader[S]
-	// Commands and Events are the JSON shapes of the CQRS endpoints.
+	// Aggregate is the aggregate the resource exposes.
+	Aggregate es.Aggregate[S, C, E]
+	// Singular names one item in messages ("author", for "author
+	// \"jane\" not found").
+	Singular string
+	// KeyName names the key in paths and problems: "code" serves
+	// /authors/{code} and answers "malformed code in path".
+	KeyName string
+	// ValidKey reports why a key is malformed (a 400 in a path, before
+	// any read; a rejection before a command is sent), nil when it is
+	// well-formed. An error with a RejectionCode method keeps its code
+	// and field (es.AsRejection). Nil accepts any key.
+	ValidKey func(key string) error
+	Writer   Writer[S, C, E]
+	Reader   Reader[S]
+	// Commands and Events are the JSON shapes of the command endpoints
+	// and of the events in outcomes and histories.
 	Commands *jsoncodec.Union[C]
 	Events   *jsoncodec.Union[E]
-	// Key returns the aggregate id of a command.
-	Key func(C) string
-	// Version returns a state's version, for ETags.
-	Version func(S) int64
-	// Render turns a state into its JSON representation.
+	// Render turns a state into its JSON representation; nil shows the
+	// state as it is.
 	Render func(S) any
-	// ValidKey reports whether a path key is well-formed (a malformed
-	// one is a 400, an unknown one a 404).
-	ValidKey func(string) *domain.Rejection
-	// WriteTimeout bounds the wait for a command's outcome.
-	WriteTimeout time.Duration
-	// KeyField is the member of a representation that holds its key.
-	KeyField string
-	// Ownership and Peers, when set, let any instance answer any read:
-	// a key owned elsewhere is forwarded, a list merges all instances.
-	Ownership Ownership
-	Peers     *Peers
-	// Partitions is the partition count, for telling when some
-	// partition has no owner.
-	Partitions int
-	// History, when set, serves GET /{name}/{key}/history and past
-	// states (?position=, ?at=).
-	History History[S, E]
 	// Precheck, when set, vets every command before it is sent, from
-	// whichever endpoint (a check the aggregate cannot make itself).
+	// whichever endpoint (a check the aggregate cannot make itself, such
+	// as that another aggregate exists).
 	Precheck func(ctx context.Context, cmd C) *Problem
+	// Writes are the resource's write endpoints, each one command.
+	Writes []Write[S, C, E]
+	// Reads are further reads of one item: GET /{name}/{key}/{sub}.
+	Reads map[string]Read
+
+	// Set when mounted, from the API's Config.
+	peers        *Peers
+	partitions   int
+	writeTimeout time.Duration
 }
 
-// respond executes cmd and answers with status: the new state's
-// representation and ETag, or no body for 204.
-func (res *Resource[S, C, E]) respond(w http.ResponseWriter, r *http.Request, status int, cmd C) *Problem {
-	result, p := res.execute(w, r, cmd)
-	if p != nil {
-		return p
+// Write is one write endpoint: a request becomes one command, sent and
+// awaited like every other (Idempotency-Key, If-Match, Precheck, timeout),
+// and the answer is the new state's representation with its ETag.
+type Write[S, C, E any] struct {
+	// Method is POST, PUT or DELETE.
+	Method string
+	// Path follows the collection's path: "" for the collection
+	// itself, "/{key}" for one item, "/{key}/chapters/{chapterId}"...
+	// The {key} is checked for form before Command runs.
+	Path string
+	// Command turns the request into the command to send.
+	Command func(r *WriteRequest) (C, *Problem)
+	// Status is the status of success. 204 answers no body; 201 on the
+	// collection itself answers the new item's Location.
+	Status int
+	// Answer, when set, is the body instead of the new state's
+	// representation (say, the part the command added).
+	Answer func(result *eskafka.Result[S, E]) any
+}
+
+// WriteRequest is a write's request as Write.Command sees it.
+type WriteRequest struct {
+	*http.Request
+	// Key is the path's key, checked for form; "" on the collection.
+	Key string
+	w   http.ResponseWriter
+}
+
+// Decode strictly decodes the request's JSON object body into v: the
+// content type must be JSON, the body at most MaxBodyBytes, valid UTF-8,
+// with no member twice and no member that v does not have exactly.
+func (r *WriteRequest) Decode(v any) *Problem { return decodeBody(r.w, r.Request, v) }
+
+// NewID returns an id for an item the request creates: random, or, with an
+// Idempotency-Key, derived from it (and kind), so that a retry names the
+// same item and is recognised.
+func (r *WriteRequest) NewID(kind string) string {
+	ik := r.Header.Get("Idempotency-Key")
+	if ik == "" {
+		return ids.New()
 	}
-	if status == http.StatusNoContent {
-		w.WriteHeader(status)
+	return ids.FromName(append([]string{kind, ik}, idempotencyScope(r.Request)...)...)
+}
+
+// Read is a further read of one item, GET /{name}/{key}/{sub}, from another
+// read model (such as a projection keyed like the resource).
+type Read struct {
+	// Get returns the answer for a key checked for form. Its errors are
+	// the Reader's: eskafka.ErrNotFound is a 404, eskafka.ErrNotOwner
+	// is forwarded to the owner, eskafka.ErrRestoring a 503.
+	Get func(ctx context.Context, key string) (any, error)
+	// Ownership places the read model's keys, for forwarding; nil
+	// answers from this instance only.
+	Ownership Ownership
+}
+
+// name is the collection's path segment.
+func (res *Resource[S, C, E]) name() string { return res.Aggregate.Name }
+
+// ownership returns the Reader's Ownership, if it has one.
+func (res *Resource[S, C, E]) ownership() Ownership {
+	o, _ := res.Reader.(Ownership)
+	return o
+}
+
+// render returns the representation of s.
+func (res *Resource[S, C, E]) render(s S) any {
+	if res.Render == nil {
+		return s
+	}
+	return res.Render(s)
+}
+
+// checkKey returns why key is malformed, nil if it is not.
+func (res *Resource[S, C, E]) checkKey(key string) *es.Rejection {
+	if res.ValidKey == nil {
 		return nil
 	}
-	res.etag(w, result.State)
-	writeJSON(w, status, res.Render(result.State))
+	if err := res.ValidKey(key); err != nil {
+		return es.AsRejection(err)
+	}
 	return nil
+}
+
+// check panics on a resource that cannot be served: a mistake in the
+// program, found when the API is made (as http.ServeMux does with a bad
+// pattern), not at the first request.
+func (res *Resource[S, C, E]) check() {
+	a := res.Aggregate
+	var missing []string
+	for _, f := range []struct {
+		name  string
+		unset bool
+	}{
+		{"Aggregate.Name", a.Name == ""}, {"Aggregate.Key", a.Key == nil}, {"Aggregate.Version", a.Version == nil},
+		{"Singular", res.Singular == ""}, {"KeyName", res.KeyName == ""}, {"Writer", res.Writer == nil},
+		{"Reader", res.Reader == nil}, {"Commands", res.Commands == nil}, {"Events", res.Events == nil},
+	} {
+		if f.unset {
+			missing = append(missing, f.name)
+		}
+	}
+	for i, wr := range res.Writes {
+		if wr.Command == nil || wr.Status == 0 || wr.Method == "" {
+			missing = append(missing, fmt.Sprintf("Writes[%d] (%s %s): Method, Command and Status", i, wr.Method, wr.Path))
+		}
+	}
+	if len(missing) > 0 {
+		panic(fmt.Sprintf("httpapi: resource %q lacks %s", a.Name, strings.Join(missing, ", ")))
+	}
+	for sub := range res.Reads {
+		if sub == "history" || sub == "" || strings.Contains(sub, "/") {
+			panic(fmt.Sprintf("httpapi: resource %q: %q cannot name a read", a.Name, sub))
+		}
+	}
+}
+
+// mount serves the resource on mux, with the API's settings. It serves a
+// copy, so that one resource can be mounted in APIs of different
+// settings.
+func (res *Resource[S, C, E]) mount(mux *http.ServeMux, cfg *Config) {
+	res.check()
+	m := *res
+	m.peers, m.partitions, m.writeTimeout = cfg.Peers, cfg.Partitions, cfg.WriteTimeout
+	if m.writeTimeout <= 0 {
+		m.writeTimeout = DefaultWriteWait
+	}
+	m.routes(mux)
+}
+
+// routes mounts the resource's routes on mux.
+func (res *Resource[S, C, E]) routes(mux *http.ServeMux) {
+	base := "/" + res.name()
+	item := base + "/{" + res.KeyName + "}"
+	for _, wr := range res.Writes {
+		mux.HandleFunc(wr.Method+" "+base+strings.ReplaceAll(wr.Path, "{key}", "{"+res.KeyName+"}"), res.write(wr))
+	}
+	mux.HandleFunc("GET "+item, res.getOne)
+	mux.HandleFunc("GET "+base, res.list)
+	mux.HandleFunc("POST "+base+"/commands", res.postCommand)
+	// One pattern for /{name}/commands/{msgId}, /{name}/{key}/history
+	// and the Reads, which overlap: "history" and the Reads' names are
+	// never msgIds.
+	mux.HandleFunc("GET "+item+"/{sub}", func(w http.ResponseWriter, r *http.Request) {
+		sub := r.PathValue("sub")
+		read, isRead := res.Reads[sub]
+		switch {
+		case sub == "history" || isRead:
+			k, p := res.pathKey(r)
+			switch {
+			case p != nil:
+				writeProblem(w, p)
+			case isRead:
+				res.read(w, r, k, read)
+			default:
+				res.history(w, r, k)
+			}
+		case r.PathValue(res.KeyName) == "commands":
+			res.commandOutcome(w, r, sub)
+		default:
+			unmatched(mux)(w, r)
+		}
+	})
+}
+
+// DefaultWriteWait bounds a write's wait for its outcome when
+// Config.WriteTimeout is not set.
+const DefaultWriteWait = 10 * time.Second
+
+// write serves one Write.
+func (res *Resource[S, C, E]) write(wr Write[S, C, E]) http.HandlerFunc {
+	keyed := strings.Contains(wr.Path, "{key}")
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := &WriteRequest{Request: r, w: w}
+		if keyed {
+			k, p := res.pathKey(r)
+			if p != nil {
+				writeProblem(w, p)
+				return
+			}
+			req.Key = k
+		}
+		cmd, p := wr.Command(req)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		result, p := res.execute(w, r, cmd)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		if wr.Status == http.StatusNoContent {
+			w.WriteHeader(wr.Status)
+			return
+		}
+		if wr.Status == http.StatusCreated && !keyed {
+			w.Header().Set("Location", "/"+res.name()+"/"+res.Aggregate.Key(cmd))
+		}
+		res.etag(w, result.State)
+		if wr.Answer != nil {
+			writeJSON(w, wr.Status, wr.Answer(result))
+			return
+		}
+		writeJSON(w, wr.Status, res.render(result.State))
+	}
 }
 
 // msgIDFor returns the command's message id: random, or, with an
@@ -101,7 +309,7 @@ func (res *Resource[S, C, E]) msgIDFor(r *http.Request, key, kind string) (id st
 	if len(ik) > 255 {
 		return "", false, problem(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
 	}
-	return ids.FromName(append([]string{res.Name, key, kind, ik}, idempotencyScope(r)...)...), true, nil
+	return ids.FromName(append([]string{res.name(), key, kind, ik}, idempotencyScope(r)...)...), true, nil
 }
 
 // idempotencyScope returns what, besides the Idempotency-Key, tells one
@@ -135,15 +343,16 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 // If-Match. The key's form is checked before it becomes a record key (a huge
 // one would not even fit a record).
 func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Problem) {
-	if rej := res.ValidKey(res.Key(cmd)); rej != nil {
-		return "", rejectionProblem(rejection(rej), "")
+	key := res.Aggregate.Key(cmd)
+	if rej := res.checkKey(key); rej != nil {
+		return "", rejectionProblem(rej, "")
 	}
 	if res.Precheck != nil {
 		if p := res.Precheck(r.Context(), cmd); p != nil {
 			return "", p
 		}
 	}
-	msgID, idem, p := res.msgIDFor(r, res.Key(cmd), fmt.Sprintf("%T", cmd))
+	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
 	if p != nil {
 		return "", p
 	}
@@ -158,11 +367,11 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 	}
 	// Sending waits no longer than the whole write may: Kafka being away
 	// must not hold the request (and its connection) indefinitely.
-	sctx, cancel := context.WithTimeout(r.Context(), res.WriteTimeout)
+	sctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
 	if err := res.Writer.Send(sctx, cmd, opt); err != nil {
 		if errors.Is(err, eskafka.ErrSendUnconfirmed) {
-			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.WriteTimeout, res.Name, msgID)
+			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.writeTimeout, res.name(), msgID)
 			p.MsgID = msgID
 			return "", p
 		}
@@ -183,12 +392,12 @@ func (res *Resource[S, C, E]) execute(w http.ResponseWriter, r *http.Request, cm
 	if p != nil {
 		return nil, p
 	}
-	allowWait(w, res.WriteTimeout)
-	ctx, cancel := context.WithTimeout(r.Context(), res.WriteTimeout)
+	allowWait(w, res.writeTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
 	result, err := res.Writer.Await(ctx, msgID)
 	if err != nil {
-		p := problem(http.StatusGatewayTimeout, "the command was accepted for processing but its outcome did not arrive within %s; look it up at /%s/commands/%s", res.WriteTimeout, res.Name, msgID)
+		p := problem(http.StatusGatewayTimeout, "the command was accepted for processing but its outcome did not arrive within %s; look it up at /%s/commands/%s", res.writeTimeout, res.name(), msgID)
 		p.MsgID = msgID
 		return nil, p
 	}
@@ -210,11 +419,6 @@ const writeMargin = 10 * time.Second
 // they are.
 func allowWait(w http.ResponseWriter, d time.Duration) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + writeMargin))
-}
-
-// rejection converts a domain rejection for rejectionProblem.
-func rejection(r *domain.Rejection) *es.Rejection {
-	return &es.Rejection{Code: r.Code, Field: r.Field, Message: r.Message}
 }
 
 // rejectionProblem maps a rejection code to its HTTP status; a code it
@@ -248,61 +452,78 @@ func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
 }
 
 func (res *Resource[S, C, E]) etag(w http.ResponseWriter, s S) {
-	w.Header().Set("ETag", fmt.Sprintf(`"%d"`, res.Version(s)))
+	w.Header().Set("ETag", fmt.Sprintf(`"%d"`, res.Aggregate.Version(s)))
 }
 
-// pathKey returns the {key} path value, checked for form.
-func (res *Resource[S, C, E]) pathKey(r *http.Request, name string) (string, *Problem) {
-	k := r.PathValue(name)
-	if rej := res.ValidKey(k); rej != nil {
-		p := problem(http.StatusBadRequest, "malformed %s in path: %s", name, rej.Message)
-		p.Field = name
+// pathKey returns the key path value, checked for form.
+func (res *Resource[S, C, E]) pathKey(r *http.Request) (string, *Problem) {
+	k := r.PathValue(res.KeyName)
+	if rej := res.checkKey(k); rej != nil {
+		p := problem(http.StatusBadRequest, "malformed %s in path: %s", res.KeyName, rej.Message)
+		p.Field = res.KeyName
 		return "", p
 	}
 	return k, nil
 }
 
 // getOne serves GET /{name}/{key}.
-func (res *Resource[S, C, E]) getOne(keyName string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		k, p := res.pathKey(r, keyName)
-		if p != nil {
-			writeProblem(w, p)
-			return
-		}
-		if q := r.URL.Query(); q.Has("position") || q.Has("at") {
-			res.stateAt(w, r, k)
-			return
-		}
-		s, err := res.Reader.Get(k)
-		if errors.Is(err, eskafka.ErrNotOwner) && res.Peers.forward(w, r, res.Ownership, k) {
-			return
-		}
-		if err != nil {
-			writeProblem(w, readProblem(w, err, res.Name, k))
-			return
-		}
-		res.etag(w, s)
-		writeJSON(w, http.StatusOK, res.Render(s))
+func (res *Resource[S, C, E]) getOne(w http.ResponseWriter, r *http.Request) {
+	k, p := res.pathKey(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
 	}
+	if q := r.URL.Query(); q.Has("position") || q.Has("at") {
+		res.stateAt(w, r, k)
+		return
+	}
+	s, err := res.Reader.Get(k)
+	if errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, res.ownership(), k) {
+		return
+	}
+	if err != nil {
+		writeProblem(w, readProblem(w, err, res.Singular, k))
+		return
+	}
+	res.etag(w, s)
+	writeJSON(w, http.StatusOK, res.render(s))
 }
 
-// readProblem maps a store read error to a problem.
-func readProblem(w http.ResponseWriter, err error, name, key string) *Problem {
+// read serves one of the Reads for key.
+func (res *Resource[S, C, E]) read(w http.ResponseWriter, r *http.Request, key string, rd Read) {
+	v, err := rd.Get(r.Context(), key)
+	if errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, rd.Ownership, key) {
+		return
+	}
+	if err != nil {
+		writeProblem(w, readProblem(w, err, res.Singular, key))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// readProblem maps a store read error about the item key, one of what
+// singular names, to a problem.
+func readProblem(w http.ResponseWriter, err error, singular, key string) *Problem {
 	switch {
 	case errors.Is(err, eskafka.ErrNotFound):
-		return problem(http.StatusNotFound, "%s %s not found", strings.TrimSuffix(name, "s"), quoted(key))
+		return problem(http.StatusNotFound, "%s %s not found", singular, quoted(key))
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
 		w.Header().Set("Retry-After", "1")
-		return problem(http.StatusServiceUnavailable, "the partition of %s %s is being restored; retry shortly", strings.TrimSuffix(name, "s"), quoted(key))
+		return problem(http.StatusServiceUnavailable, "the partition of %s %s is being restored; retry shortly", singular, quoted(key))
 	}
-	return problem(http.StatusInternalServerError, "read %s %s: %v", name, quoted(key), err)
+	return problem(http.StatusInternalServerError, "read %s %s: %v", singular, quoted(key), err)
 }
 
 // Page is a list response.
 type Page struct {
 	Items []any  `json:"items"`
 	Next  string `json:"next,omitempty"`
+	// Keys are the items' keys, in an answer to another instance only
+	// (ForwardedHeader): the instance that merges the lists of all
+	// sorts by them, so that the merge never depends on what a
+	// representation holds.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // MaxLimit bounds the page size of list responses.
@@ -322,23 +543,27 @@ func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	if local != "true" && r.Header.Get(ForwardedHeader) == "" && res.Peers != nil && res.Ownership != nil {
+	forwarded := r.Header.Get(ForwardedHeader) != ""
+	if local != "true" && !forwarded && res.peers != nil && res.ownership() != nil {
 		res.listAll(w, r, limit, after)
 		return
 	}
 	items, keys, partial, err := res.Reader.List(after, limit)
 	if err != nil {
-		writeProblem(w, problem(http.StatusInternalServerError, "list %s: %v", res.Name, err))
+		writeProblem(w, problem(http.StatusInternalServerError, "list %s: %v", res.name(), err))
 		return
 	}
 	if partial {
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem(http.StatusServiceUnavailable, "some partitions of %s are being restored; retry shortly", res.Name))
+		writeProblem(w, problem(http.StatusServiceUnavailable, "some partitions of %s are being restored; retry shortly", res.name()))
 		return
 	}
 	page := Page{Items: make([]any, len(items))}
 	for i, s := range items {
-		page.Items[i] = res.Render(s)
+		page.Items[i] = res.render(s)
+	}
+	if forwarded {
+		page.Keys = keys
 	}
 	if len(items) == limit {
 		page.Next = encodeCursor(keys[len(keys)-1])
@@ -421,7 +646,7 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 		writeProblem(w, p)
 		return
 	}
-	w.Header().Set("Location", "/"+res.Name+"/commands/"+msgID)
+	w.Header().Set("Location", "/"+res.name()+"/commands/"+msgID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"msgId": msgID})
 }
 

@@ -15,16 +15,25 @@ type Health interface {
 	Readiness() error
 }
 
+// Mounter is what Config.Resources holds: a *Resource of any aggregate.
+type Mounter interface {
+	// mount serves the routes on mux with the API's settings.
+	mount(mux *http.ServeMux, cfg *Config)
+}
+
 // Config assembles the API.
 type Config struct {
-	Authors *Authors
-	Books   *Books
-	// BooksOfAuthor reads the books-by-author read model, whose
-	// partitions BooksOfAuthorOwnership places.
-	BooksOfAuthor          BooksOfAuthor
-	BooksOfAuthorOwnership Ownership
+	// Resources are the aggregates the API serves, one Resource each
+	// (see Handle).
+	Resources []Mounter
+	// WriteTimeout bounds a write's wait for Kafka and for its outcome
+	// (DefaultWriteWait when not set).
+	WriteTimeout time.Duration
 	// Peers forwards reads to other instances (nil: this one only).
 	Peers *Peers
+	// Partitions is the partition count of every topic, for telling
+	// when some partition has no owner.
+	Partitions int
 	// Metadata describes the cluster for GET /metadata.
 	Metadata func() any
 	Health   Health
@@ -48,11 +57,17 @@ type Config struct {
 	AdminListener bool
 }
 
-// New returns the API's handler.
+// Handle adds res to the resources the API serves: one call per
+// aggregate.
+func (cfg *Config) Handle(res Mounter) { cfg.Resources = append(cfg.Resources, res) }
+
+// New returns the API's handler. It panics on a resource that lacks what
+// it needs to be served, or on two that would serve the same path.
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
-	routeAuthors(mux, cfg.Authors, authorBooks(cfg.BooksOfAuthor, cfg.BooksOfAuthorOwnership, cfg.Peers))
-	routeBooks(mux, cfg.Books)
+	for _, res := range cfg.Resources {
+		res.mount(mux, &cfg)
+	}
 	routeProbes(mux, cfg)
 	if !cfg.AdminListener {
 		routeOperator(mux, cfg)

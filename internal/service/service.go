@@ -239,46 +239,32 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	for name, st := range s.stages {
 		s.metrics.WatchStage(name, func() bool { return st.Health() == nil })
 	}
-	authorExists := func(ctx context.Context, code string) (bool, error) {
-		_, err := authors.processor.Get(code)
-		switch {
-		case errors.Is(err, eskafka.ErrNotFound):
-			return false, nil
-		case errors.Is(err, eskafka.ErrNotOwner):
-			return peers.RemoteExists(ctx, authors.processor, code)
-		}
-		return err == nil, err
+	authorsAPI := &httpapi.Authors{
+		Aggregate: Authors(), Singular: "author", KeyName: "code", ValidKey: httpapi.ValidAuthorCode,
+		Writer: authors.gateway, Reader: authors.processor, Commands: authorCommandsJSON(), Events: authorEventsJSON(),
+		Render: httpapi.RenderAuthor, Writes: httpapi.AuthorWrites(),
+		Reads: map[string]httpapi.Read{"books": httpapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.Stages()[1])},
 	}
 	api := httpapi.Config{
-		Authors: &httpapi.Authors{
-			Name: "authors", Writer: authors.gateway, Reader: authors.processor,
-			Commands: authorCommandsJSON(), Events: authorEventsJSON(),
-			Key: author.Command.AuthorCode, Version: author.Version, Render: httpapi.RenderAuthor,
-			ValidKey: httpapi.ValidAuthorCode, WriteTimeout: cfg.WriteTimeout,
-			KeyField: "code", Ownership: authors.processor, Peers: peers, Partitions: int(cfg.Partitions),
-			History: authors.processor,
-		},
-		Books: &httpapi.Books{
-			Name: "books", Writer: books.gateway, Reader: books.processor,
-			Commands: bookCommandsJSON(), Events: bookEventsJSON(),
-			Key: book.Command.BookID, Version: book.Version, Render: httpapi.RenderBook,
-			ValidKey: httpapi.ValidBookID, WriteTimeout: cfg.WriteTimeout,
-			KeyField: "id", Ownership: books.processor, Peers: peers, Partitions: int(cfg.Partitions),
-			History:  books.processor,
-			Precheck: httpapi.CheckBookAuthor(authorExists),
-		},
-		BooksOfAuthor:          byAuthor.Get,
-		BooksOfAuthorOwnership: byAuthor.Stages()[1],
-		Peers:                  peers,
-		Metadata:               s.metadata,
-		Observe:                s.metrics.Request,
-		Extra:                  s.extraHandlers(brokers, rtCfg, codecs),
-		Health:                 s,
-		Logger:                 s.log,
-		AllowedHosts:           allowedHosts(cfg),
-		Access:                 access,
-		AdminListener:          cfg.AdminAddr != "",
+		WriteTimeout:  cfg.WriteTimeout,
+		Peers:         peers,
+		Partitions:    int(cfg.Partitions),
+		Metadata:      s.metadata,
+		Observe:       s.metrics.Request,
+		Extra:         s.extraHandlers(brokers, rtCfg, codecs),
+		Health:        s,
+		Logger:        s.log,
+		AllowedHosts:  allowedHosts(cfg),
+		Access:        access,
+		AdminListener: cfg.AdminAddr != "",
 	}
+	api.Handle(authorsAPI)
+	api.Handle(&httpapi.Books{
+		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: httpapi.ValidBookID,
+		Writer: books.gateway, Reader: books.processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
+		Render: httpapi.RenderBook, Writes: httpapi.BookWrites(),
+		Precheck: httpapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
+	})
 	s.handler = httpapi.New(api)
 	if err := s.startAdmin(api); err != nil {
 		return nil, err
