@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// authorJSON is the service's JSON of an author (httpapi.AuthorView), kept
+// authorJSON is the service's JSON of an author (catalogapi.AuthorView), kept
 // here rather than imported so that the baseline carries none of the API's
 // code; a test checks that the two agree.
 type authorJSON struct {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/internal/httpapi/catalogapi"
 	"github.com/bookscatalog/catalog/internal/loadgen"
 )
 
@@ -39,7 +39,7 @@ func TestHTTPSameJSONAsTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want bytes.Buffer
-	if err := json.NewEncoder(&want).Encode(httpapi.RenderAuthor(author.State{Code: "jane-austen", FirstName: "Jane", LastName: "Austen", Version: 1})); err != nil {
+	if err := json.NewEncoder(&want).Encode(catalogapi.RenderAuthor(author.State{Code: "jane-austen", FirstName: "Jane", LastName: "Austen", Version: 1})); err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK || string(body) != want.String() ||

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/auth"
-	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
 )
@@ -61,10 +60,10 @@ func (s *sent[S, C, E]) last() eskafka.SendOptions {
 
 // accessConfig is testConfig with the operator endpoints and the page
 // mounted, and a the access policy.
-func accessConfig(a Access) (Config, *sent[author.State, author.Command, author.Event]) {
+func accessConfig(a Access) (Config, *sent[person, personCommand, personEvent]) {
 	cfg := testConfig()
-	rec := &sent[author.State, author.Command, author.Event]{Writer: authorsIn(cfg).Writer}
-	authorsIn(cfg).Writer = rec
+	rec := &sent[person, personCommand, personEvent]{Writer: peopleIn(cfg).Writer}
+	peopleIn(cfg).Writer = rec
 	cfg.Metadata = func() any { return map[string]string{"self": "http://a"} }
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	cfg.Extra = map[string]http.Handler{"GET /metrics": ok, "GET /{$}": ok, "GET /ui/": ok, "GET /events/stream": ok}
@@ -97,7 +96,7 @@ func (c call) do(t *testing.T, h http.Handler, header ...string) *httptest.Respo
 	return w
 }
 
-const createJane = `{"code":"jane","firstName":"Jane","lastName":"Austen"}`
+const createJane = `{"id":"jane","name":"Jane Austen"}`
 
 func TestAccessPolicy(t *testing.T) {
 	for _, c := range []struct {
@@ -109,24 +108,24 @@ func TestAccessPolicy(t *testing.T) {
 		code      string
 	}{
 		// Writes need the writer role.
-		{false, call{"POST", "/authors", "", createJane}, 401, `Bearer realm="catalog"`, "token_required"},
-		{false, call{"POST", "/authors", "x", createJane}, 401, `Bearer realm="catalog", error="invalid_token"`, "invalid_token"},
-		{false, call{"POST", "/authors", "r", createJane}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
-		{false, call{"POST", "/authors", "n", createJane}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
-		{false, call{"POST", "/authors", "w", createJane}, 201, "", ""},
-		{false, call{"POST", "/authors", "a", createJane}, 201, "", ""},
-		{false, call{"POST", "/authors", "down", createJane}, 503, "", "auth_unavailable"},
-		{false, call{"PUT", "/authors/jane", "", `{"firstName":"J","lastName":"A"}`}, 401, `Bearer realm="catalog"`, "token_required"},
-		{false, call{"DELETE", "/authors/jane", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
-		{false, call{"DELETE", "/books/0b5e8a8e-4a4f-4c39-9f4b-a4a2b3a7d1c2", "r", ""}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
-		{false, call{"POST", "/authors/commands", "", `{"type":"DeleteAuthor","code":"jane"}`}, 401, `Bearer realm="catalog"`, "token_required"},
-		{false, call{"POST", "/books/commands", "r", `{"type":"RemoveBook","id":"0b5e8a8e-4a4f-4c39-9f4b-a4a2b3a7d1c2"}`}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
-		{false, call{"POST", "/authors/commands", "w", `{"type":"CreateAuthor","code":"jane","firstName":"J","lastName":"A"}`}, 202, "", ""},
+		{false, call{"POST", "/people", "", createJane}, 401, `Bearer realm="catalog"`, "token_required"},
+		{false, call{"POST", "/people", "x", createJane}, 401, `Bearer realm="catalog", error="invalid_token"`, "invalid_token"},
+		{false, call{"POST", "/people", "r", createJane}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
+		{false, call{"POST", "/people", "n", createJane}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
+		{false, call{"POST", "/people", "w", createJane}, 201, "", ""},
+		{false, call{"POST", "/people", "a", createJane}, 201, "", ""},
+		{false, call{"POST", "/people", "down", createJane}, 503, "", "auth_unavailable"},
+		{false, call{"PUT", "/people/jane", "", `{"name":"J A"}`}, 401, `Bearer realm="catalog"`, "token_required"},
+		{false, call{"DELETE", "/people/jane", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
+		{false, call{"DELETE", "/people/jane", "r", ""}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
+		{false, call{"POST", "/people/commands", "", `{"type":"removePerson","id":"jane"}`}, 401, `Bearer realm="catalog"`, "token_required"},
+		{false, call{"POST", "/people/commands", "r", `{"type":"removePerson","id":"jane"}`}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
+		{false, call{"POST", "/people/commands", "w", `{"type":"addPerson","id":"jane","name":"J"}`}, 202, "", ""},
 		// A write to nowhere is still a write: no token, no answer.
 		{false, call{"POST", "/nowhere", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
 		// Reads are open unless AUTH_READS.
-		{false, call{"GET", "/authors", "", ""}, 200, "", ""},
-		{false, call{"GET", "/authors/commands/x?wait=0s", "", ""}, 404, "", ""},
+		{false, call{"GET", "/people", "", ""}, 200, "", ""},
+		{false, call{"GET", "/people/commands/x?wait=0s", "", ""}, 404, "", ""},
 		{false, call{"GET", "/events/stream", "", ""}, 200, "", ""},
 		// Operator endpoints need the admin role.
 		{false, call{"GET", "/metrics", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
@@ -139,12 +138,12 @@ func TestAccessPolicy(t *testing.T) {
 		{true, call{"GET", "/", "", ""}, 200, "", ""},
 		{true, call{"GET", "/ui/app.js", "", ""}, 200, "", ""},
 		// With AUTH_READS, reads need a token of any role.
-		{true, call{"GET", "/authors", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
-		{true, call{"GET", "/authors/jane", "x", ""}, 401, `Bearer realm="catalog", error="invalid_token"`, "invalid_token"},
+		{true, call{"GET", "/people", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
+		{true, call{"GET", "/people/jane", "x", ""}, 401, `Bearer realm="catalog", error="invalid_token"`, "invalid_token"},
 		{true, call{"GET", "/events/stream", "", ""}, 401, `Bearer realm="catalog"`, "token_required"},
-		{true, call{"GET", "/authors", "n", ""}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
-		{true, call{"GET", "/authors", "r", ""}, 200, "", ""},
-		{true, call{"HEAD", "/books", "r", ""}, 200, "", ""},
+		{true, call{"GET", "/people", "n", ""}, 403, `Bearer realm="catalog", error="insufficient_scope"`, "insufficient_role"},
+		{true, call{"GET", "/people", "r", ""}, 200, "", ""},
+		{true, call{"HEAD", "/people", "r", ""}, 200, "", ""},
 	} {
 		name := fmt.Sprintf("reads=%v %s %s token=%q", c.reads, c.method, c.path, c.token)
 		t.Run(name, func(t *testing.T) {
@@ -182,11 +181,11 @@ func TestAccessProblemsExplain(t *testing.T) {
 		header []string
 		want   string
 	}{
-		{call{"POST", "/authors", "", createJane}, nil, "a write (POST) needs a bearer token (Authorization: Bearer <token>) with the writer role"},
-		{call{"POST", "/authors", "", createJane}, []string{"Authorization", "Basic YTpi"}, `the Authorization header must be "Bearer <token>"`},
-		{call{"POST", "/authors", "r", createJane}, nil, `a write (POST) needs the writer role; "rita" has the role reader`},
+		{call{"POST", "/people", "", createJane}, nil, "a write (POST) needs a bearer token (Authorization: Bearer <token>) with the writer role"},
+		{call{"POST", "/people", "", createJane}, []string{"Authorization", "Basic YTpi"}, `the Authorization header must be "Bearer <token>"`},
+		{call{"POST", "/people", "r", createJane}, nil, `a write (POST) needs the writer role; "rita" has the role reader`},
 		{call{"GET", "/metadata", "n", ""}, nil, `"/metadata" (an operator endpoint) needs the admin role; "nobody" has no catalog role`},
-		{call{"POST", "/authors", "x", createJane}, nil, "the bearer token was refused: not known"},
+		{call{"POST", "/people", "x", createJane}, nil, "the bearer token was refused: not known"},
 	} {
 		w := c.do(t, h, c.header...)
 		var p Problem
@@ -200,7 +199,7 @@ func TestAccessProblemsExplain(t *testing.T) {
 func TestAccessOff(t *testing.T) {
 	cfg, rec := accessConfig(Access{})
 	h := New(cfg)
-	for _, c := range []call{{"POST", "/authors", "", createJane}, {"GET", "/metadata", "", ""}, {"GET", "/metrics", "", ""}} {
+	for _, c := range []call{{"POST", "/people", "", createJane}, {"GET", "/metadata", "", ""}, {"GET", "/metrics", "", ""}} {
 		if w := c.do(t, h); w.Code >= 400 || w.Header().Get("WWW-Authenticate") != "" {
 			t.Fatalf("%s %s: %d %s", c.method, c.path, w.Code, w.Body.String())
 		}
@@ -215,34 +214,34 @@ func TestAccessOff(t *testing.T) {
 func TestSubjectGoesWithTheCommand(t *testing.T) {
 	cfg, rec := accessConfig(Access{Authenticator: testTokens})
 	h := New(cfg)
-	if w := (call{"POST", "/authors", "w", createJane}).do(t, h); w.Code != 201 {
+	if w := (call{"POST", "/people", "w", createJane}).do(t, h); w.Code != 201 {
 		t.Fatalf("create: %d %s", w.Code, w.Body.String())
 	}
 	if got := rec.last().Subject; got != "alice" {
 		t.Fatalf("subject %q, want alice", got)
 	}
-	if w := (call{"POST", "/authors/commands", "a", `{"type":"DeleteAuthor","code":"jane"}`}).do(t, h); w.Code != 202 {
+	if w := (call{"POST", "/people/commands", "a", `{"type":"removePerson","id":"jane"}`}).do(t, h); w.Code != 202 {
 		t.Fatalf("command: %d %s", w.Code, w.Body.String())
 	}
 	if got := rec.last().Subject; got != "ops" {
 		t.Fatalf("subject %q, want ops", got)
 	}
 
-	body := `{"code":"mary","firstName":"Mary","lastName":"Shelley"}`
-	(call{"POST", "/authors", "w", body}).do(t, h, "Idempotency-Key", "k1")
+	body := `{"id":"mary","name":"Mary Shelley"}`
+	(call{"POST", "/people", "w", body}).do(t, h, "Idempotency-Key", "k1")
 	alice := rec.last().MsgID
-	(call{"POST", "/authors", "a", body}).do(t, h, "Idempotency-Key", "k1")
+	(call{"POST", "/people", "a", body}).do(t, h, "Idempotency-Key", "k1")
 	if ops := rec.last().MsgID; ops == alice {
 		t.Fatal("two callers with the same Idempotency-Key share a msgId")
 	}
-	(call{"POST", "/authors", "w", body}).do(t, h, "Idempotency-Key", "k1")
+	(call{"POST", "/people", "w", body}).do(t, h, "Idempotency-Key", "k1")
 	if again := rec.last().MsgID; again != alice {
 		t.Fatalf("a retry by the same caller has msgId %s, not %s", again, alice)
 	}
 	// Without authentication the id is what it always was.
 	open, rec2 := accessConfig(Access{})
-	(call{"POST", "/authors", "", body}).do(t, New(open), "Idempotency-Key", "k1")
-	if got, want := rec2.last().MsgID, ids.FromName("authors", "mary", "author.CreateAuthor", "k1"); got != want {
+	(call{"POST", "/people", "", body}).do(t, New(open), "Idempotency-Key", "k1")
+	if got, want := rec2.last().MsgID, ids.FromName("people", "mary", "httpapi.addPerson", "k1"); got != want {
 		t.Fatalf("msgId without authentication %s, want %s", got, want)
 	}
 }
@@ -251,8 +250,8 @@ func TestSubjectGoesWithTheCommand(t *testing.T) {
 // Ownership names.
 type ownedReader struct{ Ownership }
 
-func (ownedReader) Get(string) (author.State, error) { return author.State{}, eskafka.ErrNotOwner }
-func (ownedReader) List(string, int) ([]author.State, []string, bool, error) {
+func (ownedReader) Get(string) (person, error) { return person{}, eskafka.ErrNotOwner }
+func (ownedReader) List(string, int) ([]person, []string, bool, error) {
 	return nil, nil, false, nil
 }
 
@@ -287,28 +286,28 @@ func TestSpoofedForwardingHeader(t *testing.T) {
 		return w
 	}
 
-	spoofed := httptest.NewRequest("GET", "/authors", nil)
+	spoofed := httptest.NewRequest("GET", "/people", nil)
 	spoofed.Header.Set(ForwardedHeader, "http://a.example:9081")
 	if w := serve(spoofed); w.Code != 400 || !strings.Contains(w.Body.String(), "it has no proof") || !strings.Contains(w.Body.String(), `"field":"X-Catalog-Forwarded"`) {
 		t.Fatalf("spoofed header: %d %s", w.Code, w.Body.String())
 	}
-	if w := serve(signed("GET", "/authors?local=true", forwarder)); w.Code != 200 {
+	if w := serve(signed("GET", "/people?local=true", forwarder)); w.Code != 200 {
 		t.Fatalf("forwarded with a proof: %d %s", w.Code, w.Body.String())
 	}
 
-	replayed := signed("GET", "/authors/jane", forwarder)
-	replayed.URL.Path, replayed.RequestURI = "/authors/mary", "/authors/mary"
+	replayed := signed("GET", "/people/jane", forwarder)
+	replayed.URL.Path, replayed.RequestURI = "/people/mary", "/people/mary"
 	other := &Peers{Self: "http://a.example:9081", Secret: []byte("another cluster's secret, not ours")}
 	late := &Peers{Self: "http://a.example:9081", Secret: testSecret, Now: func() time.Time { return time.Now().Add(-2 * ProofWindow) }}
-	toOther := httptest.NewRequest("GET", "/authors", nil)
+	toOther := httptest.NewRequest("GET", "/people", nil)
 	forwarder.prepare(toOther, "http://c.example:9081")
 	for name, c := range map[string]struct {
 		r    *http.Request
 		want string
 	}{
 		"proof for another path":     {replayed, "does not verify"},
-		"proof of another secret":    {signed("GET", "/authors", other), "does not verify"},
-		"proof too old":              {signed("GET", "/authors", late), "away from this instance's clock"},
+		"proof of another secret":    {signed("GET", "/people", other), "does not verify"},
+		"proof too old":              {signed("GET", "/people", late), "away from this instance's clock"},
 		"proof for another instance": {toOther, "does not verify"},
 	} {
 		if w := serve(c.r); w.Code != 400 || !strings.Contains(w.Body.String(), c.want) {
@@ -316,7 +315,7 @@ func TestSpoofedForwardingHeader(t *testing.T) {
 		}
 	}
 	// A proof vouches for a read, never for a write.
-	post := signed("POST", "/authors", forwarder)
+	post := signed("POST", "/people", forwarder)
 	post.Body = io.NopCloser(strings.NewReader(createJane))
 	post.Header.Set("Content-Type", "application/json")
 	if w := serve(post); w.Code != 401 {
@@ -326,7 +325,7 @@ func TestSpoofedForwardingHeader(t *testing.T) {
 	// Without a secret the header is taken at its word, as before.
 	cfg2, _ := accessConfig(Access{})
 	cfg2.Peers = &Peers{Self: self}
-	spoofed = httptest.NewRequest("GET", "/authors", nil)
+	spoofed = httptest.NewRequest("GET", "/people", nil)
 	spoofed.Header.Set(ForwardedHeader, "http://a.example:9081")
 	w := httptest.NewRecorder()
 	New(cfg2).ServeHTTP(w, spoofed)
@@ -350,7 +349,7 @@ func TestForwardCarriesProof(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, RenderAuthor(author.State{Code: "jane", FirstName: "Jane", LastName: "Austen", Version: 1}))
+		writeJSON(w, http.StatusOK, person{ID: "jane", Name: "Jane Austen", Version: 1})
 	}))
 	defer owner.Close()
 	for _, c := range []struct {
@@ -364,16 +363,16 @@ func TestForwardCarriesProof(t *testing.T) {
 	} {
 		cfg, _ := accessConfig(Access{})
 		cfg.Peers = &Peers{Self: "http://self.example:9081", Secret: testSecret}
-		authorsIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(c.owner)}, 3
-		w := (call{"GET", "/authors/jane", "", ""}).do(t, New(cfg))
+		peopleIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(c.owner)}, 3
+		w := (call{"GET", "/people/jane", "", ""}).do(t, New(cfg))
 		if w.Code != c.status {
 			t.Errorf("owner %q: %d %s", c.owner, w.Code, w.Body.String())
 		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(seen) != 1 || seen[0] != "/authors/jane" {
-		t.Fatalf("the owner was asked %q, want /authors/jane once", seen)
+	if len(seen) != 1 || seen[0] != "/people/jane" {
+		t.Fatalf("the owner was asked %q, want /people/jane once", seen)
 	}
 }
 
@@ -389,8 +388,8 @@ func TestForwardFollowsNoRedirect(t *testing.T) {
 	defer owner.Close()
 	cfg, _ := accessConfig(Access{})
 	cfg.Peers = &Peers{Self: "http://self.example:9081", Secret: testSecret, Client: &http.Client{}}
-	authorsIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(owner.URL)}, 3
-	w := (call{"GET", "/authors/jane", "", ""}).do(t, New(cfg))
+	peopleIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(owner.URL)}, 3
+	w := (call{"GET", "/people/jane", "", ""}).do(t, New(cfg))
 	if w.Code != http.StatusBadGateway || w.Header().Get("Location") != "" {
 		t.Fatalf("redirecting owner: %d %v %s", w.Code, w.Header(), w.Body.String())
 	}
@@ -419,12 +418,12 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("admin %s with a writer token: %d", path, w.Code)
 		}
 	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/authors": 404, "/": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/people": 404, "/": 404} {
 		if w := (call{"GET", path, "a", ""}).do(t, admin); w.Code != want {
 			t.Errorf("admin %s: %d, want %d", path, w.Code, want)
 		}
 	}
-	if w := (call{"GET", "/authors", "", ""}).do(t, api); w.Code != 200 {
-		t.Errorf("API /authors: %d", w.Code)
+	if w := (call{"GET", "/people", "", ""}).do(t, api); w.Code != 200 {
+		t.Errorf("API /people: %d", w.Code)
 	}
 }

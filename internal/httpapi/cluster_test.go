@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
@@ -18,7 +17,7 @@ import (
 // instances: it holds every state but answers only for the keys of the
 // partitions owners gives self.
 type partReader struct {
-	all    map[string]author.State
+	all    map[string]person
 	owners map[int32]string
 	self   string
 }
@@ -30,9 +29,9 @@ func partitionOf(key string) int32 { return int32(key[len(key)-1]-'0') % 2 }
 func (p partReader) Owner(key string) string  { return p.owners[partitionOf(key)] }
 func (p partReader) Owners() map[int32]string { return p.owners }
 func (p partReader) mine(key string) bool     { return p.Owner(key) == p.self }
-func (p partReader) Get(key string) (author.State, error) {
+func (p partReader) Get(key string) (person, error) {
 	if !p.mine(key) {
-		return author.State{}, eskafka.ErrNotOwner
+		return person{}, eskafka.ErrNotOwner
 	}
 	s, ok := p.all[key]
 	if !ok {
@@ -41,7 +40,7 @@ func (p partReader) Get(key string) (author.State, error) {
 	return s, nil
 }
 
-func (p partReader) List(after string, limit int) ([]author.State, []string, bool, error) {
+func (p partReader) List(after string, limit int) ([]person, []string, bool, error) {
 	var keys []string
 	for k := range p.all {
 		if k > after && p.mine(k) {
@@ -52,7 +51,7 @@ func (p partReader) List(after string, limit int) ([]author.State, []string, boo
 	if len(keys) > limit {
 		keys = keys[:limit]
 	}
-	items := make([]author.State, len(keys))
+	items := make([]person, len(keys))
 	for i, k := range keys {
 		items[i] = p.all[k]
 	}
@@ -60,10 +59,10 @@ func (p partReader) List(after string, limit int) ([]author.State, []string, boo
 }
 
 // twoInstances starts two instances of the API, each owning one of two
-// partitions of the same authors, and returns their URLs. The
+// partitions of the same people, and returns their URLs. The
 // representation holds no key at all: the lists are merged by the keys
 // each instance's store lists, never by a member of the items.
-func twoInstances(t *testing.T, all map[string]author.State) (a, b string) {
+func twoInstances(t *testing.T, all map[string]person) (a, b string) {
 	t.Helper()
 	sa, sb := httptest.NewServer(nil), httptest.NewServer(nil)
 	t.Cleanup(sa.Close)
@@ -72,8 +71,8 @@ func twoInstances(t *testing.T, all map[string]author.State) (a, b string) {
 	for _, s := range []*httptest.Server{sa, sb} {
 		cfg := testConfig()
 		cfg.Peers, cfg.Partitions = &Peers{Self: s.URL, Secret: testSecret}, 2
-		authorsIn(cfg).Reader = partReader{all: all, owners: owners, self: s.URL}
-		authorsIn(cfg).Render = func(s author.State) any { return map[string]string{"name": s.FirstName} }
+		peopleIn(cfg).Reader = partReader{all: all, owners: owners, self: s.URL}
+		peopleIn(cfg).Render = func(s person) any { return map[string]string{"name": s.Name} }
 		s.Config.Handler = New(cfg)
 	}
 	return sa.URL, sb.URL
@@ -84,13 +83,13 @@ func twoInstances(t *testing.T, all map[string]author.State) (a, b string) {
 // cursor, although the keys are not in the representation; a single item
 // owned by the other instance is forwarded there.
 func TestListMergesInstances(t *testing.T) {
-	all := map[string]author.State{}
+	all := map[string]person{}
 	var want []string
 	for i := range 23 {
 		// The names sort in the opposite order of the keys, so that a
 		// merge by anything but the keys shows.
 		key, name := fmt.Sprintf("k%02d", i), fmt.Sprintf("n%02d", 99-i)
-		all[key] = author.State{Code: key, FirstName: name, Version: 1}
+		all[key] = person{ID: key, Name: name, Version: 1}
 		want = append(want, name)
 	}
 	a, b := twoInstances(t, all)
@@ -99,7 +98,7 @@ func TestListMergesInstances(t *testing.T) {
 			var got []string
 			next := ""
 			for range 30 {
-				u := fmt.Sprintf("%s/authors?limit=%d", base, limit)
+				u := fmt.Sprintf("%s/people?limit=%d", base, limit)
 				if next != "" {
 					u += "&after=" + url.QueryEscape(next)
 				}
@@ -120,13 +119,13 @@ func TestListMergesInstances(t *testing.T) {
 				}
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("GET %s/authors?limit=%d, paged: %v, want %v", base, limit, got, want)
+				t.Errorf("GET %s/people?limit=%d, paged: %v, want %v", base, limit, got, want)
 			}
 		}
 	}
 	var one map[string]string
-	if resp := getJSON(t, a+"/authors/k01", &one); one["name"] != "n98" || resp.Header.Get("X-Catalog-Served-By") != b {
-		t.Fatalf("GET /authors/k01 on the instance that does not own it: %v, served by %q", one, resp.Header.Get("X-Catalog-Served-By"))
+	if resp := getJSON(t, a+"/people/k01", &one); one["name"] != "n98" || resp.Header.Get("X-Catalog-Served-By") != b {
+		t.Fatalf("GET /people/k01 on the instance that does not own it: %v, served by %q", one, resp.Header.Get("X-Catalog-Served-By"))
 	}
 }
 
@@ -139,8 +138,8 @@ func TestListRefusesAnswerWithoutKeys(t *testing.T) {
 	defer old.Close()
 	cfg := testConfig()
 	cfg.Peers, cfg.Partitions = &Peers{Self: "http://self.example"}, 2
-	authorsIn(cfg).Reader = partReader{all: map[string]author.State{}, owners: map[int32]string{0: "http://self.example", 1: old.URL}, self: "http://self.example"}
-	w := (call{"GET", "/authors", "", ""}).do(t, New(cfg))
+	peopleIn(cfg).Reader = partReader{all: map[string]person{}, owners: map[int32]string{0: "http://self.example", 1: old.URL}, self: "http://self.example"}
+	w := (call{"GET", "/people", "", ""}).do(t, New(cfg))
 	if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "1 items with 0 keys") {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}

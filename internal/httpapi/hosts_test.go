@@ -20,21 +20,21 @@ func TestAllowedHosts(t *testing.T) {
 		// named is how a refusal names the host.
 		named string
 	}{
-		{"localhost:9081", "/authors", http.StatusOK, ""},
-		{"LOCALHOST:9081", "/authors", http.StatusOK, ""},
-		{"localhost", "/authors", http.StatusOK, ""},
-		{"127.0.0.1:9081", "/authors", http.StatusOK, ""},
-		{"[::1]:9081", "/authors", http.StatusOK, ""},
-		{"[::1]", "/authors", http.StatusOK, ""},
-		{"catalog.example:443", "/authors", http.StatusOK, ""},
-		{"catalog.example.", "/authors", http.StatusOK, ""},
-		{"[FE80::1]:1", "/authors", http.StatusOK, ""},
-		{"Attacker.example:9081", "/authors", http.StatusMisdirectedRequest, `"attacker.example"`},
+		{"localhost:9081", "/people", http.StatusOK, ""},
+		{"LOCALHOST:9081", "/people", http.StatusOK, ""},
+		{"localhost", "/people", http.StatusOK, ""},
+		{"127.0.0.1:9081", "/people", http.StatusOK, ""},
+		{"[::1]:9081", "/people", http.StatusOK, ""},
+		{"[::1]", "/people", http.StatusOK, ""},
+		{"catalog.example:443", "/people", http.StatusOK, ""},
+		{"catalog.example.", "/people", http.StatusOK, ""},
+		{"[FE80::1]:1", "/people", http.StatusOK, ""},
+		{"Attacker.example:9081", "/people", http.StatusMisdirectedRequest, `"attacker.example"`},
 		{"attacker.example", "/", http.StatusMisdirectedRequest, `"attacker.example"`},
-		{"localhost.attacker.example", "/authors", http.StatusMisdirectedRequest, `"localhost.attacker.example"`},
+		{"localhost.attacker.example", "/people", http.StatusMisdirectedRequest, `"localhost.attacker.example"`},
 		{"127.0.0.2:9081", "/metadata", http.StatusMisdirectedRequest, `"127.0.0.2"`},
-		{"", "/authors", http.StatusMisdirectedRequest, `""`},
-		{long + ":80", "/authors", http.StatusMisdirectedRequest, `"` + long[:maxEcho] + `"…`},
+		{"", "/people", http.StatusMisdirectedRequest, `""`},
+		{long + ":80", "/people", http.StatusMisdirectedRequest, `"` + long[:maxEcho] + `"…`},
 		// Probes name instances by addresses nobody lists.
 		{"10.1.2.3:9081", "/healthz", http.StatusOK, ""},
 		{"10.1.2.3:9081", "/readyz", http.StatusOK, ""},
@@ -70,7 +70,7 @@ func TestAllowedHostsOff(t *testing.T) {
 	for _, allowed := range [][]string{nil, {}, {"*"}, {"localhost", "*"}} {
 		cfg := testConfig()
 		cfg.AllowedHosts = allowed
-		r := httptest.NewRequest(http.MethodGet, "/authors", nil)
+		r := httptest.NewRequest(http.MethodGet, "/people", nil)
 		r.Host = "anything.example:1"
 		rec := httptest.NewRecorder()
 		New(cfg).ServeHTTP(rec, r)
@@ -112,14 +112,14 @@ func TestForwardedReadsPass(t *testing.T) {
 	peer.AllowedHosts = DefaultAllowedHosts("10.0.0.9:9081", peerServer.URL)
 	peerServer.Config.Handler = New(peer)
 
-	r := httptest.NewRequest(http.MethodGet, "/authors/ja", nil)
+	r := httptest.NewRequest(http.MethodGet, "/people/ja", nil)
 	r.Host = "10.0.0.8:9081"
 	rec := httptest.NewRecorder()
 	p := &Peers{Self: "http://10.0.0.8:9081"}
 	if !p.forward(rec, r, fixedOwner(peerServer.URL), "ja") {
 		t.Fatal("not forwarded")
 	}
-	// The peer's fake has no authors: 404, not 421.
+	// The peer's fake has nobody: 404, not 421.
 	if rec.Code != http.StatusNotFound || rec.Header().Get("X-Catalog-Served-By") != peerServer.URL {
 		t.Fatalf("forwarded read: %d %s", rec.Code, rec.Body.Bytes())
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
@@ -90,7 +89,7 @@ func (blockingWriter[S, C, E]) Lookup(string) (*eskafka.Result[S, E], bool, erro
 func TestWaitsOutliveWriteTimeout(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	cfg := testConfig()
-	authorsIn(cfg).Writer = blockingWriter[author.State, author.Command, author.Event]{}
+	peopleIn(cfg).Writer = blockingWriter[person, personCommand, personEvent]{}
 	cfg.WriteTimeout = wait
 	// The write deadline passes long before either handler answers.
 	base := serve(t, New(cfg), ServerConfig{WriteTimeout: wait / 10})
@@ -98,8 +97,8 @@ func TestWaitsOutliveWriteTimeout(t *testing.T) {
 		name, method, path, body string
 		status                   int
 	}{
-		{"write", http.MethodPost, "/authors", `{"code":"ja","firstName":"J","lastName":"A"}`, http.StatusGatewayTimeout},
-		{"long poll", http.MethodGet, "/authors/commands/m1?wait=" + wait.String(), "", http.StatusNotFound},
+		{"write", http.MethodPost, "/people", `{"id":"ja","name":"J"}`, http.StatusGatewayTimeout},
+		{"long poll", http.MethodGet, "/people/commands/m1?wait=" + wait.String(), "", http.StatusNotFound},
 	} {
 		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		req.Header.Set("Content-Type", "application/json")

@@ -42,28 +42,27 @@ func TestQuoted(t *testing.T) {
 // TestProblemsEchoExcerpts sends a long value wherever a problem repeats
 // request input: the detail names it by a short excerpt only.
 func TestProblemsEchoExcerpts(t *testing.T) {
-	const uuid = "0b8a6c2e-5d0f-4a4e-9b7e-3f2c1d0e9a8b"
 	big := strings.Repeat("z", 10_000)
 	api := fuzzAPI()
 	for _, c := range []struct {
 		name, method, path, body, header, value string
 		status                                  int
 	}{
-		{"If-Match", "PUT", "/authors/ja", `{"firstName":"J","lastName":"A"}`, "If-Match", `"` + big + `"`, 400},
-		{"Content-Type", "POST", "/authors", `{}`, "Content-Type", "text/" + big, 415},
-		{"limit", "GET", "/authors?limit=" + big, "", "", "", 400},
-		{"local", "GET", "/books?local=" + big, "", "", "", 400},
-		{"wait", "GET", "/authors/commands/m?wait=" + big, "", "", "", 400},
-		{"msgId", "GET", "/books/commands/" + strings.Repeat("m", 128), "", "", "", 404},
-		{"chapterId", "DELETE", "/books/" + uuid + "/chapters/" + big, "", "", "", 400},
+		{"If-Match", "PUT", "/people/ja", `{"name":"J"}`, "If-Match", `"` + big + `"`, 400},
+		{"Content-Type", "POST", "/people", `{}`, "Content-Type", "text/" + big, 415},
+		{"limit", "GET", "/people?limit=" + big, "", "", "", 400},
+		{"local", "GET", "/people?local=" + big, "", "", "", 400},
+		{"wait", "GET", "/people/commands/m?wait=" + big, "", "", "", 400},
+		{"msgId", "GET", "/people/commands/" + strings.Repeat("m", 128), "", "", "", 404},
+		{"path value", "DELETE", "/people/ja/nicknames/" + big, "", "", "", 400},
 		{"path", "GET", "/" + big, "", "", "", 404},
-		{"path of a wrong method", "PATCH", "/authors/" + big, "", "", "", 405},
-		{"command type", "POST", "/authors/commands", `{"type":"` + big + `"}`, "", "", 422},
-		{"code in the body", "PUT", "/authors/ja", `{"code":"` + big + `","firstName":"J","lastName":"A"}`, "", "", 422},
-		{"unknown member", "POST", "/authors", `{"` + big + `":1}`, "", "", 400},
-		{"duplicate member", "POST", "/authors/commands", `{"` + big + `":1,"` + big + `":2}`, "", "", 400},
-		{"number out of range", "POST", "/books/commands", `{"type":"RemoveChapter","id":"` + uuid + `","chapterId":` + strings.Repeat("9", 10_000) + `}`, "", "", 422},
-		{"Host", "GET", "/authors", "", "Host", big + ".example", 421},
+		{"path of a wrong method", "PATCH", "/people/" + big, "", "", "", 405},
+		{"command type", "POST", "/people/commands", `{"type":"` + big + `"}`, "", "", 422},
+		{"id in the body", "PUT", "/people/ja", `{"id":"` + big + `","name":"J"}`, "", "", 422},
+		{"unknown member", "POST", "/people", `{"` + big + `":1}`, "", "", 400},
+		{"duplicate member", "POST", "/people/commands", `{"` + big + `":1,"` + big + `":2}`, "", "", 400},
+		{"number out of range", "POST", "/people/commands", `{"type":"dropNickname","id":"ja","index":` + strings.Repeat("9", 10_000) + `}`, "", "", 422},
+		{"Host", "GET", "/people", "", "Host", big + ".example", 421},
 	} {
 		r := httptest.NewRequest(c.method, "/", strings.NewReader(c.body))
 		r.URL = &url.URL{Path: strings.SplitN(c.path, "?", 2)[0]}
@@ -131,7 +130,7 @@ func TestRejectionStatus(t *testing.T) {
 	}
 }
 
-// TestTooLargeThroughTheAPI: a book's limits reach the writer as a 422
+// TestTooLargeThroughTheAPI: an aggregate's limits reach the writer as a 422
 // naming what would grow too much.
 func TestTooLargeThroughTheAPI(t *testing.T) {
 	rec := httptest.NewRecorder()

@@ -33,6 +33,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/internal/httpapi/catalogapi"
 	"github.com/bookscatalog/catalog/internal/metrics"
 	"github.com/bookscatalog/catalog/internal/projection"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
@@ -239,11 +240,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	for name, st := range s.stages {
 		s.metrics.WatchStage(name, func() bool { return st.Health() == nil })
 	}
-	authorsAPI := &httpapi.Authors{
-		Aggregate: Authors(), Singular: "author", KeyName: "code", ValidKey: httpapi.ValidAuthorCode,
+	authorsAPI := &catalogapi.Authors{
+		Aggregate: Authors(), Singular: "author", KeyName: "code", ValidKey: catalogapi.ValidAuthorCode,
 		Writer: authors.gateway, Reader: authors.processor, Commands: authorCommandsJSON(), Events: authorEventsJSON(),
-		Render: httpapi.RenderAuthor, Writes: httpapi.AuthorWrites(),
-		Reads: map[string]httpapi.Read{"books": httpapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.Stages()[1])},
+		Render: catalogapi.RenderAuthor, Writes: catalogapi.AuthorWrites(),
+		Reads: map[string]httpapi.Read{"books": catalogapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.Stages()[1])},
 	}
 	api := httpapi.Config{
 		WriteTimeout:  cfg.WriteTimeout,
@@ -259,11 +260,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		AdminListener: cfg.AdminAddr != "",
 	}
 	api.Handle(authorsAPI)
-	api.Handle(&httpapi.Books{
-		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: httpapi.ValidBookID,
+	api.Handle(&catalogapi.Books{
+		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: catalogapi.ValidBookID,
 		Writer: books.gateway, Reader: books.processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
-		Render: httpapi.RenderBook, Writes: httpapi.BookWrites(),
-		Precheck: httpapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
+		Render: catalogapi.RenderBook, Writes: catalogapi.BookWrites(),
+		Precheck: catalogapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
 	})
 	s.handler = httpapi.New(api)
 	if err := s.startAdmin(api); err != nil {

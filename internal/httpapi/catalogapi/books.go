@@ -1,4 +1,4 @@
-package httpapi
+package catalogapi
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
 	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/internal/httpapi"
 )
 
 // Books is the books resource.
-type Books = Resource[book.State, book.Command, book.Event]
+type Books = httpapi.Resource[book.State, book.Command, book.Event]
 
 // BookView is the JSON representation of a book.
 type BookView struct {
@@ -76,12 +77,12 @@ func (o *optionalString) UnmarshalJSON(b []byte) error {
 
 // code returns the author code of an authorCode member: "" for absent or
 // null (no author); an empty string is not a code.
-func (o optionalString) code() (string, *Problem) {
+func (o optionalString) code() (string, *httpapi.Problem) {
 	if o.Value == nil {
 		return "", nil
 	}
 	if rej := domain.ValidateSlug("authorCode", *o.Value); rej != nil {
-		return "", Rejected(rej)
+		return "", httpapi.Rejected(rej)
 	}
 	return *o.Value, nil
 }
@@ -98,15 +99,15 @@ type chapterBody struct {
 }
 
 // checkAuthor returns a 422 for an unknown or deleted author.
-func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *Problem {
+func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *httpapi.Problem {
 	ok, err := exists(ctx, code)
 	switch {
-	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, ErrPeerUnavailable):
-		return NewProblem(http.StatusServiceUnavailable, "cannot check author %s now: %v", Quote(code), err)
+	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, httpapi.ErrPeerUnavailable):
+		return httpapi.NewProblem(http.StatusServiceUnavailable, "cannot check author %s now: %v", httpapi.Quote(code), err)
 	case err != nil:
-		return NewProblem(http.StatusInternalServerError, "check author %s: %v", Quote(code), err)
+		return httpapi.NewProblem(http.StatusInternalServerError, "check author %s: %v", httpapi.Quote(code), err)
 	case !ok:
-		p := NewProblem(http.StatusUnprocessableEntity, "author %s does not exist", Quote(code))
+		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "author %s does not exist", httpapi.Quote(code))
 		p.Field, p.Code = "authorCode", domain.CodeUnknownReference
 		return p
 	}
@@ -127,8 +128,8 @@ func authorOfCommand(cmd book.Command) string {
 // CheckBookAuthor is the books resource's Precheck: a command that gives a
 // book an author is refused (422) unless the author exists, for the book
 // aggregate cannot see authors. A malformed code is left to the domain.
-func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *Problem {
-	return func(ctx context.Context, cmd book.Command) *Problem {
+func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *httpapi.Problem {
+	return func(ctx context.Context, cmd book.Command) *httpapi.Problem {
 		code := authorOfCommand(cmd)
 		if code == "" || domain.ValidateSlug("authorCode", code) != nil {
 			return nil
@@ -140,22 +141,22 @@ func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *
 // BookWrites are the books' write endpoints: POST /books, PUT and DELETE
 // /books/{id}, PUT /books/{id}/author, POST /books/{id}/chapters and
 // DELETE /books/{id}/chapters/{chapterId}.
-func BookWrites() []Write[book.State, book.Command, book.Event] {
-	return []Write[book.State, book.Command, book.Event]{
+func BookWrites() []httpapi.Write[book.State, book.Command, book.Event] {
+	return []httpapi.Write[book.State, book.Command, book.Event]{
 		{Method: http.MethodPost, Status: http.StatusCreated, Command: createBook},
-		{Method: http.MethodPut, Path: "/{key}", Status: http.StatusOK, Command: func(r *WriteRequest) (book.Command, *Problem) {
+		{Method: http.MethodPut, Path: "/{key}", Status: http.StatusOK, Command: func(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 			var body struct {
 				Title *string `json:"title"`
 			}
 			if p := r.Decode(&body); p != nil {
 				return nil, p
 			}
-			if p := Required("title", body.Title); p != nil {
+			if p := httpapi.Required("title", body.Title); p != nil {
 				return nil, p
 			}
 			return book.UpdateBook{ID: r.Key, Title: *body.Title}, nil
 		}},
-		{Method: http.MethodPut, Path: "/{key}/author", Status: http.StatusOK, Command: func(r *WriteRequest) (book.Command, *Problem) {
+		{Method: http.MethodPut, Path: "/{key}/author", Status: http.StatusOK, Command: func(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 			var body struct {
 				AuthorCode optionalString `json:"authorCode"`
 			}
@@ -163,7 +164,7 @@ func BookWrites() []Write[book.State, book.Command, book.Event] {
 				return nil, p
 			}
 			if !body.AuthorCode.Set {
-				p := NewProblem(http.StatusUnprocessableEntity, `field "authorCode" is required (a code, or null to clear the author)`)
+				p := httpapi.NewProblem(http.StatusUnprocessableEntity, `field "authorCode" is required (a code, or null to clear the author)`)
 				p.Field = "authorCode"
 				return nil, p
 			}
@@ -173,26 +174,26 @@ func BookWrites() []Write[book.State, book.Command, book.Event] {
 			}
 			return book.SetBookAuthor{ID: r.Key, AuthorCode: code}, nil
 		}},
-		{Method: http.MethodPost, Path: "/{key}/chapters", Status: http.StatusCreated, Answer: addedChapter, Command: func(r *WriteRequest) (book.Command, *Problem) {
+		{Method: http.MethodPost, Path: "/{key}/chapters", Status: http.StatusCreated, Answer: addedChapter, Command: func(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 			var body chapterBody
 			if p := r.Decode(&body); p != nil {
 				return nil, p
 			}
-			if p := Required("title", body.Title, "content", body.Content); p != nil {
+			if p := httpapi.Required("title", body.Title, "content", body.Content); p != nil {
 				return nil, p
 			}
 			return book.AddChapter{ID: r.Key, Title: *body.Title, Content: *body.Content}, nil
 		}},
-		{Method: http.MethodDelete, Path: "/{key}/chapters/{chapterId}", Status: http.StatusNoContent, Command: func(r *WriteRequest) (book.Command, *Problem) {
+		{Method: http.MethodDelete, Path: "/{key}/chapters/{chapterId}", Status: http.StatusNoContent, Command: func(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 			cid, err := strconv.ParseInt(r.PathValue("chapterId"), 10, 64)
 			if err != nil || cid < 1 {
-				p := NewProblem(http.StatusBadRequest, "chapterId must be a positive integer, not %s", Quote(r.PathValue("chapterId")))
+				p := httpapi.NewProblem(http.StatusBadRequest, "chapterId must be a positive integer, not %s", httpapi.Quote(r.PathValue("chapterId")))
 				p.Field = "chapterId"
 				return nil, p
 			}
 			return book.RemoveChapter{ID: r.Key, ChapterID: cid}, nil
 		}},
-		{Method: http.MethodDelete, Path: "/{key}", Status: http.StatusNoContent, Command: func(r *WriteRequest) (book.Command, *Problem) {
+		{Method: http.MethodDelete, Path: "/{key}", Status: http.StatusNoContent, Command: func(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 			return book.RemoveBook{ID: r.Key}, nil
 		}},
 	}
@@ -200,19 +201,19 @@ func BookWrites() []Write[book.State, book.Command, book.Event] {
 
 // createBook is POST /books: the id is the body's, or made up (from the
 // Idempotency-Key, if any, so that a retry names the same book).
-func createBook(r *WriteRequest) (book.Command, *Problem) {
+func createBook(r *httpapi.WriteRequest) (book.Command, *httpapi.Problem) {
 	var body bookBody
 	if p := r.Decode(&body); p != nil {
 		return nil, p
 	}
-	if p := Required("title", body.Title); p != nil {
+	if p := httpapi.Required("title", body.Title); p != nil {
 		return nil, p
 	}
 	var id string
 	if body.ID != nil {
 		id = *body.ID
 		if rej := book.ValidateID("id", id); rej != nil {
-			return nil, Rejected(rej)
+			return nil, httpapi.Rejected(rej)
 		}
 	} else {
 		id = r.NewID("book-id")
@@ -237,8 +238,8 @@ func addedChapter(result *eskafka.Result[book.State, book.Event]) any {
 
 // BooksOfAuthorRead is GET /authors/{code}/books, from the books-by-author
 // read model (booksOf), whose partitions own places.
-func BooksOfAuthorRead(booksOf BooksOfAuthor, own Ownership) Read {
-	return Read{Ownership: own, Get: func(_ context.Context, code string) (any, error) {
+func BooksOfAuthorRead(booksOf BooksOfAuthor, own httpapi.Ownership) httpapi.Read {
+	return httpapi.Read{Ownership: own, Get: func(_ context.Context, code string) (any, error) {
 		v, err := booksOf(code)
 		if err == nil && v.Author == nil {
 			err = eskafka.ErrNotFound
