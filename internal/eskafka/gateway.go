@@ -56,13 +56,13 @@ func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, 
 	if codec == nil {
 		codec = DefaultOutcomeCodec()
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
+	cl, err := kgo.NewClient(append(append(FailoverOpts(),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100e6), // 100ms: outcomes are latency-sensitive
-	}, cfg.ClientOpts...)...)
+	), cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("results client: %w", err)
 	}

@@ -191,7 +191,7 @@ func startTB(t testing.TB, cfg eskafka.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.producer, err = kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	e.producer, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, eskafka.FailoverOpts()...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

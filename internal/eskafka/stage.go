@@ -128,9 +128,14 @@ func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
 // TransactionalID returns the stage's stable transactional id.
 func (s *Stage) TransactionalID() string { return s.Group() + "." + s.cfg.InstanceID }
 
+// maxSessionBackoff bounds the wait between failed sessions: while Kafka
+// is away a stage tries again this often, and is back this soon after.
+const maxSessionBackoff = 5 * time.Second
+
 // Run processes input until ctx is done. A transaction in flight when ctx
 // is cancelled is finished. A failed session is replaced after a backoff,
-// which starts again from one second once a session made progress.
+// which starts again from one second once a session made progress; a
+// session stuck on a broker that does not answer is replaced at once.
 func (s *Stage) Run(ctx context.Context) error {
 	backoff := time.Second
 	for {
@@ -143,13 +148,21 @@ func (s *Stage) Run(ctx context.Context) error {
 			backoff = time.Second
 		}
 		s.noteFailure(err)
-		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", backoff)
+		wait := backoff
+		if errors.Is(err, errSessionStuck) {
+			// The session waited on a broker that stopped answering,
+			// long enough already: a new one finds where the
+			// cluster has moved its coordinators and leaders.
+			wait = 0
+		} else {
+			backoff = min(2*backoff, maxSessionBackoff)
+		}
+		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -166,14 +179,16 @@ func (s *Stage) outputTopics() []string {
 }
 
 func (s *Stage) runSession(ctx context.Context) error {
-	limits, err := readLimits(ctx, s.cfg, s.outputTopics())
+	setup, cancelSetup := context.WithTimeout(ctx, setupDeadline)
+	defer cancelSetup()
+	limits, err := readLimits(setup, s.cfg, s.outputTopics())
 	if err != nil {
-		return fmt.Errorf("read the size limits of the output topics: %w", err)
+		return stuck(setup, "read the size limits of the output topics", err)
 	}
 	s.mu.Lock()
 	s.limits = limits
 	s.mu.Unlock()
-	opts := append([]kgo.Opt{
+	opts := append(append([]kgo.Opt{
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.TransactionalID(s.TransactionalID()),
 		kgo.ConsumerGroup(s.Group()),
@@ -206,7 +221,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// metadata refresh, at most one per MetadataMinAge: its 5 s
 		// default stalls writes for seconds (docs/performance.md).
 		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, s.cfg.ClientOpts...)
+	}, FailoverOpts()...), s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("new transactional session: %w", err)
@@ -215,12 +230,12 @@ func (s *Stage) runSession(ctx context.Context) error {
 	// fences a predecessor with our transactional id (this instance
 	// before a crash) and aborts its open transaction at once, rather
 	// than leaving it to time out while partitions wait for it.
-	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
-		sess.Close()
-		return fmt.Errorf("initialise transactional producer %s: %w", s.TransactionalID(), err)
+	if _, _, err := sess.Client().ProducerID(setup); err != nil {
+		closeBounded(sess.Close, s.log)
+		return stuck(setup, "initialise transactional producer "+s.TransactionalID(), err)
 	}
 	defer func() {
-		sess.Close()
+		closeBounded(sess.Close, s.log)
 		if ctx.Err() != nil {
 			// Shutting down for good: a static member does not leave
 			// the group on close, so leave explicitly and let the
@@ -560,8 +575,10 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
 		s.noteFailure(reason)
-		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
-			return fmt.Errorf("abort transaction after %w: %w", reason, err)
+		actx, cancelAbort := context.WithTimeout(tctx, commitDeadline)
+		defer cancelAbort()
+		if _, err := sess.End(actx, kgo.TryAbort); err != nil {
+			return stuck(actx, fmt.Sprintf("abort transaction after %v", reason), err)
 		}
 		return nil
 	}
@@ -594,8 +611,12 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		}
 		return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
-	if err := sess.Client().Flush(tctx); err != nil {
-		return fmt.Errorf("flush transaction: %w", err)
+	// From here the batch waits on Kafka only: past commitDeadline the
+	// session is presumed stuck on a broker that stopped answering.
+	cctx, cancelCommit := context.WithTimeout(tctx, commitDeadline)
+	defer cancelCommit()
+	if err := sess.Client().Flush(cctx); err != nil {
+		return stuck(cctx, "flush transaction", err)
 	}
 	tx.mu.Lock()
 	failed, culprits, fault := tx.failed, tx.culprits, tx.fault
@@ -611,9 +632,11 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	s.beginInflight(tx.staged)
 	defer s.endInflight()
-	committed, err := sess.End(tctx, kgo.TryCommit)
+	ectx, cancelEnd := context.WithTimeout(tctx, commitDeadline)
+	defer cancelEnd()
+	committed, err := sess.End(ectx, kgo.TryCommit)
 	if err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
+		return stuck(ectx, "commit transaction", err)
 	}
 	if !committed {
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))

@@ -1,0 +1,92 @@
+package eskafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A broker that stops answering without closing its sockets (a process
+// frozen by SIGSTOP, a long GC pause, a half-dead host) is the hardest
+// failure for a client: connecting still succeeds, and a request sent to it
+// waits until its deadline. franz-go's defaults give every request a 10 s
+// overhead on top of its own timeout (20 s for a produce), and it keeps
+// sending a transaction's requests to the coordinator it knows until that
+// coordinator answers NOT_COORDINATOR, which a frozen one never does: the
+// cluster fences the broker and moves its leaderships and coordinators in
+// about 10 s, but a stage would go on waiting for the frozen one
+// (docs/reliability.md). So the runtime's clients wait less for one
+// request, and a stage whose commit does not finish in time gives its
+// session up and starts a new one, which looks the coordinator up again.
+const (
+	// requestTimeoutOverhead bounds how long a request waits for its
+	// answer beyond the time the request itself gives the broker. A
+	// healthy broker answers in milliseconds, a loaded one in well under
+	// a second.
+	requestTimeoutOverhead = 2 * time.Second
+	// produceRequestTimeout is how long a broker may wait for the
+	// in-sync replicas of a produce (acks=all) before answering
+	// REQUEST_TIMED_OUT, which the idempotent producer retries safely.
+	produceRequestTimeout = 2 * time.Second
+	// fetchMaxWait is how long a broker holds a fetch with no new data.
+	// A fetch in flight to a frozen leader holds its partitions until
+	// this plus the overhead, even after the leadership has moved.
+	fetchMaxWait = 2 * time.Second
+	// commitDeadline bounds a batch's flush and commit. A commit on a
+	// healthy cluster takes milliseconds to a second; past this, the
+	// session is presumed stuck on a broker that stopped answering.
+	commitDeadline = 6 * time.Second
+	// setupDeadline bounds what a new session asks before it consumes:
+	// the topics' size limits and the producer id from the transaction
+	// coordinator.
+	setupDeadline = 4 * time.Second
+	// closeDeadline bounds how long a failed session's client is waited
+	// for when closed: a client stuck on a frozen broker is left to
+	// finish by itself; its transactional id is fenced by the next
+	// session's.
+	closeDeadline = 3 * time.Second
+)
+
+// FailoverOpts are the request timeouts of every Kafka client of the
+// runtime, so that one broker that stops answering holds a request for a
+// few seconds instead of twenty. Services use them for their own clients
+// on the write path (the command producer) too.
+func FailoverOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequestTimeoutOverhead(requestTimeoutOverhead),
+		kgo.ProduceRequestTimeout(produceRequestTimeout),
+		kgo.FetchMaxWait(fetchMaxWait),
+	}
+}
+
+// errSessionStuck marks a session given up because a commit or its setup
+// did not finish in time: the stage starts the next one at once.
+var errSessionStuck = errors.New("session stuck on a broker that does not answer")
+
+// closeBounded closes a client, waiting at most closeDeadline for it.
+func closeBounded(closeFn func(), log interface{ Warn(string, ...any) }) {
+	done := make(chan struct{})
+	go func() {
+		closeFn()
+		close(done)
+	}()
+	t := time.NewTimer(closeDeadline)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("a Kafka client is slow to close (a broker does not answer); leaving it to finish in the background")
+	}
+}
+
+// stuck wraps err with what failed, and as errSessionStuck when ctx's
+// deadline passed.
+func stuck(ctx context.Context, what string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w (%w)", what, errSessionStuck, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
