@@ -1,7 +1,13 @@
-// Package httpapi is the HTTP adapter of the catalog: JSON resources for
-// writers and readers, CQRS command endpoints, and operational endpoints.
-// Writes become commands sent through the event-sourcing runtime; reads
-// come from the local stores. Errors are RFC 9457 problem details.
+// Package httpapi serves event-sourced aggregates over HTTP: one generic
+// Resource per aggregate, built from its es.Aggregate and registered with
+// Config.Handle, gives JSON reads (one item, pages in key order, history
+// and past states), the write endpoints it declares (Write), and CQRS
+// command endpoints; the API adds probes, operator endpoints, access
+// control, a Host check and forwarding between instances. Writes become
+// commands sent through the event-sourcing runtime and answered with their
+// outcome; reads come from the local stores, or from the instance that
+// owns the key. Errors are RFC 9457 problem details. The package knows no
+// aggregate: the catalog's resources are in package catalogapi.
 package httpapi
 
 import (

@@ -38,8 +38,8 @@ type Reader[S any] interface {
 	List(after string, limit int) (items []S, keys []string, partial bool, err error)
 }
 
-// Resource is one aggregate type as the HTTP API exposes it, mounted with
-// Config.Resources. Its collection is /{Aggregate.Name}, one item
+// Resource is one aggregate type as the HTTP API exposes it, registered
+// with Config.Handle. Its collection is /{Aggregate.Name}, one item
 // /{Aggregate.Name}/{key}; the aggregate also gives the key of every
 // command (Aggregate.Key) and the version of every state, for ETags
 // (Aggregate.Version). Every resource serves:
