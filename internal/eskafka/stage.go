@@ -210,7 +210,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// Batches commit in milliseconds; a transaction left open by a
 		// crashed instance blocks readers of its partitions until this
 		// timeout aborts it.
-		kgo.TransactionTimeout(20 * time.Second),
+		kgo.TransactionTimeout(transactionTimeout),
 		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
 		// Batches are cut under each topic's max.message.bytes, so
 		// that only a record too large on its own can be refused.
