@@ -50,7 +50,7 @@ func brokerFindings(values map[string]string) []string {
 		return n, err == nil
 	}
 	if n, ok := num("add.partitions.to.txn.retry.backoff.ms"); ok && n > 5 {
-		out = append(out, fmt.Sprintf("broker setting add.partitions.to.txn.retry.backoff.ms=%d: a transaction that follows another on the same partitions waits this long for each retry; set it to 1 (2.5x the writes per second at 64 clients on one broker, docs/running.md)", n))
+		out = append(out, fmt.Sprintf("broker setting add.partitions.to.txn.retry.backoff.ms=%d: a transaction that follows another on the same partitions waits this long for each retry; set it to 1 (docs/running.md, \"Broker settings\")", n))
 	}
 	if n, ok := num("transaction.max.timeout.ms"); ok && time.Duration(n)*time.Millisecond < transactionTimeout {
 		out = append(out, fmt.Sprintf("broker setting transaction.max.timeout.ms=%d is below the stages' transaction timeout (%v): the brokers will refuse their producers; raise it to %d at least", n, transactionTimeout, transactionTimeout.Milliseconds()))
