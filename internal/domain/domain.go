@@ -1,18 +1,21 @@
 // Package domain holds what every aggregate of the catalog shares: the
-// rejection type that commands fail with and the validation rules for
-// identifiers. It is pure Go: no I/O, no Kafka, no encoding.
+// rejection codes that its commands fail with (as an *es.Rejection, the
+// runtime's one rejection type) and the validation rules for identifiers
+// and text. It is pure Go: no I/O, no Kafka, no encoding.
 package domain
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
-// Rejection codes. They are part of the service's contract: outcomes on the
-// results topic carry them, and the HTTP layer maps them to status codes.
+// Rejection codes of the catalog's domain, beside the runtime's own (es.Code*).
+// They are part of the service's contract: outcomes on the results topic
+// carry them, and the HTTP layer maps them to status codes.
 const (
 	// CodeAlreadyExists: the aggregate to create exists already.
 	CodeAlreadyExists = "already_exists"
@@ -29,53 +32,24 @@ const (
 	CodeTooLarge = "too_large"
 )
 
-// Rejection is the outcome of a command the domain refuses. It is an
-// outcome, not an event: it changes no state.
-type Rejection struct {
-	// Code is one of the Code* constants.
-	Code string
-	// Field names the offending field for CodeInvalid, else empty.
-	Field string
-	// Message says what is wrong in words a writer understands.
-	Message string
-}
-
-// Error implements error.
-func (r *Rejection) Error() string {
-	if r.Field != "" {
-		return fmt.Sprintf("%s: %s: %s", r.Code, r.Field, r.Message)
-	}
-	return r.Code + ": " + r.Message
-}
-
-// RejectionCode returns the code; the runtime reads it through an interface
-// so that it needs no import of this package.
-func (r *Rejection) RejectionCode() string { return r.Code }
-
-// RejectionMessage returns the message without the code.
-func (r *Rejection) RejectionMessage() string { return r.Message }
-
-// RejectionField returns the field the rejection is about, if any.
-func (r *Rejection) RejectionField() string { return r.Field }
-
 // Invalid returns a CodeInvalid rejection about field.
-func Invalid(field, format string, args ...any) *Rejection {
-	return &Rejection{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+func Invalid(field, format string, args ...any) *es.Rejection {
+	return es.Reject(CodeInvalid, field, format, args...)
 }
 
 // TooLarge returns a CodeTooLarge rejection about field.
-func TooLarge(field, format string, args ...any) *Rejection {
-	return &Rejection{Code: CodeTooLarge, Field: field, Message: fmt.Sprintf(format, args...)}
+func TooLarge(field, format string, args ...any) *es.Rejection {
+	return es.Reject(CodeTooLarge, field, format, args...)
 }
 
 // NotFound returns a CodeNotFound rejection.
-func NotFound(format string, args ...any) *Rejection {
-	return &Rejection{Code: CodeNotFound, Message: fmt.Sprintf(format, args...)}
+func NotFound(format string, args ...any) *es.Rejection {
+	return es.Reject(CodeNotFound, "", format, args...)
 }
 
 // AlreadyExists returns a CodeAlreadyExists rejection.
-func AlreadyExists(format string, args ...any) *Rejection {
-	return &Rejection{Code: CodeAlreadyExists, Message: fmt.Sprintf(format, args...)}
+func AlreadyExists(format string, args ...any) *es.Rejection {
+	return es.Reject(CodeAlreadyExists, "", format, args...)
 }
 
 // MaxSlugLen bounds slugs so that keys stay short on every topic.
@@ -85,7 +59,7 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 
 // ValidateSlug checks that s is a slug: lower-case letters and digits in
 // groups joined by single hyphens, at most MaxSlugLen bytes.
-func ValidateSlug(field, s string) *Rejection {
+func ValidateSlug(field, s string) *es.Rejection {
 	switch {
 	case s == "":
 		return Invalid(field, "must not be empty")
@@ -102,7 +76,7 @@ const MaxNameLen = 200
 
 // ValidateName checks that a free-text field on one line is not blank, not
 // too long and holds only printable text (see ValidateText).
-func ValidateName(field, s string) *Rejection {
+func ValidateName(field, s string) *es.Rejection {
 	switch {
 	case strings.TrimSpace(s) == "":
 		return Invalid(field, "must not be blank")
@@ -116,7 +90,7 @@ func ValidateName(field, s string) *Rejection {
 // valid UTF-8 without control characters other than line feed, carriage
 // return and tab, and without bidirectional formatting characters. Its
 // length is the caller's rule.
-func ValidateText(field, s string) *Rejection {
+func ValidateText(field, s string) *es.Rejection {
 	return validateText(field, s, true)
 }
 
@@ -126,7 +100,7 @@ func ValidateText(field, s string) *Rejection {
 // terminals and the pages that show the text; bidirectional overrides make
 // text display in another order than it is stored ("Trojan Source"), so
 // that a title could read differently than it sorts or searches.
-func validateText(field, s string, multiline bool) *Rejection {
+func validateText(field, s string, multiline bool) *es.Rejection {
 	for i, r := range s {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):

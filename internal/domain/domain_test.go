@@ -1,10 +1,12 @@
 package domain_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 func TestValidateNameAndText(t *testing.T) {
@@ -80,7 +82,10 @@ func TestTooLarge(t *testing.T) {
 	if domain.CodeTooLarge != "too_large" || rej.Code != domain.CodeTooLarge || rej.Field != "chapters" || rej.Message != "at most 200" {
 		t.Fatalf("TooLarge = %+v", rej)
 	}
-	if rej.RejectionCode() != "too_large" || rej.RejectionField() != "chapters" {
-		t.Fatalf("rejection interface = %q, %q", rej.RejectionCode(), rej.RejectionField())
+	if got := es.AsRejection(fmt.Errorf("adding a chapter: %w", rej)); *got != *rej {
+		t.Fatalf("the runtime reads a wrapped domain rejection as %+v, want %+v", got, rej)
+	}
+	if rej.Error() != "too_large: chapters: at most 200" {
+		t.Fatalf("Error() = %q", rej.Error())
 	}
 }

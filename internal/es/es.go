@@ -49,20 +49,44 @@ const (
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
-// Rejection is a refused command as recorded in its outcome.
+// Rejection is a refused command: what a domain's decide returns as its
+// error, and what the runtime records in the command's outcome. It is an
+// outcome, not an event: it changes no state. Code is one of the runtime's
+// Code* constants above or a code of the domain (which declares its own,
+// such as "not_found"); the HTTP layer maps codes to status codes.
 type Rejection struct {
-	Code    string `json:"code" avro:"code"`
-	Field   string `json:"field,omitempty" avro:"field"`
+	// Code says what kind of refusal this is.
+	Code string `json:"code" avro:"code"`
+	// Field names the offending field of the command, if there is one.
+	Field string `json:"field,omitempty" avro:"field"`
+	// Message says what is wrong in words a writer understands.
 	Message string `json:"message" avro:"message"`
 }
 
-// Error implements error.
-func (r *Rejection) Error() string { return r.Code + ": " + r.Message }
+// Reject returns a rejection with code about field ("" when it is about
+// no field in particular), its message formatted as by fmt.Sprintf.
+func Reject(code, field, format string, args ...any) *Rejection {
+	return &Rejection{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
 
-// AsRejection converts a decide error into a Rejection. A domain error is
-// recognised by a RejectionCode method (and optionally RejectionField); any
-// other error is an internal failure.
+// Error implements error.
+func (r *Rejection) Error() string {
+	if r.Field != "" {
+		return r.Code + ": " + r.Field + ": " + r.Message
+	}
+	return r.Code + ": " + r.Message
+}
+
+// AsRejection converts a decide error into a Rejection. A *Rejection (also
+// wrapped) is itself; an error of another type with a RejectionCode method
+// (and optionally RejectionField and RejectionMessage) is converted, for
+// domains that keep an error type of their own; any other error is an
+// internal failure.
 func AsRejection(err error) *Rejection {
+	if rej, ok := errors.AsType[*Rejection](err); ok && rej != nil {
+		c := *rej
+		return &c
+	}
 	var coded interface{ RejectionCode() string }
 	if !errors.As(err, &coded) {
 		return &Rejection{Code: CodeInternal, Message: err.Error()}

@@ -58,6 +58,13 @@ func (CreateAuthor) isCommand() {}
 func (UpdateAuthor) isCommand() {}
 func (DeleteAuthor) isCommand() {}
 
+// Commands returns a zero value of every command type: the one list of
+// them, from which the codecs (JSON and Avro), fuzzers and load tools take
+// theirs. Its test fails when a type implementing Command is missing.
+func Commands() []Command {
+	return []Command{CreateAuthor{}, UpdateAuthor{}, DeleteAuthor{}}
+}
+
 // Event is a fact about an author.
 type Event interface {
 	isEvent()
@@ -86,7 +93,13 @@ func (AuthorCreated) isEvent() {}
 func (AuthorUpdated) isEvent() {}
 func (AuthorDeleted) isEvent() {}
 
-// Decide returns the events that cmd causes on s, or a *domain.Rejection.
+// Events returns a zero value of every event type: the one list of them
+// (see Commands).
+func Events() []Event {
+	return []Event{AuthorCreated{}, AuthorUpdated{}, AuthorDeleted{}}
+}
+
+// Decide returns the events that cmd causes on s, or an *es.Rejection.
 func Decide(s State, cmd Command) ([]Event, error) {
 	switch c := cmd.(type) {
 	case CreateAuthor:

@@ -91,3 +91,8 @@ func TestDeleteAuthor(t *testing.T) {
 		{Name: "invalid code", When: author.DeleteAuthor{Code: "A B"}, WantCode: domain.CodeInvalid, WantField: "code"},
 	})
 }
+
+func TestTypesListed(t *testing.T) {
+	domaintest.AllListed(t, author.Commands())
+	domaintest.AllListed(t, author.Events())
+}

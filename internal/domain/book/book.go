@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // MaxContentLen bounds a chapter's content, in bytes. Empty content is
@@ -153,6 +154,13 @@ func (AddChapter) isCommand()    {}
 func (RemoveChapter) isCommand() {}
 func (RemoveBook) isCommand()    {}
 
+// Commands returns a zero value of every command type: the one list of
+// them, from which the codecs (JSON and Avro), fuzzers and load tools take
+// theirs. Its test fails when a type implementing Command is missing.
+func Commands() []Command {
+	return []Command{CreateBook{}, UpdateBook{}, SetBookAuthor{}, AddChapter{}, RemoveChapter{}, RemoveBook{}}
+}
+
 // Event is a fact about a book.
 type Event interface {
 	isEvent()
@@ -202,7 +210,13 @@ func (ChapterAdded) isEvent()   {}
 func (ChapterRemoved) isEvent() {}
 func (BookRemoved) isEvent()    {}
 
-// Decide returns the events that cmd causes on s, or a *domain.Rejection.
+// Events returns a zero value of every event type: the one list of them
+// (see Commands).
+func Events() []Event {
+	return []Event{BookCreated{}, BookUpdated{}, BookAuthorSet{}, ChapterAdded{}, ChapterRemoved{}, BookRemoved{}}
+}
+
+// Decide returns the events that cmd causes on s, or an *es.Rejection.
 // Fields are validated before the book's existence is checked.
 func Decide(s State, cmd Command) ([]Event, error) {
 	switch c := cmd.(type) {
@@ -300,7 +314,7 @@ func Decide(s State, cmd Command) ([]Event, error) {
 	}
 }
 
-func notFound(id string) *domain.Rejection {
+func notFound(id string) *es.Rejection {
 	return domain.NotFound("book %q not found", id)
 }
 
@@ -318,7 +332,7 @@ func validateAuthor(code string) error {
 // ValidateID checks that s is a UUID in canonical form: 32 lower-case hex
 // digits in groups of 8-4-4-4-12 joined by hyphens. Any UUID version or
 // variant is accepted.
-func ValidateID(field, s string) *domain.Rejection {
+func ValidateID(field, s string) *es.Rejection {
 	if s == "" {
 		return domain.Invalid(field, "must not be empty")
 	}

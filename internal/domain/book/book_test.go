@@ -12,6 +12,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/domaintest"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 type tcase = domaintest.Case[book.State, book.Command, book.Event]
@@ -306,7 +307,7 @@ type bogus struct{ book.Command }
 func TestUnknownCommand(t *testing.T) {
 	for _, cmd := range []book.Command{nil, bogus{}} {
 		evs, err := book.Decide(book.State{}, cmd)
-		var rej *domain.Rejection
+		var rej *es.Rejection
 		if evs != nil || !errors.As(err, &rej) || rej.Code != domain.CodeInvalid || rej.Field != "type" {
 			t.Fatalf("Decide(%T) = %v, %v; want invalid type", cmd, evs, err)
 		}
@@ -397,7 +398,7 @@ func printable(s string, multiline bool) bool {
 
 // FuzzDecide feeds arbitrary input into every command on a few starting
 // states and checks that Decide never panics, rejects only with a
-// *domain.Rejection and no events, and that accepted events fold into a
+// *es.Rejection and no events, and that accepted events fold into a
 // consistent state whose version grew by the number of events.
 func FuzzDecide(f *testing.F) {
 	f.Add(uint8(0), uint8(0), id, "Emma", "", "jane-austen", int64(0))
@@ -443,9 +444,9 @@ func FuzzDecide(f *testing.F) {
 		}
 		evs, err := book.Decide(s, cmd)
 		if err != nil {
-			var rej *domain.Rejection
+			var rej *es.Rejection
 			if !errors.As(err, &rej) {
-				t.Fatalf("Decide(%#v) error %T %v is not a *domain.Rejection", cmd, err, err)
+				t.Fatalf("Decide(%#v) error %T %v is not an *es.Rejection", cmd, err, err)
 			}
 			if evs != nil {
 				t.Fatalf("rejected %#v with events %#v", cmd, evs)
@@ -505,4 +506,9 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("next chapter id went back from %d to %d", s.NextChapterID, next.NextChapterID)
 		}
 	})
+}
+
+func TestTypesListed(t *testing.T) {
+	domaintest.AllListed(t, book.Commands())
+	domaintest.AllListed(t, book.Events())
 }

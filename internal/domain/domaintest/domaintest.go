@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/domain"
+	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // Aggregate is the pair of pure functions a fixture drives.
@@ -41,7 +41,7 @@ func Run[S, C, E any](t *testing.T, agg Aggregate[S, C, E], cases []Case[S, C, E
 			}
 			got, err := agg.Decide(s, tc.When)
 			if tc.WantCode != "" {
-				var rej *domain.Rejection
+				var rej *es.Rejection
 				if !errors.As(err, &rej) {
 					t.Fatalf("Decide(%#v) = %#v, %v; want rejection %q", tc.When, got, err, tc.WantCode)
 				}
