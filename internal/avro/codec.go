@@ -193,7 +193,7 @@ type Value[T any] struct {
 }
 
 // NewValue returns the codec of T, whose record is named after T in
-// namespace (such as "catalog.author": "catalog.author.State"). Register
+// namespace (such as "bank.account": "bank.account.State"). Register
 // its schema before encoding.
 func NewValue[T any](reg Registry, namespace string) (*Value[T], error) {
 	c, err := newCore(reflect.TypeFor[T]().String(), reg, namespace, []Member{Of[T]()})
@@ -234,7 +234,7 @@ type Union[I any] struct {
 
 // NewUnion returns the codec of the given members of I (Of[T] for each
 // concrete type T), each a record named after its Go type in namespace
-// (such as "catalog.author": "catalog.author.AuthorCreated"). Register its
+// (such as "bank.account": "bank.account.Deposited"). Register its
 // schemas before encoding.
 func NewUnion[I any](reg Registry, namespace string, members ...Member) (*Union[I], error) {
 	iface := reflect.TypeFor[I]()
@@ -264,7 +264,7 @@ func NewUnion[I any](reg Registry, namespace string, members ...Member) (*Union[
 }
 
 // Encode implements es.Codec: a single-object frame of v's concrete type, and
-// that type's Go name (such as "AuthorCreated").
+// that type's Go name (such as "Deposited").
 func (u *Union[I]) Encode(v I) ([]byte, string, error) {
 	t := reflect.TypeOf(any(v))
 	if t == nil {
@@ -287,6 +287,37 @@ func (u *Union[I]) decode(b []byte, recovering bool) (I, error) {
 		v, _ := x.(I) // NewUnion checked that every member implements I
 		return v, rest, err
 	})
+}
+
+// CheckMembers returns an error unless the union's members are exactly the
+// concrete types of values, naming every type missing on either side. A
+// domain package declares the list of its commands (or events) once, as
+// values; the union cannot be built from that list, for the library derives
+// schemas from type parameters (Of[T]), so whoever builds it checks the two
+// here, and a type added to the domain cannot be forgotten in the codec.
+func (u *Union[I]) CheckMembers(values []I) error {
+	var problems []string
+	declared := map[reflect.Type]bool{}
+	for _, v := range values {
+		t := reflect.TypeOf(any(v))
+		if t == nil {
+			problems = append(problems, "a nil value is declared")
+			continue
+		}
+		declared[t] = true
+		if _, ok := u.byType[t]; !ok {
+			problems = append(problems, fmt.Sprintf("%s is declared but not a member (add avro.Of[%s]())", t, t))
+		}
+	}
+	for _, m := range u.members {
+		if !declared[m.t] {
+			problems = append(problems, fmt.Sprintf("%s is a member but not declared", m.t))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("avro: union %s: %s", u.what, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // Registrant is a codec whose schemas must be registered before it encodes.

@@ -10,68 +10,15 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
 )
 
-// codecs are the codecs of both aggregates, as the runtime builds them.
-type codecs struct {
-	authorState    *avro.Value[author.State]
-	authorCommands *avro.Union[author.Command]
-	authorEvents   *avro.Union[author.Event]
-	bookState      *avro.Value[book.State]
-	bookCommands   *avro.Union[book.Command]
-	bookEvents     *avro.Union[book.Event]
-}
-
-// must returns v, panicking on err (a test set-up failure).
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func newCodecs(t testing.TB, reg avro.Registry) *codecs {
-	t.Helper()
-	c := &codecs{
-		authorState: must(avro.NewValue[author.State](reg, "catalog.author")),
-		authorCommands: must(avro.NewUnion[author.Command](reg, "catalog.author",
-			avro.Of[author.CreateAuthor](), avro.Of[author.UpdateAuthor](), avro.Of[author.DeleteAuthor]())),
-		authorEvents: must(avro.NewUnion[author.Event](reg, "catalog.author",
-			avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())),
-		bookState: must(avro.NewValue[book.State](reg, "catalog.book")),
-		bookCommands: must(avro.NewUnion[book.Command](reg, "catalog.book",
-			avro.Of[book.CreateBook](), avro.Of[book.UpdateBook](), avro.Of[book.SetBookAuthor](),
-			avro.Of[book.AddChapter](), avro.Of[book.RemoveChapter](), avro.Of[book.RemoveBook]())),
-		bookEvents: must(avro.NewUnion[book.Event](reg, "catalog.book",
-			avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
-			avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]())),
-	}
-	return c
-}
-
-func (c *codecs) all() []avro.Registrant {
-	return []avro.Registrant{c.authorState, c.authorCommands, c.authorEvents, c.bookState, c.bookCommands, c.bookEvents}
-}
-
-func registered(t testing.TB) (*codecs, *schemaregistry.Memory) {
-	t.Helper()
-	reg := schemaregistry.NewMemory()
-	c := newCodecs(t, reg)
-	if err := avro.Register(context.Background(), c.all()...); err != nil {
-		t.Fatal(err)
-	}
-	return c, reg
-}
-
 // The codecs are es.Codecs.
 var (
-	_ es.Codec[author.State]   = (*avro.Value[author.State])(nil)
-	_ es.Codec[author.Command] = (*avro.Union[author.Command])(nil)
-	_ es.Codec[author.Event]   = (*avro.Union[author.Event])(nil)
+	_ es.Codec[Person]        = (*avro.Value[Person])(nil)
+	_ es.Codec[PersonCommand] = (*avro.Union[PersonCommand])(nil)
+	_ es.Codec[PersonEvent]   = (*avro.Union[PersonEvent])(nil)
 )
 
 func roundTrip[T any](t *testing.T, c es.Codec[T], v T, wantType string) {
@@ -95,57 +42,46 @@ func roundTrip[T any](t *testing.T, c es.Codec[T], v T, wantType string) {
 	}
 }
 
-func TestRoundTripAuthor(t *testing.T) {
+func TestRoundTripPerson(t *testing.T) {
 	c, _ := registered(t)
-	roundTrip(t, c.authorState, author.State{Code: "jane-austen", FirstName: "Jane", LastName: "Austen", Version: 3}, "State")
-	roundTrip(t, c.authorState, author.State{}, "State")
-	roundTrip[author.Command](t, c.authorCommands, author.CreateAuthor{Code: "a", FirstName: "Ä", LastName: "日本"}, "CreateAuthor")
-	roundTrip[author.Command](t, c.authorCommands, author.UpdateAuthor{Code: "a", FirstName: "B", LastName: "C"}, "UpdateAuthor")
-	roundTrip[author.Command](t, c.authorCommands, author.DeleteAuthor{Code: "a"}, "DeleteAuthor")
-	roundTrip[author.Event](t, c.authorEvents, author.AuthorCreated{Code: "a", FirstName: "B", LastName: "C"}, "AuthorCreated")
-	roundTrip[author.Event](t, c.authorEvents, author.AuthorUpdated{Code: "a", FirstName: "B", LastName: "C"}, "AuthorUpdated")
-	roundTrip[author.Event](t, c.authorEvents, author.AuthorDeleted{Code: "a"}, "AuthorDeleted")
+	roundTrip(t, c.person, Person{Code: "ada", FirstName: "Ada", LastName: "Lovelace", Version: 3}, "Person")
+	roundTrip(t, c.person, Person{}, "Person")
+	roundTrip[PersonCommand](t, c.personCommands, AddPerson{Code: "a", FirstName: "Ä", LastName: "日本"}, "AddPerson")
+	roundTrip[PersonCommand](t, c.personCommands, RenamePerson{Code: "a", FirstName: "B", LastName: "C"}, "RenamePerson")
+	roundTrip[PersonCommand](t, c.personCommands, RemovePerson{Code: "a"}, "RemovePerson")
+	roundTrip[PersonEvent](t, c.personEvents, PersonAdded{Code: "a", FirstName: "B", LastName: "C"}, "PersonAdded")
+	roundTrip[PersonEvent](t, c.personEvents, PersonRenamed{Code: "a", FirstName: "B", LastName: "C"}, "PersonRenamed")
+	roundTrip[PersonEvent](t, c.personEvents, PersonRemoved{Code: "a"}, "PersonRemoved")
 }
 
-func TestRoundTripBook(t *testing.T) {
+func TestRoundTripShelf(t *testing.T) {
 	c, _ := registered(t)
-	id := "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f"
-	roundTrip(t, c.bookState, book.State{
-		ID: id, Title: "Emma", AuthorCode: "jane-austen",
-		Chapters:      []book.Chapter{{ID: 1, Title: "One", Content: "…"}, {ID: 3, Title: "Three", Content: ""}},
-		NextChapterID: 4, Version: 7,
-	}, "State")
-	roundTrip(t, c.bookState, book.State{ID: id, Title: "Empty", Chapters: []book.Chapter{}, NextChapterID: 1, Version: 1}, "State")
-	roundTrip[book.Command](t, c.bookCommands, book.CreateBook{ID: id, Title: "T", AuthorCode: "x"}, "CreateBook")
-	roundTrip[book.Command](t, c.bookCommands, book.UpdateBook{ID: id, Title: "T"}, "UpdateBook")
-	roundTrip[book.Command](t, c.bookCommands, book.SetBookAuthor{ID: id}, "SetBookAuthor")
-	roundTrip[book.Command](t, c.bookCommands, book.AddChapter{ID: id, Title: "T", Content: strings.Repeat("x", 100_000)}, "AddChapter")
-	roundTrip[book.Command](t, c.bookCommands, book.RemoveChapter{ID: id, ChapterID: 1 << 40}, "RemoveChapter")
-	roundTrip[book.Command](t, c.bookCommands, book.RemoveBook{ID: id}, "RemoveBook")
-	roundTrip[book.Event](t, c.bookEvents, book.BookCreated{ID: id, Title: "T"}, "BookCreated")
-	roundTrip[book.Event](t, c.bookEvents, book.BookUpdated{ID: id, Title: "T"}, "BookUpdated")
-	roundTrip[book.Event](t, c.bookEvents, book.BookAuthorSet{ID: id, AuthorCode: "a"}, "BookAuthorSet")
-	roundTrip[book.Event](t, c.bookEvents, book.ChapterAdded{ID: id, ChapterID: 2, Title: "T", Content: "C"}, "ChapterAdded")
-	roundTrip[book.Event](t, c.bookEvents, book.ChapterRemoved{ID: id, ChapterID: -1}, "ChapterRemoved")
-	roundTrip[book.Event](t, c.bookEvents, book.BookRemoved{ID: id}, "BookRemoved")
+	roundTrip(t, c.shelf, fullShelf, "Shelf")
+	roundTrip(t, c.shelf, Shelf{ID: shelfID, Title: "Empty", Items: []Item{}, NextItemID: 1, Version: 1}, "Shelf")
+	roundTrip[ShelfCommand](t, c.shelfCommands, AddShelf{ID: shelfID, Title: "T", Owner: "x"}, "AddShelf")
+	roundTrip[ShelfCommand](t, c.shelfCommands, PutItem{ID: shelfID, Title: "T", Content: strings.Repeat("x", 100_000)}, "PutItem")
+	roundTrip[ShelfCommand](t, c.shelfCommands, RemoveItem{ID: shelfID, ItemID: 1 << 40}, "RemoveItem")
+	roundTrip[ShelfEvent](t, c.shelfEvents, ShelfAdded{ID: shelfID, Title: "T"}, "ShelfAdded")
+	roundTrip[ShelfEvent](t, c.shelfEvents, ItemPut{ID: shelfID, ItemID: 2, Title: "T", Content: "C"}, "ItemPut")
+	roundTrip[ShelfEvent](t, c.shelfEvents, ItemRemoved{ID: shelfID, ItemID: -1}, "ItemRemoved")
 }
 
 // Avro has no null for arrays, maps and bytes: nil and empty are the same on
 // the wire. Empty arrays and maps read back as empty, non-nil values (so a
-// book without chapters renders as "chapters": []), empty bytes as nil (so
+// shelf without items renders as "items": []), empty bytes as nil (so
 // "no bytes" tests like b == nil keep working).
 func TestNilAndEmpty(t *testing.T) {
 	c, _ := registered(t)
-	b, _, err := c.bookState.Encode(book.State{})
+	b, _, err := c.shelf.Encode(Shelf{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.bookState.Decode(b)
+	got, err := c.shelf.Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Chapters == nil || len(got.Chapters) != 0 {
-		t.Errorf("chapters = %#v, want empty", got.Chapters)
+	if got.Items == nil || len(got.Items) != 0 {
+		t.Errorf("items = %#v, want empty", got.Items)
 	}
 	type withBytes struct {
 		Data  []byte            `avro:"data"`
@@ -181,45 +117,22 @@ func TestNilAndEmpty(t *testing.T) {
 	}
 }
 
-func TestSchemaNamesAndJSON(t *testing.T) {
-	c, _ := registered(t)
-	want := map[string]string{
-		"catalog.author.State":         `{"fields":[{"name":"code","type":"string"},{"name":"firstName","type":"string"},{"name":"lastName","type":"string"},{"name":"version","type":"long"}],"name":"State","namespace":"catalog.author","type":"record"}`,
-		"catalog.author.AuthorCreated": `{"fields":[{"name":"code","type":"string"},{"name":"firstName","type":"string"},{"name":"lastName","type":"string"}],"name":"AuthorCreated","namespace":"catalog.author","type":"record"}`,
-		"catalog.book.State":           `{"fields":[{"name":"id","type":"string"},{"name":"title","type":"string"},{"name":"authorCode","type":"string"},{"name":"chapters","type":{"items":{"fields":[{"name":"id","type":"long"},{"name":"title","type":"string"},{"name":"content","type":"string"}],"name":"Chapter","type":"record"},"type":"array"}},{"name":"nextChapterId","type":"long"},{"name":"version","type":"long"}],"name":"State","namespace":"catalog.book","type":"record"}`,
-	}
-	got := map[string]string{}
-	for _, r := range c.all() {
-		for _, s := range r.Schemas() {
-			got[s.Name()] = s.JSON()
-		}
-	}
-	if len(got) != 20 {
-		t.Errorf("%d schemas, want 20: %v", len(got), got)
-	}
-	for name, js := range want {
-		if got[name] != js {
-			t.Errorf("schema %s:\n got %s\nwant %s", name, got[name], js)
-		}
-	}
-}
-
 func TestEncodeBeforeRegister(t *testing.T) {
 	reg := schemaregistry.NewMemory()
 	c := newCodecs(t, reg)
-	_, _, err := c.authorEvents.Encode(author.AuthorDeleted{Code: "a"})
+	_, _, err := c.personEvents.Encode(PersonRemoved{Code: "a"})
 	if !errors.Is(err, avro.ErrNotRegistered) {
 		t.Fatalf("err = %v, want ErrNotRegistered", err)
 	}
-	if err := avro.Register(context.Background(), c.authorEvents); err != nil {
+	if err := avro.Register(context.Background(), c.personEvents); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.authorEvents.Encode(author.AuthorDeleted{Code: "a"}); err != nil {
+	if _, _, err := c.personEvents.Encode(PersonRemoved{Code: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	all, _ := reg.All(context.Background())
 	if len(all) != 3 {
-		t.Errorf("registry holds %d schemas, want the 3 author events", len(all))
+		t.Errorf("registry holds %d schemas, want the 3 person events", len(all))
 	}
 	// Registering again is idempotent.
 	if err := avro.Register(context.Background(), c.all()...); err != nil {
@@ -229,46 +142,46 @@ func TestEncodeBeforeRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ = reg.All(context.Background())
-	if len(all) != 20 {
-		t.Errorf("registry holds %d schemas, want 20", len(all))
+	if len(all) != schemaCount {
+		t.Errorf("registry holds %d schemas, want %d", len(all), schemaCount)
 	}
 }
 
 func TestEncodeErrors(t *testing.T) {
 	c, _ := registered(t)
-	if _, _, err := c.authorEvents.Encode(nil); err == nil {
+	if _, _, err := c.personEvents.Encode(nil); err == nil {
 		t.Error("encoding nil: no error")
 	}
-	type other struct{ author.Event }
-	if _, _, err := c.authorEvents.Encode(other{}); err == nil || !strings.Contains(err.Error(), "not a member") {
+	type other struct{ PersonEvent }
+	if _, _, err := c.personEvents.Encode(other{}); err == nil || !strings.Contains(err.Error(), "not a member") {
 		t.Errorf("encoding a non-member: %v", err)
 	}
 }
 
 func TestDecodeWrongType(t *testing.T) {
 	c, _ := registered(t)
-	b, _, err := c.authorEvents.Encode(author.AuthorCreated{Code: "a", FirstName: "B", LastName: "C"})
+	b, _, err := c.personEvents.Encode(PersonAdded{Code: "a", FirstName: "B", LastName: "C"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.authorState.Decode(b)
-	if !errors.Is(err, avro.ErrWrongType) || !strings.Contains(err.Error(), "catalog.author.AuthorCreated") {
+	_, err = c.person.Decode(b)
+	if !errors.Is(err, avro.ErrWrongType) || !strings.Contains(err.Error(), "test.people.PersonAdded") {
 		t.Errorf("decoding an event as a state: %v", err)
 	}
-	_, err = c.bookEvents.Decode(b)
+	_, err = c.shelfEvents.Decode(b)
 	if !errors.Is(err, avro.ErrWrongType) {
-		t.Errorf("decoding an author event as a book event: %v", err)
+		t.Errorf("decoding a person event as a shelf event: %v", err)
 	}
 	// A command is not an event, although the fields are the same.
-	cmd, _, _ := c.authorCommands.Encode(author.CreateAuthor{Code: "a", FirstName: "B", LastName: "C"})
-	if _, err := c.authorEvents.Decode(cmd); !errors.Is(err, avro.ErrWrongType) {
+	cmd, _, _ := c.personCommands.Encode(AddPerson{Code: "a", FirstName: "B", LastName: "C"})
+	if _, err := c.personEvents.Decode(cmd); !errors.Is(err, avro.ErrWrongType) {
 		t.Errorf("decoding a command as an event: %v", err)
 	}
 }
 
 func TestDecodeMalformed(t *testing.T) {
 	c, _ := registered(t)
-	good, _, err := c.authorEvents.Encode(author.AuthorCreated{Code: "abc", FirstName: "B", LastName: "C"})
+	good, _, err := c.personEvents.Encode(PersonAdded{Code: "abc", FirstName: "B", LastName: "C"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +195,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"nil", nil, avro.ErrNotAvro, "0 bytes"},
 		{"short", good[:9], avro.ErrNotAvro, "9 bytes"},
 		{"bad magic", append([]byte{0xC3, 0x02}, good[2:]...), avro.ErrNotAvro, "0xc3 0x02"},
-		{"json", []byte(`{"type":"AuthorCreated","code":"a"}`), avro.ErrNotAvro, "want 0xc3 0x01"},
+		{"json", []byte(`{"type":"PersonAdded","code":"a"}`), avro.ErrNotAvro, "want 0xc3 0x01"},
 		{"unknown fingerprint", unknownFP, avro.ErrUnknownSchema, "0123456789abcdef"},
 		{"truncated body", good[:len(good)-1], avro.ErrMalformedBody, "written with schema"},
 		{"header only", good[:avro.HeaderLen], avro.ErrMalformedBody, ""},
@@ -292,7 +205,7 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.authorEvents.Decode(tc.b)
+			_, err := c.personEvents.Decode(tc.b)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -310,19 +223,19 @@ func TestDecodeMalformed(t *testing.T) {
 // few bytes claiming a huge array fails fast, without allocating it.
 func TestDecodeHugeCounts(t *testing.T) {
 	c, _ := registered(t)
-	header := avro.AppendFrameHeader(nil, c.bookState.Schema().Fingerprint())
-	for name, chapters := range map[string][]byte{
-		"count 2^40":                 {0x80, 0x80, 0x80, 0x80, 0x80, 0x40},
-		"negative count, huge size":  {0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-		"max varint":                 {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"overlong varint":            {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"count 1, then nothing":      {0x02},
-		"count 1, chapter truncated": {0x02, 0x02},
+	header := avro.AppendFrameHeader(nil, c.shelf.Schema().Fingerprint())
+	for name, items := range map[string][]byte{
+		"count 2^40":                {0x80, 0x80, 0x80, 0x80, 0x80, 0x40},
+		"negative count, huge size": {0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		"max varint":                {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"overlong varint":           {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"count 1, then nothing":     {0x02},
+		"count 1, item truncated":   {0x02, 0x02},
 	} {
 		t.Run(name, func(t *testing.T) {
-			frame := append(append(append([]byte{}, header...), 0, 0, 0), chapters...)
+			frame := append(append(append([]byte{}, header...), 0, 0, 0), items...)
 			start := time.Now()
-			_, err := c.bookState.Decode(frame)
+			_, err := c.shelf.Decode(frame)
 			if !errors.Is(err, avro.ErrMalformedBody) {
 				t.Errorf("err = %v", err)
 			}
@@ -344,11 +257,11 @@ func (unavailable) Lookup(ctx context.Context, fp uint64) (string, error) {
 func TestDecodeRegistryUnavailable(t *testing.T) {
 	c, reg := registered(t)
 	// An older writer's schema, not known to the reader's process.
-	old := `{"type":"record","name":"AuthorDeleted","namespace":"catalog.author","fields":[{"name":"code","type":"string"},{"name":"reason","type":"string"}]}`
+	old := `{"type":"record","name":"PersonRemoved","namespace":"test.people","fields":[{"name":"code","type":"string"},{"name":"reason","type":"string"}]}`
 	fp := must(reg.Register(context.Background(), old))
 	frame := append(avro.AppendFrameHeader(nil, fp), 2, 'a', 2, 'b')
 
-	u := must(avro.NewUnion[author.Event](unavailable{reg}, "catalog.author", avro.Of[author.AuthorDeleted]()))
+	u := must(avro.NewUnion[PersonEvent](unavailable{reg}, peopleNS, avro.Of[PersonRemoved]()))
 	u.SetLookupTimeout(20 * time.Millisecond)
 	start := time.Now()
 	_, err := u.Decode(frame)
@@ -359,11 +272,11 @@ func TestDecodeRegistryUnavailable(t *testing.T) {
 		t.Errorf("decode took %v", d)
 	}
 	// With the registry, the same frame decodes (the failure was not cached).
-	got, err := c.authorEvents.Decode(frame)
+	got, err := c.personEvents.Decode(frame)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != (author.AuthorDeleted{Code: "a"}) {
+	if got != (PersonRemoved{Code: "a"}) {
 		t.Errorf("got %#v", got)
 	}
 }
@@ -371,7 +284,7 @@ func TestDecodeRegistryUnavailable(t *testing.T) {
 // Decoding a writer's schema looks it up once, then uses the cache.
 func TestLookupCached(t *testing.T) {
 	c, reg := registered(t)
-	old := `{"type":"record","name":"AuthorDeleted","namespace":"catalog.author","fields":[{"name":"code","type":"string"},{"name":"when","type":"long","default":0}]}`
+	old := `{"type":"record","name":"PersonRemoved","namespace":"test.people","fields":[{"name":"code","type":"string"},{"name":"when","type":"long","default":0}]}`
 	fp := must(reg.Register(context.Background(), old))
 	frame := append(avro.AppendFrameHeader(nil, fp), 2, 'a', 4)
 	before := reg.Lookups()
@@ -379,7 +292,7 @@ func TestLookupCached(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 100 {
-				if _, err := c.authorEvents.Decode(frame); err != nil {
+				if _, err := c.personEvents.Decode(frame); err != nil {
 					t.Error(err)
 					return
 				}
@@ -392,9 +305,9 @@ func TestLookupCached(t *testing.T) {
 	}
 	// Own frames need no look-up at all.
 	before = reg.Lookups()
-	b, _, _ := c.authorEvents.Encode(author.AuthorDeleted{Code: "x"})
+	b, _, _ := c.personEvents.Encode(PersonRemoved{Code: "x"})
 	for range 10 {
-		if _, err := c.authorEvents.Decode(b); err != nil {
+		if _, err := c.personEvents.Decode(b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -409,7 +322,7 @@ func TestLookupCached(t *testing.T) {
 func TestNewErrors(t *testing.T) {
 	reg := schemaregistry.NewMemory()
 	type withIface struct {
-		E author.Event `avro:"e"`
+		E PersonEvent `avro:"e"`
 	}
 	type withIntMap struct {
 		M map[int]string `avro:"m"`
@@ -434,16 +347,20 @@ func TestNewErrors(t *testing.T) {
 			_, err := avro.NewValue[string](reg, "x")
 			return err
 		},
-		"nil registry": func() error { _, err := avro.NewValue[author.State](nil, "x"); return err },
-		"no members":   func() error { _, err := avro.NewUnion[author.Event](reg, "x"); return err },
-		"zero member":  func() error { _, err := avro.NewUnion[author.Event](reg, "x", avro.Member{}); return err },
-		"not an event": func() error { _, err := avro.NewUnion[author.Event](reg, "x", avro.Of[author.State]()); return err },
+		"nil registry": func() error { _, err := avro.NewValue[Person](nil, "x"); return err },
+		"no members":   func() error { _, err := avro.NewUnion[PersonEvent](reg, "x"); return err },
+		"zero member":  func() error { _, err := avro.NewUnion[PersonEvent](reg, "x", avro.Member{}); return err },
+		"not an event": func() error { _, err := avro.NewUnion[PersonEvent](reg, "x", avro.Of[Person]()); return err },
 		"same member twice": func() error {
-			_, err := avro.NewUnion[author.Event](reg, "x", avro.Of[author.AuthorDeleted](), avro.Of[author.AuthorDeleted]())
+			_, err := avro.NewUnion[PersonEvent](reg, "x", avro.Of[PersonRemoved](), avro.Of[PersonRemoved]())
 			return err
 		},
 		"same record name twice": func() error {
-			_, err := avro.NewUnion[any](reg, "x", avro.Of[author.State](), avro.Of[book.State]())
+			outer := avro.Of[Person]()
+			type Person struct {
+				Other string `avro:"other"`
+			}
+			_, err := avro.NewUnion[any](reg, "x", outer, avro.Of[Person]())
 			return err
 		},
 	} {
@@ -525,5 +442,28 @@ func TestKitchenSink(t *testing.T) {
 	}
 	if out.Opt != nil || out.Child != nil {
 		t.Errorf("nil pointers came back as %v %v", out.Opt, out.Child)
+	}
+}
+
+// CheckMembers holds a union to the list of types its domain declares.
+func TestCheckMembers(t *testing.T) {
+	c, _ := registered(t)
+	if err := c.personEvents.CheckMembers(personEvents()); err != nil {
+		t.Fatalf("the declared list: %v", err)
+	}
+	// A type the domain declares but the union lacks, as when an event is
+	// added to the domain and forgotten in the codec.
+	short := must(avro.NewUnion[PersonEvent](schemaregistry.NewMemory(), peopleNS, avro.Of[PersonAdded](), avro.Of[PersonRemoved]()))
+	err := short.CheckMembers(personEvents())
+	if err == nil || !strings.Contains(err.Error(), "avro_test.PersonRenamed is declared but not a member") {
+		t.Errorf("a declared type missing from the union: %v", err)
+	}
+	// A member the domain does not declare.
+	err = c.personEvents.CheckMembers([]PersonEvent{PersonAdded{}, PersonRenamed{}})
+	if err == nil || !strings.Contains(err.Error(), "avro_test.PersonRemoved is a member but not declared") {
+		t.Errorf("a member missing from the list: %v", err)
+	}
+	if err := c.personEvents.CheckMembers([]PersonEvent{PersonAdded{}, PersonRenamed{}, PersonRemoved{}, nil}); err == nil {
+		t.Error("a nil in the list passed")
 	}
 }

@@ -15,7 +15,7 @@ import (
 // a schema could not be read with the current one. It wraps
 // ErrIncompatible.
 type IncompatibleError struct {
-	// Type is the record's full name, such as "catalog.author.AuthorCreated".
+	// Type is the record's full name, such as "bank.account.Deposited".
 	Type string
 	// Field is the dotted path of the offending field ("" for the record
 	// itself), such as "chapters[].title".

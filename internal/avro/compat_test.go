@@ -11,7 +11,7 @@ import (
 )
 
 func record(name, fields string) string {
-	return `{"type":"record","name":"` + name + `","namespace":"catalog.author","fields":[` + fields + `]}`
+	return `{"type":"record","name":"` + name + `","namespace":"test.people","fields":[` + fields + `]}`
 }
 
 func TestCheckCompatible(t *testing.T) {
@@ -55,7 +55,7 @@ func TestCheckCompatible(t *testing.T) {
 		{"nested record renamed",
 			record("S", `{"name":"c","type":{"type":"record","name":"Chapter","fields":[]}}`),
 			record("S", `{"name":"c","type":{"type":"record","name":"Part","fields":[]}}`),
-			"c", "record catalog.author.Chapter renamed to catalog.author.Part without an alias"},
+			"c", "record test.people.Chapter renamed to test.people.Part without an alias"},
 		{"enum symbol removed",
 			record("E", `{"name":"e","type":{"type":"enum","name":"Kind","symbols":["A","B"]}}`),
 			record("E", `{"name":"e","type":{"type":"enum","name":"Kind","symbols":["A"]}}`),
@@ -134,33 +134,33 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 	reg := schemaregistry.NewMemory()
 	var v1fp uint64
 	{
-		type AuthorCreated struct {
+		type PersonAdded struct {
 			Code      string `avro:"code"`
 			FirstName string `avro:"firstName"`
 			LastName  string `avro:"lastName"`
 		}
-		v1 := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
+		v1 := must(avro.NewValue[PersonAdded](reg, peopleNS))
 		if err := avro.Register(ctx, v1); err != nil {
 			t.Fatal(err)
 		}
 		v1fp = v1.Schema().Fingerprint()
 	}
 	{
-		type AuthorCreated struct {
+		type PersonAdded struct {
 			Code       string `avro:"code"`
 			FirstName  string `avro:"firstName"`
 			MiddleName string `avro:"middleName"`
 			LastName   string `avro:"lastName"`
 		}
-		bad := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
+		bad := must(avro.NewValue[PersonAdded](reg, peopleNS))
 		err := avro.Register(ctx, bad)
-		if !errors.Is(err, avro.ErrIncompatible) || !strings.Contains(err.Error(), "catalog.author.AuthorCreated") ||
+		if !errors.Is(err, avro.ErrIncompatible) || !strings.Contains(err.Error(), "test.people.PersonAdded") ||
 			!strings.Contains(err.Error(), "field middleName: field added without a default") ||
 			!strings.Contains(err.Error(), "remove it with `catalog schemas delete "+avro.FormatFingerprint(v1fp)+"`") {
 			t.Fatalf("err = %v", err)
 		}
 		t.Log(err)
-		if _, _, err := bad.Encode(AuthorCreated{}); !errors.Is(err, avro.ErrNotRegistered) {
+		if _, _, err := bad.Encode(PersonAdded{}); !errors.Is(err, avro.ErrNotRegistered) {
 			t.Errorf("encode after a refused Register: %v", err)
 		}
 		all, _ := reg.All(ctx)
@@ -169,13 +169,13 @@ func TestRegisterRefusesIncompatible(t *testing.T) {
 		}
 	}
 	{
-		type AuthorCreated struct {
+		type PersonAdded struct {
 			Code       string `avro:"code"`
 			FirstName  string `avro:"firstName"`
 			MiddleName string `avro:"middleName,default="`
 			LastName   string `avro:"lastName"`
 		}
-		good := must(avro.NewValue[AuthorCreated](reg, "catalog.author"))
+		good := must(avro.NewValue[PersonAdded](reg, peopleNS))
 		if err := avro.Register(ctx, good); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-// Package avro encodes the records of the catalog's Kafka topics as Avro
+// Package avro encodes the records of an application's Kafka topics as Avro
 // with github.com/twmb/avro, and adds what that library leaves to its user:
 // the single-object frame tied to a schema registry (see package
 // schemaregistry), one codec for the several record types of a topic told
@@ -10,10 +10,11 @@
 // (commands, events), one record each. Both implement es.Codec:
 //
 //	reg := ... // a *schemaregistry.Registry, or schemaregistry.NewMemory()
-//	state, err := avro.NewValue[author.State](reg, "catalog.author")
-//	events, err := avro.NewUnion[author.Event](reg, "catalog.author",
-//		avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
-//	err = avro.Register(ctx, state, events) // at start-up, before writing
+//	state, err := avro.NewValue[account.State](reg, "bank.account")
+//	events, err := avro.NewUnion[account.Event](reg, "bank.account",
+//		avro.Of[account.Opened](), avro.Of[account.Deposited](), avro.Of[account.Withdrawn]())
+//	err = events.CheckMembers(account.Events()) // the domain's own list of its events
+//	err = avro.Register(ctx, state, events)     // at start-up, before writing
 //
 // Schemas come from the Go types by the library's SchemaFor: the record is
 // named after the type in the namespace given, fields after their avro

@@ -7,7 +7,6 @@ import (
 	ta "github.com/twmb/avro"
 
 	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/domain/author"
 )
 
 // specVectors are test vectors published by the Apache Avro project, in
@@ -129,8 +128,8 @@ func TestCodecFingerprints(t *testing.T) {
 			}
 		}
 	}
-	s := c.authorEvents.Schemas()[0]
-	b, _, err := c.authorEvents.Encode(authorCreated)
+	s := c.personEvents.Schemas()[0]
+	b, _, err := c.personEvents.Encode(personAdded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +142,7 @@ func TestCodecFingerprints(t *testing.T) {
 	if _, err := ls.DecodeSingleObject(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m["firstName"] != authorCreated.FirstName {
+	if m["firstName"] != personAdded.FirstName {
 		t.Errorf("library decoded %v", m)
 	}
 }
-
-var authorCreated = author.AuthorCreated{Code: "jane-austen", FirstName: "Jane", LastName: "Austen"}

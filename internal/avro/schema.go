@@ -47,7 +47,7 @@ func newSchema(s *ta.Schema) *Schema {
 func (s *Schema) JSON() string { return s.s.String() }
 
 // Name returns the schema's full name, such as
-// "catalog.author.AuthorCreated"; for an unnamed schema, its type.
+// "bank.account.Deposited"; for an unnamed schema, its type.
 func (s *Schema) Name() string { return s.name }
 
 // Fingerprint returns the CRC-64-AVRO fingerprint of the schema's Parsing

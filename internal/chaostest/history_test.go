@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
@@ -132,29 +133,15 @@ func newFormats(t *testing.T, brokers []string, service string) *formats {
 		t.Fatalf("schema registry: %v", err)
 	}
 	t.Cleanup(reg.Close)
-	f := &formats{}
-	must := func(err error) {
-		if err != nil {
-			t.Fatalf("codecs: %v", err)
-		}
+	c, err := catalogavro.New(reg)
+	if err != nil {
+		t.Fatalf("codecs: %v", err)
 	}
-	f.authorEvents, err = avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
-	must(err)
-	f.authorStates, err = avro.NewValue[author.State](reg, "catalog.author")
-	must(err)
-	f.bookEvents, err = avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
-		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]())
-	must(err)
-	f.bookStates, err = avro.NewValue[book.State](reg, "catalog.book")
-	must(err)
-	f.bookCommands, err = avro.NewUnion[book.Command](reg, "catalog.book", avro.Of[book.CreateBook](), avro.Of[book.UpdateBook](), avro.Of[book.SetBookAuthor](),
-		avro.Of[book.AddChapter](), avro.Of[book.RemoveChapter](), avro.Of[book.RemoveBook]())
-	must(err)
-	f.outcomes, err = avro.NewValue[eskafka.Outcome](reg, "catalog.runtime")
-	must(err)
-	f.views, err = avro.NewValue[booksbyauthor.View](reg, "catalog.booksbyauthor")
-	must(err)
-	return f
+	return &formats{
+		authorEvents: c.AuthorEvents, authorStates: c.AuthorState,
+		bookEvents: c.BookEvents, bookStates: c.BookState, bookCommands: c.BookCommands,
+		outcomes: c.Outcomes, views: c.Views,
+	}
 }
 
 // aggregate is what the checker needs of one aggregate type: decoding, the

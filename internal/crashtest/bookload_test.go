@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
@@ -531,19 +532,11 @@ func newBookFormat(t *testing.T, brokers []string, service string) (*bookFormat,
 	if err != nil {
 		return nil, err
 	}
-	f := &bookFormat{}
-	if f.events, err = avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
-		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]()); err != nil {
+	c, err := catalogavro.New(reg)
+	if err != nil {
 		return nil, err
 	}
-	if f.states, err = avro.NewValue[book.State](reg, "catalog.book"); err != nil {
-		return nil, err
-	}
-	if f.commands, err = avro.NewUnion[book.Command](reg, "catalog.book", avro.Of[book.CreateBook](), avro.Of[book.UpdateBook](), avro.Of[book.SetBookAuthor](),
-		avro.Of[book.AddChapter](), avro.Of[book.RemoveChapter](), avro.Of[book.RemoveBook]()); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return &bookFormat{events: c.BookEvents, states: c.BookState, commands: c.BookCommands}, nil
 }
 
 type versionedBookEvent struct {

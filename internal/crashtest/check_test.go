@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
@@ -41,14 +42,11 @@ func newRecordFormat(t *testing.T, brokers []string, service string) (*recordFor
 	if err != nil {
 		return nil, err
 	}
-	f := &recordFormat{}
-	if f.events, err = avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]()); err != nil {
+	c, err := catalogavro.New(reg)
+	if err != nil {
 		return nil, err
 	}
-	if f.states, err = avro.NewValue[author.State](reg, "catalog.author"); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return &recordFormat{events: c.AuthorEvents, states: c.AuthorState}, nil
 }
 
 func (f *recordFormat) event(b []byte) (author.Event, error) { return f.events.Decode(b) }

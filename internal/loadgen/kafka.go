@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
@@ -95,13 +96,12 @@ func newKafkaDriver(ctx context.Context, opts *Options) (_ *kafkaDriver, err err
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
-	// As internal/service's newKafkaCodecs builds them.
-	if d.cmds, err = avro.NewUnion[author.Command](d.reg, "catalog.author", avro.Of[author.CreateAuthor](), avro.Of[author.UpdateAuthor](), avro.Of[author.DeleteAuthor]()); err != nil {
+	// The service's codecs; of them, the two this driver writes and reads.
+	codecs, err := catalogavro.New(d.reg)
+	if err != nil {
 		return nil, fmt.Errorf("avro schemas: %w", err)
 	}
-	if d.outcomes, err = avro.NewValue[eskafka.Outcome](d.reg, "catalog.runtime"); err != nil {
-		return nil, fmt.Errorf("avro schemas: %w", err)
-	}
+	d.cmds, d.outcomes = codecs.AuthorCommands, codecs.Outcomes
 	if err := avro.Register(sctx, d.cmds, d.outcomes); err != nil {
 		return nil, fmt.Errorf("register schemas: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/schemacli"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
@@ -209,11 +209,11 @@ func TestIncompatibleSchemaDeletedThenStartSucceeds(t *testing.T) {
 	}
 	start := func() error {
 		reg := c.registry(t)
-		events, err := avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
+		c, err := catalogavro.New(reg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return avro.Register(ctx, events)
+		return avro.Register(ctx, c.AuthorEvents)
 	}
 	err = start()
 	var ie *avro.IncompatibleError

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/schemaregistry"
@@ -420,10 +421,11 @@ func TestCodecsOnKafka(t *testing.T) {
 
 	// Today's service.
 	reg := newRegistry(t, addrs, topic)
-	events, err := avro.NewUnion[author.Event](reg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
+	codecs, err := catalogavro.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	events := codecs.AuthorEvents
 	if err := avro.Register(ctx, events); err != nil {
 		t.Fatal(err)
 	}
@@ -434,10 +436,11 @@ func TestCodecsOnKafka(t *testing.T) {
 
 	// A reader that started before both.
 	readerReg := newRegistry(t, addrs, topic)
-	reader, err := avro.NewUnion[author.Event](readerReg, "catalog.author", avro.Of[author.AuthorCreated](), avro.Of[author.AuthorUpdated](), avro.Of[author.AuthorDeleted]())
+	readers, err := catalogavro.New(readerReg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	reader := readers.AuthorEvents
 	if got, err := reader.Decode(oldFrame); err != nil || got != (author.AuthorCreated{Code: "jane-austen", FirstName: "Jane", LastName: "Austen"}) {
 		t.Errorf("old frame: %#v, %v", got, err)
 	}

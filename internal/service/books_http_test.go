@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/httpapi"
@@ -289,11 +289,11 @@ func (h *harness) bookEvents(id string) []book.Event {
 		h.t.Fatalf("schema registry: %v", err)
 	}
 	defer reg.Close()
-	codec, err := avro.NewUnion[book.Event](reg, "catalog.book", avro.Of[book.BookCreated](), avro.Of[book.BookUpdated](), avro.Of[book.BookAuthorSet](),
-		avro.Of[book.ChapterAdded](), avro.Of[book.ChapterRemoved](), avro.Of[book.BookRemoved]())
+	codecs, err := catalogavro.New(reg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	codec := codecs.BookEvents
 	var out []book.Event
 	for _, r := range h.readCommitted(eskafka.AggregateTopics(h.Service, "books").Events) {
 		if string(r.Key) != id {

@@ -1,4 +1,4 @@
-package avro_test
+package catalogavro_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package avro_test
+package catalogavro_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func BenchmarkEncodeEvent(b *testing.B) {
 	var ev author.Event = authorCreated
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := c.authorEvents.Encode(ev); err != nil {
+		if _, _, err := c.AuthorEvents.Encode(ev); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -28,10 +28,10 @@ func BenchmarkEncodeEvent(b *testing.B) {
 
 func BenchmarkDecodeEvent(b *testing.B) {
 	c, _ := registered(b)
-	frame, _, _ := c.authorEvents.Encode(authorCreated)
+	frame, _, _ := c.AuthorEvents.Encode(authorCreated)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.authorEvents.Decode(frame); err != nil {
+		if _, err := c.AuthorEvents.Decode(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -41,7 +41,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 func BenchmarkDecodeEventResolved(b *testing.B) {
 	reg := schemaregistry.NewMemory()
 	c := newCodecs(b, reg)
-	if err := avro.Register(context.Background(), c.all()...); err != nil {
+	if err := avro.Register(context.Background(), c.All()...); err != nil {
 		b.Fatal(err)
 	}
 	old := `{"type":"record","name":"AuthorCreated","namespace":"catalog.author","fields":[{"name":"code","type":"string"},{"name":"firstName","type":"string"},{"name":"lastName","type":"string"},{"name":"born","type":"int"}]}`
@@ -49,7 +49,7 @@ func BenchmarkDecodeEventResolved(b *testing.B) {
 	frame := append(avro.AppendFrameHeader(nil, fp), 2, 'a', 2, 'b', 2, 'c', 4)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.authorEvents.Decode(frame); err != nil {
+		if _, err := c.AuthorEvents.Decode(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -59,7 +59,7 @@ func BenchmarkEncodeBookState(b *testing.B) {
 	c, _ := registered(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := c.bookState.Encode(benchBook); err != nil {
+		if _, _, err := c.BookState.Encode(benchBook); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -67,10 +67,10 @@ func BenchmarkEncodeBookState(b *testing.B) {
 
 func BenchmarkDecodeBookState(b *testing.B) {
 	c, _ := registered(b)
-	frame, _, _ := c.bookState.Encode(benchBook)
+	frame, _, _ := c.BookState.Encode(benchBook)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.bookState.Decode(frame); err != nil {
+		if _, err := c.BookState.Decode(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
