@@ -151,7 +151,7 @@ describe('the web page with tokens', { timeout: 240_000 }, () => {
   let page;
 
   const dialog = () => page.getByRole('dialog', { name: 'A token is needed' });
-  const storedToken = () => page.evaluate(() => sessionStorage.getItem('catalog.token'));
+  const storedToken = () => page.evaluate(() => sessionStorage.getItem('bearer-token'));
 
   async function enterToken(token) {
     await dialog().waitFor();
@@ -208,14 +208,14 @@ describe('the web page with tokens', { timeout: 240_000 }, () => {
     const other = await context.newPage();
     await other.goto(`${svc.base}/`);
     await other.getByRole('heading', { level: 1, name: 'Authors' }).waitFor();
-    assert.equal(await other.evaluate(() => sessionStorage.getItem('catalog.token')), null);
+    assert.equal(await other.evaluate(() => sessionStorage.getItem('bearer-token')), null);
     assert.equal(await other.evaluate(() => JSON.stringify(localStorage)), '{}');
     assert.deepEqual(await context.cookies(), []);
     await other.close();
   });
 
   step('forgets a refused token, and says 401 plainly when none is given', async () => {
-    await page.evaluate(() => sessionStorage.setItem('catalog.token', 'catalog_not-a-real-token'));
+    await page.evaluate(() => sessionStorage.setItem('bearer-token', 'catalog_not-a-real-token'));
     await page.getByLabel('First name').fill('Jane');
     await page.getByRole('button', { name: 'Save names' }).click();
     await dialog().waitFor();

@@ -166,7 +166,7 @@ describe('the catalog web page', { timeout: 240_000 }, () => {
     await page.getByLabel('First name').fill('Jane');
     await page.getByLabel('Last name').fill('Austen');
     await page.getByRole('button', { name: 'Create author' }).click();
-    const error = page.locator('#na-code-error');
+    const error = page.locator('#create-author-code-error');
     await error.waitFor();
     const text = await error.textContent();
     // The message is the API's own problem detail.

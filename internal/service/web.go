@@ -6,19 +6,27 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/web"
+	"github.com/bookscatalog/catalog/internal/web/catalogui"
 )
 
 // extraHandlers returns the handlers mounted beside the JSON API: metrics
 // and the web application (the page at /, its assets under /ui/ and the
-// live events at /events/stream).
+// live events at /events/stream), drawn from the aggregates described
+// here.
 func (s *Service) extraHandlers(brokers []string, rtCfg eskafka.Config, codecs *kafkaCodecs) map[string]http.Handler {
+	// Each aggregate the page shows: its description, its events topic
+	// and how to show its events as the JSON API does.
+	authors, books := catalogui.Authors(), catalogui.Books()
+	authors.Topic = eskafka.AggregateTopics(rtCfg.Service, authors.Name).Events
+	authors.Decode = web.EventDecoder(codecs.authors.Event, authorEventsJSON())
+	books.Topic = eskafka.AggregateTopics(rtCfg.Service, books.Name).Events
+	books.Decode = web.EventDecoder(codecs.books.Event, bookEventsJSON())
+	aggs := []web.Aggregate{authors, books}
+
 	feed := web.NewFeed(&web.KafkaSource{
 		Brokers:    rtCfg.Brokers,
 		ClientOpts: rtCfg.ClientOpts,
-		Topics: map[string]web.Decoder{
-			eskafka.AggregateTopics(rtCfg.Service, "authors").Events: web.EventDecoder(codecs.authors.Event, authorEventsJSON()),
-			eskafka.AggregateTopics(rtCfg.Service, "books").Events:   web.EventDecoder(codecs.books.Event, bookEventsJSON()),
-		},
+		Aggregates: aggs,
 	}, web.FeedConfig{Logger: s.log})
 	// The feed's Kafka consumer starts with the first subscriber. Close
 	// ends it with the service; ending the event streams as soon as Run
@@ -30,7 +38,12 @@ func (s *Service) extraHandlers(brokers []string, rtCfg eskafka.Config, codecs *
 		feed.Close()
 		return nil
 	})
-	h := web.Handlers(web.Config{Feed: feed, Logger: s.log,
+	h := web.Handlers(web.Config{
+		Title:      catalogui.Title,
+		Aggregates: aggs,
+		Extension:  catalogui.Extension(),
+		TokenHint:  catalogui.TokenHint,
+		Feed:       feed, Logger: s.log,
 		MaxStreams: s.cfg.StreamMaxSubscribers, MaxStreamsPerClient: s.cfg.StreamMaxPerClient})
 	h["GET /metrics"] = s.metrics.Handler()
 	return h

@@ -12,6 +12,9 @@ import (
 
 // Event is one committed event as the live panel shows it.
 type Event struct {
+	// Aggregate is the Name of the aggregate whose events topic holds
+	// the event: the page shows it under that name.
+	Aggregate string `json:"aggregate,omitempty"`
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`

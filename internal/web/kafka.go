@@ -46,8 +46,9 @@ type KafkaSource struct {
 	Brokers []string
 	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
-	// Topics maps each events topic to the decoder of its values.
-	Topics map[string]Decoder
+	// Aggregates are the aggregates whose events are read: each from its
+	// Topic, decoded with its Decode, and named by its Name.
+	Aggregates []Aggregate
 	// Recent is how many of the last events Run reads back (default 50;
 	// negative: none).
 	Recent int
@@ -55,10 +56,16 @@ type KafkaSource struct {
 
 // Run implements Source.
 func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit func(Event)) error {
-	topics := make([]string, 0, len(k.Topics))
-	for t := range k.Topics {
-		topics = append(topics, t)
+	byTopic := make(map[string]*Aggregate, len(k.Aggregates))
+	topics := make([]string, 0, len(k.Aggregates))
+	for i, a := range k.Aggregates {
+		if _, ok := byTopic[a.Topic]; ok || a.Topic == "" {
+			return fmt.Errorf("aggregate %s: events topic %q empty or read twice", a.Name, a.Topic)
+		}
+		byTopic[a.Topic] = &k.Aggregates[i]
+		topics = append(topics, a.Topic)
 	}
+	event := func(r *kgo.Record) Event { return recordEvent(r, byTopic[r.Topic]) }
 	n := k.Recent
 	if n == 0 {
 		n = 50
@@ -121,7 +128,7 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 					later = append(later, r)
 				}
 			case !r.Attrs.IsControl():
-				back = append(back, k.event(r))
+				back = append(back, event(r))
 			}
 			if ok && r.Offset >= end-1 {
 				delete(behind, p)
@@ -136,7 +143,7 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 	})
 	ready(back[max(len(back)-n, 0):])
 	for _, r := range later {
-		emit(k.event(r))
+		emit(event(r))
 	}
 	for {
 		fetches := cl.PollFetches(ctx)
@@ -146,7 +153,7 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 		err := fetchError(fetches)
 		fetches.EachRecord(func(r *kgo.Record) {
 			if !r.Attrs.IsControl() {
-				emit(k.event(r))
+				emit(event(r))
 			}
 		})
 		if err != nil {
@@ -223,8 +230,8 @@ func (k *KafkaSource) offsets(ctx context.Context, topics []string) (map[partiti
 	return spans, nil
 }
 
-// event decodes r.
-func (k *KafkaSource) event(r *kgo.Record) Event {
+// recordEvent decodes r, a record of agg's events topic (nil if none).
+func recordEvent(r *kgo.Record, agg *Aggregate) Event {
 	e := Event{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Timestamp: r.Timestamp}
 	for _, h := range r.Headers {
 		switch h.Key {
@@ -240,12 +247,16 @@ func (k *KafkaSource) event(r *kgo.Record) Event {
 			e.Subject = string(h.Value)
 		}
 	}
-	dec := k.Topics[r.Topic]
-	if dec == nil {
+	if agg == nil {
+		e.Error = "no aggregate's events topic: " + r.Topic
+		return e
+	}
+	e.Aggregate = agg.Name
+	if agg.Decode == nil {
 		e.Error = "no decoder for topic " + r.Topic
 		return e
 	}
-	b, name, err := dec(r.Value)
+	b, name, err := agg.Decode(r.Value)
 	if err != nil {
 		e.Error = err.Error()
 		return e

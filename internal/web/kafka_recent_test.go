@@ -108,7 +108,8 @@ func TestFeedPrefillsFromKafka(t *testing.T) {
 	}
 
 	decode := func([]byte) (json.RawMessage, string, error) { return json.RawMessage(`{"type":"Test"}`), "Test", nil }
-	feed := NewFeed(&KafkaSource{Brokers: brokers, Topics: map[string]Decoder{authors: decode, books: decode}}, FeedConfig{})
+	feed := NewFeed(&KafkaSource{Brokers: brokers, Aggregates: []Aggregate{
+		{Name: "authors", Topic: authors, Decode: decode}, {Name: "books", Topic: books, Decode: decode}}}, FeedConfig{})
 	t.Cleanup(feed.Close)
 	// recentKeys reads sub's recent events up to the next message of
 	// another kind: the next live event, or the next live status if

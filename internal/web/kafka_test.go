@@ -11,16 +11,45 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
-	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/kafkatest"
 )
 
+// The publishers are an aggregate that exists only in these tests: the
+// page and its live events know nothing of any aggregate but what is
+// registered.
+type (
+	publisherEvent   any
+	PublisherCreated struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	PublisherRenamed struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+)
+
+func publisherCodec() *jsoncodec.Union[publisherEvent] {
+	return jsoncodec.NewUnion[publisherEvent](PublisherCreated{}, PublisherRenamed{})
+}
+
+// publishers describes the publishers to the page.
+func publishers(topic string) Aggregate {
+	codec := publisherCodec()
+	return Aggregate{Name: "publishers", Singular: "publisher", Key: "id", Label: []string{"{name}"},
+		Fields: []Field{{Name: "id", Label: "Id", Create: true}, {Name: "name", Label: "Name", Create: true, Update: true}},
+		Forms:  Forms{Create: true, Update: true, Delete: true},
+		Events: []EventLabel{{Type: "PublisherCreated", Describe: []string{"Founded as {name}"}, Summary: []string{"{name}"}}},
+		Topic:  topic, Decode: EventDecoder[publisherEvent](codec, codec)}
+}
+
 // TestKafkaSource reads from the end, committed events only, with their
-// headers, on kfake or the real Kafka of KAFKA_BROKERS.
+// headers, on kfake or the real Kafka of KAFKA_BROKERS; each event is
+// named by the aggregate whose topic holds it.
 func TestKafkaSource(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	svc := kafkatest.Service(t)
-	authors, books := svc+".authors.events", svc+".books.events"
+	pubs, others := svc+".publishers.events", svc+".others.events"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -29,10 +58,10 @@ func TestKafkaSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 3, 1, nil, authors, books); err != nil {
+	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 3, 1, nil, pubs, others); err != nil {
 		t.Fatal(err)
 	}
-	pr, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(svc+"-tx"), kgo.DefaultProduceTopic(authors),
+	pr, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(svc+"-tx"), kgo.DefaultProduceTopic(pubs),
 		kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +79,8 @@ func TestKafkaSource(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	codec := jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
-	rec := func(topic, key string, e author.Event, version string) *kgo.Record {
+	codec := publisherCodec()
+	rec := func(topic, key string, e publisherEvent, version string) *kgo.Record {
 		b, typ, err := codec.Encode(e)
 		if err != nil {
 			t.Fatal(err)
@@ -60,12 +89,12 @@ func TestKafkaSource(t *testing.T) {
 			{Key: "msgId", Value: []byte("m-" + key + "-" + version)}, {Key: "type", Value: []byte(typ)}, {Key: "version", Value: []byte(version)},
 		}}
 	}
-	produce(true, rec(authors, "before", author.AuthorCreated{Code: "before", FirstName: "Not", LastName: "Shown"}, "1"))
+	produce(true, rec(pubs, "before", PublisherCreated{ID: "before", Name: "Not Shown"}, "1"))
 	// The source starts at the last stable offsets: an event whose
 	// transaction markers are still being written when it starts may be
 	// shown too. Wait until they are, so "before" is truly old.
 	for {
-		lso, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, authors)
+		lso, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, pubs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,9 +109,10 @@ func TestKafkaSource(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	src := &KafkaSource{Brokers: brokers, Topics: map[string]Decoder{
-		authors: EventDecoder[author.Event](codec, codec),
-		books:   func([]byte) (json.RawMessage, string, error) { return nil, "", errors.New("cannot decode") },
+	src := &KafkaSource{Brokers: brokers, Aggregates: []Aggregate{
+		publishers(pubs),
+		{Name: "others", Singular: "other", Key: "id", Topic: others,
+			Decode: func([]byte) (json.RawMessage, string, error) { return nil, "", errors.New("cannot decode") }},
 	}}
 	ready := make(chan struct{})
 	events := make(chan Event, 100)
@@ -99,11 +129,11 @@ func TestKafkaSource(t *testing.T) {
 		t.Fatal("the source never became ready")
 	}
 
-	produce(false, rec(authors, "aborted", author.AuthorCreated{Code: "aborted", FirstName: "Not", LastName: "Shown"}, "1"))
+	produce(false, rec(pubs, "aborted", PublisherCreated{ID: "aborted", Name: "Not Shown"}, "1"))
 	produce(true,
-		rec(authors, "jane", author.AuthorCreated{Code: "jane", FirstName: "Jane", LastName: "Austen"}, "1"),
-		rec(authors, "jane", author.AuthorUpdated{Code: "jane", FirstName: "Jane", LastName: "Austen (1775-1817)"}, "2"),
-		&kgo.Record{Topic: books, Key: []byte("b1"), Value: []byte("garbage")})
+		rec(pubs, "jane", PublisherCreated{ID: "jane", Name: "Jane's"}, "1"),
+		rec(pubs, "jane", PublisherRenamed{ID: "jane", Name: "Jane's Books"}, "2"),
+		&kgo.Record{Topic: others, Key: []byte("b1"), Value: []byte("garbage")})
 
 	var got []Event
 	for len(got) < 3 {
@@ -114,14 +144,14 @@ func TestKafkaSource(t *testing.T) {
 			t.Fatalf("got %d events, want 3: %+v", len(got), got)
 		}
 	}
-	// The books record is on another topic; order holds per key only.
+	// The garbage record is on another topic; order holds per key only.
 	var jane []Event
 	for _, e := range got {
 		switch {
 		case e.Key == "jane":
 			jane = append(jane, e)
-		case e.Topic == books:
-			if e.Error == "" || e.Event != nil {
+		case e.Topic == others:
+			if e.Error == "" || e.Event != nil || e.Aggregate != "others" {
 				t.Errorf("undecodable record: %+v, want an error and no event", e)
 			}
 		default:
@@ -131,11 +161,11 @@ func TestKafkaSource(t *testing.T) {
 	if len(jane) != 2 {
 		t.Fatalf("jane's events: %+v", jane)
 	}
-	if e := jane[0]; e.Topic != authors || e.Type != "AuthorCreated" || e.Version != 1 || e.MsgID != "m-jane-1" ||
-		string(e.Event) != `{"type":"AuthorCreated","code":"jane","firstName":"Jane","lastName":"Austen"}` {
+	if e := jane[0]; e.Topic != pubs || e.Aggregate != "publishers" || e.Type != "PublisherCreated" || e.Version != 1 || e.MsgID != "m-jane-1" ||
+		string(e.Event) != `{"type":"PublisherCreated","id":"jane","name":"Jane's"}` {
 		t.Errorf("first event = %+v (%s)", e, e.Event)
 	}
-	if e := jane[1]; e.Type != "AuthorUpdated" || e.Version != 2 || e.Offset <= jane[0].Offset {
+	if e := jane[1]; e.Aggregate != "publishers" || e.Type != "PublisherRenamed" || e.Version != 2 || e.Offset <= jane[0].Offset {
 		t.Errorf("second event = %+v", e)
 	}
 	select {
@@ -153,7 +183,7 @@ func TestKafkaSourceUnknownTopic(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	src := &KafkaSource{Brokers: brokers, Topics: map[string]Decoder{kafkatest.Service(t) + ".missing": nil}}
+	src := &KafkaSource{Brokers: brokers, Aggregates: []Aggregate{{Name: "missing", Topic: kafkatest.Service(t) + ".missing"}}}
 	if err := src.Run(ctx, func([]Event) { t.Error("ready without a topic") }, func(Event) {}); err == nil {
 		t.Error("Run on a missing topic succeeded")
 	}

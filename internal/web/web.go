@@ -1,9 +1,15 @@
-// Package web serves the catalog's web application from the service's own
+// Package web serves a service's web application from the service's own
 // binary: one page of plain HTML with a little JavaScript that calls the
 // JSON API (so every rule and every error message stays the API's), and a
 // live panel of the events committed to the events topics, streamed as
 // server-sent events. Its assets are embedded; it requests nothing from
 // other hosts.
+//
+// The page knows no aggregate of its own: the service describes each one
+// it registers (an Aggregate: its names, key, paths, forms and how to
+// label its events), and the page draws its navigation, its views, its
+// timelines and its live panel from those descriptions. A service may add
+// views of its own for some aggregates with an Extension.
 package web
 
 import (
@@ -36,6 +42,21 @@ const (
 
 // Config assembles the application.
 type Config struct {
+	// Title names the application in the page's header and title
+	// (default "Service").
+	Title string
+	// Aggregates are the aggregates the page shows, in the order of its
+	// navigation; the first one is the home page.
+	Aggregates []Aggregate
+	// TokenHint tells a user asked for a bearer token where to get one.
+	TokenHint string
+	// Extension holds the service's own additions to the page: each
+	// .css file is linked and each .js file loaded before the page's
+	// script (in the order of their names), and each .html file (such as
+	// <template> elements its scripts use) is added to the page's body.
+	// They are served under /ui/ext/. See app.js for what a script may
+	// register.
+	Extension fs.FS
 	// Feed delivers the live events; nil serves 503 at StreamPath.
 	Feed *Feed
 	// KeepAlive is the interval of the comments that keep an idle event
@@ -58,7 +79,9 @@ type Config struct {
 
 // Handlers returns the application's routes, to mount beside the JSON API:
 // the page at /, its assets under /ui/ and the live events at
-// /events/stream.
+// /events/stream. It panics if an aggregate's description is invalid or
+// the extension cannot be read, as the service cannot serve its page
+// then.
 func Handlers(cfg Config) map[string]http.Handler {
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 15 * time.Second
@@ -75,7 +98,13 @@ func Handlers(cfg Config) map[string]http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := mustLoadAssets()
+	if cfg.Title == "" {
+		cfg.Title = "Service"
+	}
+	a, err := loadAssets(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("web: %v", err))
+	}
 	stream := &streamHandler{
 		feed:         cfg.Feed,
 		keepAlive:    cfg.KeepAlive,
@@ -121,11 +150,20 @@ func newAsset(name string, body []byte) asset {
 	return asset{body: body, contentType: ct, etag: `"` + v + `"`, version: v}
 }
 
-// mustLoadAssets reads the embedded files and renders the page, whose
-// asset URLs carry their content hashes (so they can be cached for good).
-func mustLoadAssets() *assets {
+// extPrefix is where the extension's files are among the assets.
+const extPrefix = "ext/"
+
+// loadAssets reads the embedded files and the extension's, and renders
+// the page, whose asset URLs carry their content hashes (so they can be
+// cached for good) and whose body carries the description of the
+// aggregates.
+func loadAssets(cfg Config) (*assets, error) {
+	aggs, err := aggregates(cfg.Aggregates)
+	if err != nil {
+		return nil, err
+	}
 	a := &assets{byName: map[string]asset{}}
-	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || p == "static/index.html" {
 			return err
 		}
@@ -137,19 +175,60 @@ func mustLoadAssets() *assets {
 		return nil
 	})
 	if err != nil {
-		panic(fmt.Sprintf("web: embedded assets: %v", err))
+		return nil, fmt.Errorf("embedded assets: %w", err)
 	}
-	tpl := template.Must(template.ParseFS(static, "static/index.html"))
-	var buf bytes.Buffer
 	url := func(name string) string {
 		return AssetsPrefix + name + "?v=" + a.byName[name].version
 	}
-	err = tpl.Execute(&buf, map[string]string{"CSS": url("app.css"), "JS": url("app.js"), "Stream": StreamPath})
+	var extCSS, extJS []string
+	var extHTML strings.Builder
+	if cfg.Extension != nil {
+		// fs.WalkDir visits the files in lexical order.
+		err = fs.WalkDir(cfg.Extension, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(cfg.Extension, p)
+			if err != nil {
+				return err
+			}
+			if path.Ext(p) == ".html" {
+				// The service's own markup, as trusted as the page's.
+				extHTML.Write(b)
+				return nil
+			}
+			a.byName[extPrefix+p] = newAsset(p, b)
+			switch path.Ext(p) {
+			case ".css":
+				extCSS = append(extCSS, url(extPrefix+p))
+			case ".js":
+				extJS = append(extJS, url(extPrefix+p))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the extension's assets: %w", err)
+		}
+	}
+	app, err := pageConfig{Title: cfg.Title, Stream: StreamPath, TokenHint: cfg.TokenHint, Aggregates: aggs}.json()
 	if err != nil {
-		panic(fmt.Sprintf("web: render the page: %v", err))
+		return nil, err
+	}
+	tpl, err := template.ParseFS(static, "static/index.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse the page: %w", err)
+	}
+	var buf bytes.Buffer
+	err = tpl.Execute(&buf, map[string]any{
+		"Title": cfg.Title, "CSS": url("app.css"), "JS": url("app.js"), "Stream": StreamPath, "App": app,
+		// The extension's markup is the service's own, embedded in it.
+		"ExtCSS": extCSS, "ExtJS": extJS, "ExtHTML": template.HTML(extHTML.String()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render the page: %w", err)
 	}
 	a.index = newAsset("index.html", buf.Bytes())
-	return a
+	return a, nil
 }
 
 func (a *assets) serveIndex(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,23 @@
-// The catalog's web page: a small client of the JSON API. Every rule and
+// The page: a small client of the service's JSON API. Every rule and
 // every error message is the service's own: a rejection's problem+json
 // "detail" is shown next to the field it names, or next to the action.
+//
+// It knows no aggregate of its own. The service describes each one in
+// the body's data-app attribute (see package web's Aggregate): its names,
+// key, paths, fields, forms and how to label its events. From those the
+// page draws its navigation, a list, a detail and a past-state view of
+// each aggregate, their timelines, and the live panel.
+//
+// A service may add views of its own with scripts loaded before this one
+// (web.Config's Extension). Each pushes onto window.pageExtensions a
+// function that is called with the page's toolkit (kit, below) and
+// returns hooks by aggregate name, each optional:
+//
+//   { orders: {
+//       list(query), detail(key),  // views of its own, in place of the generic ones
+//       sections(root, { key, state }) → { onEvent(ev) },  // added to the generic detail view
+//       pastMeta(state, row), pastExtra(root, state),  // in place of, and added to, a past state's fields
+//   } }
 'use strict';
 
 (() => {
@@ -12,6 +29,12 @@
   const enc = encodeURIComponent;
   const view = $('#view');
   const flashEl = $('#flash');
+
+  // app is what the service says of itself: its title and aggregates.
+  const app = JSON.parse(document.body.dataset.app || '{"aggregates":[]}');
+  const aggregates = app.aggregates || [];
+  const byName = new Map(aggregates.map((a, i) => [a.name, { ...a, hue: i }]));
+  const aggregateOf = (name) => byName.get(name);
 
   // current is the shown view's hook into the live events.
   let current = null;
@@ -30,7 +53,7 @@
   // tab only (sessionStorage, gone when the tab closes), sent only to
   // this origin.
 
-  const TOKEN_KEY = 'catalog.token';
+  const TOKEN_KEY = 'bearer-token';
   let memoryToken = ''; // when sessionStorage is unavailable
 
   function getToken() {
@@ -160,10 +183,6 @@
     location.hash = hash;
   }
 
-  function fullName(a) {
-    return `${a.firstName} ${a.lastName}`.trim() || a.code;
-  }
-
   // sentence makes a problem's detail read as a sentence of its own.
   function sentence(text) {
     const s = String(text || '');
@@ -261,6 +280,89 @@
     });
   }
 
+  // ---- labels: templates over a resource's or an event's fields
+
+  // fill returns the first of templates whose "{field}"s are all present
+  // and not empty in obj, filled in; '' if none is.
+  function fill(templates, obj) {
+    for (const t of templates || []) {
+      let ok = true;
+      const s = t.replace(/\{([A-Za-z0-9_]+)\}/g, (_, f) => {
+        const v = obj ? obj[f] : undefined;
+        if (v === undefined || v === null || v === '') {
+          ok = false;
+          return '';
+        }
+        return String(v);
+      });
+      if (ok) return s;
+    }
+    return '';
+  }
+
+  const cap = (s) => (s ? `${s[0].toUpperCase()}${s.slice(1)}` : s);
+  const keyOf = (agg, state) => String(state[agg.key] ?? '');
+  // label names one resource: its label, else its key.
+  const label = (agg, state) => fill(agg.label, state) || keyOf(agg, state);
+  const shownKey = (agg, key) => (agg.shortKey ? shortId(key) : key);
+  const itemPath = (agg, key) => `${agg.path}/${enc(key)}`;
+  const fieldLabel = (agg, name) => {
+    const f = (agg.fields || []).find((x) => x.name === name);
+    return f ? f.label : cap(name);
+  };
+  const eventLabel = (agg, type) => (agg && (agg.events || []).find((x) => x.type === type)) || {};
+  // hooksOf returns the extensions' hooks for agg.
+  const hooksOf = (agg) => extensions[agg.name] || {};
+
+  // fields renders agg's fields for which want(f) is true as the inputs
+  // of a form: ids are prefix-<field>, errors at prefix-<field>-error.
+  function fieldInputs(agg, want, prefix) {
+    return (agg.fields || []).filter(want).map((f) => {
+      const id = `${prefix}-${f.name}`;
+      const hint = f.hint ? `${id}-hint` : null;
+      const attrs = {
+        id, name: f.name, required: !f.optional, autocomplete: 'off',
+        'aria-describedby': [hint, `${id}-error`].filter(Boolean).join(' '),
+      };
+      if (f.name === agg.key) Object.assign(attrs, { autocapitalize: 'none', spellcheck: 'false' });
+      return el('div', { class: 'field' },
+        el('label', { for: id }, f.label, f.optional ? ' ' : null, f.optional ? el('span', { class: 'optional', text: '(optional)' }) : null),
+        f.multiline ? el('textarea', { ...attrs, rows: '5' }) : el('input', attrs),
+        hint ? el('p', { class: 'hint', id: hint, text: f.hint }) : null,
+        el('p', { class: 'field-error', id: `${id}-error`, hidden: true }));
+    });
+  }
+
+  // body returns the values of agg's fields for which want(f) is true;
+  // an optional field left empty is not sent.
+  function bodyOf(agg, want, values) {
+    const body = {};
+    for (const f of (agg.fields || []).filter(want)) {
+      if (f.optional && values[f.name] === '') continue;
+      body[f.name] = values[f.name];
+    }
+    return body;
+  }
+
+  // shownFields are the fields a view lists beside the key and version:
+  // those its label does not show already.
+  function shownFields(agg) {
+    const inLabel = new Set();
+    for (const t of agg.label || []) for (const m of t.matchAll(/\{([A-Za-z0-9_]+)\}/g)) inLabel.add(m[1]);
+    return (agg.fields || []).filter((f) => f.name !== agg.key && !inLabel.has(f.name));
+  }
+
+  function metaRows(agg, state, meta, withVersion) {
+    const row = (dt, dd) => meta.append(el('dt', { text: dt }), el('dd', {}, dd));
+    row(fieldLabel(agg, agg.key), el('code', { text: keyOf(agg, state) }));
+    if (withVersion) row('Version', String(state.version));
+    for (const f of shownFields(agg)) {
+      const v = state[f.name];
+      row(f.label, v === undefined || v === null || v === '' ? 'none' : String(v));
+    }
+    return row;
+  }
+
   // ---- lists, paged with the API's cursor
 
   async function fillList(root, path, after, render, base, empty) {
@@ -286,45 +388,25 @@
     }
   }
 
-  async function loadAuthorCodes() {
-    try {
-      const page = await api('GET', '/authors?limit=200');
-      $('#author-codes').replaceChildren(...page.items.map((a) => el('option', { value: a.code }, fullName(a))));
-    } catch {
-      // Only a convenience: typing the code works without it.
-    }
+  // ---- the history of one resource: a timeline of its events, newest
+  // first, and its state as of any of them (read-only)
+
+  // describe says in a few words what an event of agg changed.
+  function describe(agg, type, e) {
+    return fill(eventLabel(agg, type).describe, e) || type || 'An event';
   }
 
-  // ---- the history of an author or a book: a timeline of its events,
-  // newest first, and its state as of any of them (read-only)
-
-  // describe says in a few words what an event changed.
-  function describe(type, e) {
-    switch (type) {
-      case 'AuthorCreated': return `Created as ${e.firstName} ${e.lastName}`;
-      case 'AuthorUpdated': return `Names changed to ${e.firstName} ${e.lastName}`;
-      case 'AuthorDeleted': return 'Deleted';
-      case 'BookCreated': return `Created as “${e.title}”`;
-      case 'BookUpdated': return `Renamed to “${e.title}”`;
-      case 'BookAuthorSet': return e.authorCode ? `Author set to ${e.authorCode}` : 'Author cleared';
-      case 'ChapterAdded': return `Chapter ${e.chapterId} added: “${e.title}”`;
-      case 'ChapterRemoved': return `Chapter ${e.chapterId} removed`;
-      case 'BookRemoved': return 'Removed';
-      default: return type || 'An event';
-    }
-  }
-
-  // timeline fills root's [data-timeline] with the events of the author
-  // or book key (kind: 'authors' or 'books'), a page at a time; here, if
-  // given, is the position being viewed. It returns the hooks the view
-  // calls: onEvent with each live event, refresh after its own writes.
-  function timeline(root, kind, key, here) {
+  // timeline fills root's [data-timeline] with the events of agg's
+  // resource key, a page at a time; here, if given, is the position being
+  // viewed. It returns the hooks the view calls: onEvent with each live
+  // event, refresh after its own writes.
+  function timeline(root, agg, key, here) {
     const box = $('[data-timeline]', root);
     box.replaceChildren($('#tpl-timeline').content.cloneNode(true));
     const list = $('[data-timeline-events]', box);
     const status = $('[data-timeline-status]', box);
     const older = $('[data-older]', box);
-    const path = `/${kind}/${enc(key)}/history`;
+    const path = `${itemPath(agg, key)}/history`;
     const shown = new Set(); // the positions listed
     let newest = 0;
     let total = 0;
@@ -338,7 +420,7 @@
       const when = new Date(h.time);
       const at = h.position === here;
       return el('li', { class: 'tl-event', 'data-position': String(h.position), 'data-type': h.type, 'aria-current': at ? 'step' : null },
-        el('p', { class: 'tl-what', text: describe(h.type, h.event || {}) }),
+        el('p', { class: 'tl-what', text: describe(agg, h.type, h.event || {}) }),
         el('p', { class: 'tl-meta' },
           el('span', { 'data-tl-position': true, text: `Position ${h.position}` }), ' · ',
           el('span', { 'data-tl-version': true, text: `version ${h.version}` }), ' · ',
@@ -348,7 +430,7 @@
         at
           ? el('p', { class: 'tl-here', text: 'You are viewing the state as of this event.' })
           : el('p', { class: 'tl-link' }, el('a', {
-            href: `#/${kind}/${enc(key)}@${h.position}`,
+            href: `#/${agg.name}/${enc(key)}@${h.position}`,
             'aria-label': `View as it was here, at position ${h.position}`,
             text: 'View as it was here',
           })));
@@ -399,7 +481,7 @@
     return {
       refresh: first,
       onEvent(ev) {
-        if (!ev.topic.endsWith(`.${kind}.events`) || ev.key !== key) return;
+        if (ev.aggregate !== agg.name || ev.key !== key) return;
         const gap = loaded && ev.position > newest + 1;
         add({ position: ev.position, version: ev.version, type: ev.type, time: ev.timestamp, msgId: ev.msgId, subject: ev.subject, event: ev.event });
         count();
@@ -410,43 +492,43 @@
     };
   }
 
-  // deletedSince tells whether err is a 404 for a key that has a history
-  // nonetheless: one deleted since (or removed).
-  async function deletedSince(err, kind, key) {
+  // deletedSince tells whether err is a 404 for a key of agg that has a
+  // history nonetheless: one deleted since.
+  async function deletedSince(err, agg, key) {
     if (!(err instanceof ApiError) || err.problem.status !== 404) return false;
     try {
-      const page = await api('GET', `/${kind}/${enc(key)}/history?limit=1`);
+      const page = await api('GET', `${itemPath(agg, key)}/history?limit=1`);
       return page.items.length > 0;
     } catch {
       return false;
     }
   }
 
-  // showPast shows the author or book key as of position (read-only),
-  // with its timeline; without a position, as it is now: deleted.
-  async function showPast(kind, key, position) {
-    const author = kind === 'authors';
-    const noun = author ? 'author' : 'book';
+  // showPast shows agg's resource key as of position (read-only), with
+  // its timeline; without a position, as it is now: deleted.
+  async function showPast(agg, key, position) {
+    const hooks = hooksOf(agg);
+    const noun = agg.singular;
     let state = null;
     let missing = !position;
     if (position) {
       try {
-        state = await api('GET', `/${kind}/${enc(key)}?position=${position}`);
+        state = await api('GET', `${itemPath(agg, key)}?position=${position}`);
       } catch (err) {
         if (!(err instanceof ApiError) || err.problem.status !== 404) throw err;
         missing = true;
       }
     }
     const root = mount('tpl-past');
-    const now = `#/${kind}/${enc(key)}`;
-    $('[data-crumb]', root).replaceChildren(el('a', { href: `#/${kind}`, text: author ? 'Authors' : 'Books' }));
-    const name = state ? (author ? fullName(state) : state.title) : key;
-    document.title = `${name}${position ? ` at position ${position}` : ''} · Books catalog`;
+    const now = `#/${agg.name}/${enc(key)}`;
+    $('[data-crumb]', root).replaceChildren(el('a', { href: `#/${agg.name}`, text: agg.title }));
+    const name = state ? label(agg, state) : key;
+    document.title = `${name}${position ? ` at position ${position}` : ''} · ${app.title}`;
     $('[data-title]', root).textContent = name;
     const banner = $('[data-banner]', root);
     if (!position) {
       banner.append(el('strong', { text: `This ${noun} does not exist now.` }), ' ',
-        `It was ${author ? 'deleted' : 'removed'}; its history is below, and each event shows how it was then.`);
+        `It was ${agg.forms.deleted}; its history is below, and each event shows how it was then.`);
     } else {
       banner.append(el('strong', { text: 'A past state, read-only.' }), ' ',
         missing
@@ -455,197 +537,110 @@
         ' ', el('a', { href: now, text: 'Back to now' }));
     }
     const meta = $('[data-meta]', root);
-    const row = (dt, dd) => meta.append(el('dt', { text: dt }), el('dd', {}, dd));
-    if (state && author) {
-      row('Code', el('code', { text: state.code }));
-      row('Version', String(state.version));
+    if (state && hooks.pastMeta) {
+      hooks.pastMeta(state, (dt, dd) => meta.append(el('dt', { text: dt }), el('dd', {}, dd)));
     } else if (state) {
-      row('Author', state.authorCode ? el('a', { href: `#/authors/${enc(state.authorCode)}`, text: state.authorCode }) : 'none');
-      row('Version', String(state.version));
-      row('Id', el('code', { text: state.id }));
-      $('[data-past-chapters]', root).hidden = false;
-      $('[data-chapters-status]', root).textContent = state.chapters.length ? '' : 'No chapters then.';
-      $('[data-chapters]', root).replaceChildren(...state.chapters.map((c) => el('li', {},
-        el('article', { class: 'chapter' }, el('h3', { text: `${c.id}. ${c.title}` }), el('div', { class: 'content', text: c.content })))));
+      metaRows(agg, state, meta, true);
     } else {
-      row(author ? 'Code' : 'Id', el('code', { text: key }));
+      meta.append(el('dt', { text: fieldLabel(agg, agg.key) }), el('dd', {}, el('code', { text: key })));
     }
-    const history = timeline(root, kind, key, position);
+    if (state && hooks.pastExtra) hooks.pastExtra($('[data-past-extra]', root), state);
+    const history = timeline(root, agg, key, position);
     current = { onEvent: history.onEvent };
   }
 
-  // ---- views
+  // ---- the generic views of an aggregate
 
-  async function showAuthors(query) {
-    const root = mount('tpl-authors');
-    document.title = 'Authors · Books catalog';
-    bindForm($('[data-form=create-author]', root), async (v) => {
-      const a = await api('POST', '/authors', { body: { code: v.code, firstName: v.firstName, lastName: v.lastName } });
-      go(`#/authors/${enc(a.code)}`, `Author ${fullName(a)} created.`);
-    });
-    await fillList(root, '/authors', query.get('after'),
-      (a) => el('li', {}, el('a', { href: `#/authors/${enc(a.code)}`, text: fullName(a) }), ' ', el('code', { text: a.code })),
-      '#/authors', 'No authors yet: create the first one below.');
-  }
-
-  async function showAuthor(code) {
-    let author;
-    try {
-      author = await api('GET', `/authors/${enc(code)}`);
-    } catch (err) {
-      if (await deletedSince(err, 'authors', code)) return showPast('authors', code, 0);
-      throw err;
-    }
-    const root = mount('tpl-author');
-    const history = timeline(root, 'authors', code);
-    let bookIds = new Set();
-    const render = () => {
-      document.title = `${fullName(author)} · Books catalog`;
-      $('[data-name]', root).textContent = fullName(author);
-      $('[data-code]', root).textContent = author.code;
-      $('[data-version]', root).textContent = author.version;
-      const form = $('[data-form=update-author]', root);
-      form.elements.firstName.value = author.firstName;
-      form.elements.lastName.value = author.lastName;
-      $('[data-stale]', root).hidden = true;
-    };
-    const loadBooks = async () => {
-      const status = $('[data-books-status]', root);
-      try {
-        const v = await api('GET', `/authors/${enc(code)}/books`);
-        bookIds = new Set(v.books.map((b) => b.id));
-        $('[data-books]', root).replaceChildren(...v.books.map((b) => el('li', {}, el('a', { href: `#/books/${enc(b.id)}`, text: b.title }))));
-        status.textContent = v.books.length ? `${v.books.length} book${v.books.length === 1 ? '' : 's'}.` : 'No books yet.';
-      } catch (err) {
-        status.textContent = `Could not load the books: ${err.message}`;
-      }
-    };
-    render();
-    loadBooks();
-    $('[data-refresh]', root).addEventListener('click', loadBooks);
-    bindForm($('[data-form=update-author]', root), async (v) => {
-      author = await api('PUT', `/authors/${enc(code)}`, { body: { firstName: v.firstName, lastName: v.lastName }, version: author.version });
-      render();
-      history.refresh();
-      flash(`Saved: ${fullName(author)}, version ${author.version}.`);
-    });
-    bindForm($('[data-form=delete-author]', root), async () => {
-      if (!window.confirm(`Delete the author ${fullName(author)}? Their books stay, without an author.`)) return;
-      await api('DELETE', `/authors/${enc(code)}`, { version: author.version });
-      go('#/authors', `Author ${fullName(author)} deleted.`);
-    });
-    let refresh;
-    current = {
-      onEvent(ev) {
-        history.onEvent(ev);
-        if (ev.topic.endsWith('.authors.events') && ev.key === code && ev.version > author.version) {
-          staleNotice(root, `This author changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
-        }
-        if (ev.topic.endsWith('.books.events') && (bookIds.has(ev.key) || (ev.event && ev.event.authorCode === code))) {
-          // The books-by-author read model follows the events a moment later.
-          clearTimeout(refresh);
-          refresh = setTimeout(() => { loadBooks(); refresh = setTimeout(loadBooks, 1500); }, 300);
-        }
-      },
-    };
-  }
-
-  async function showBooks(query) {
-    const root = mount('tpl-books');
-    document.title = 'Books · Books catalog';
-    loadAuthorCodes();
-    const form = $('[data-form=create-book]', root);
-    if (query.get('author')) form.elements.authorCode.value = query.get('author');
-    bindForm(form, async (v) => {
-      const body = { title: v.title };
-      if (v.authorCode !== '') body.authorCode = v.authorCode;
-      const b = await api('POST', '/books', { body });
-      go(`#/books/${enc(b.id)}`, `Book “${b.title}” created.`);
-    });
-    await fillList(root, '/books', query.get('after'),
-      (b) => el('li', {},
-        el('a', { href: `#/books/${enc(b.id)}`, text: b.title }), ' ',
-        b.authorCode ? el('span', { class: 'by' }, 'by ', el('a', { href: `#/authors/${enc(b.authorCode)}`, text: b.authorCode })) : el('span', { class: 'by', text: 'no author' })),
-      '#/books', 'No books yet: create the first one below.');
-  }
-
-  async function showBook(id) {
-    let book;
-    try {
-      book = await api('GET', `/books/${enc(id)}`);
-    } catch (err) {
-      if (await deletedSince(err, 'books', id)) return showPast('books', id, 0);
-      throw err;
-    }
-    const root = mount('tpl-book');
-    const history = timeline(root, 'books', id);
-    loadAuthorCodes();
-    // After this page's own writes: the timeline follows them even
-    // without the live events.
-    const reload = async () => {
-      book = await api('GET', `/books/${enc(id)}`);
-      render();
-      history.refresh();
-    };
-    const render = () => {
-      document.title = `${book.title} · Books catalog`;
-      $('[data-title]', root).textContent = book.title;
-      $('[data-author]', root).replaceChildren(book.authorCode
-        ? el('a', { href: `#/authors/${enc(book.authorCode)}`, text: book.authorCode })
-        : el('span', { text: 'none' }));
-      $('[data-version]', root).textContent = book.version;
-      $('[data-id]', root).textContent = book.id;
-      $('[data-form=rename-book]', root).elements.title.value = book.title;
-      $('[data-form=set-author]', root).elements.authorCode.value = book.authorCode || '';
-      $('[data-chapters-status]', root).textContent = book.chapters.length ? '' : 'No chapters yet.';
-      $('[data-chapters]', root).replaceChildren(...book.chapters.map(chapter));
-      $('[data-stale]', root).hidden = true;
-    };
-    const chapter = (c) => {
-      const li = $('#tpl-chapter').content.firstElementChild.cloneNode(true);
-      $('[data-chapter-title]', li).textContent = `${c.id}. ${c.title}`;
-      $('[data-content]', li).textContent = c.content;
-      $('[data-remove]', li).textContent = `Remove chapter ${c.id}`;
-      bindForm($('[data-form=remove-chapter]', li), async () => {
-        await api('DELETE', `/books/${enc(id)}/chapters/${c.id}`, { version: book.version });
-        await reload();
-        flash(`Chapter ${c.id} removed.`);
+  // showList lists agg's resources, with a form to create one.
+  async function showList(agg, query) {
+    const root = mount('tpl-list');
+    document.title = `${agg.title} · ${app.title}`;
+    $('[data-title]', root).textContent = agg.title;
+    $('[data-pager]', root).setAttribute('aria-label', `Pages of ${agg.title.toLowerCase()}`);
+    for (const a of $$('[data-first], [data-next]', root)) a.href = `#/${agg.name}`;
+    if (agg.forms.create) {
+      const panel = $('[data-create]', root);
+      panel.hidden = false;
+      $('[data-create-title]', panel).textContent = `New ${agg.singular}`;
+      const form = $('form', panel);
+      form.dataset.form = `create-${agg.singular}`;
+      $('[data-fields]', form).replaceChildren(...fieldInputs(agg, (f) => f.create, `create-${agg.singular}`));
+      $('[data-submit]', form).textContent = `Create ${agg.singular}`;
+      bindForm(form, async (v) => {
+        const r = await api('POST', agg.path, { body: bodyOf(agg, (f) => f.create, v) });
+        go(`#/${agg.name}/${enc(keyOf(agg, r))}`, `${cap(agg.singular)} ${label(agg, r)} created.`);
       });
-      return li;
+    }
+    await fillList(root, agg.path, query.get('after'),
+      (r) => el('li', {}, el('a', { href: `#/${agg.name}/${enc(keyOf(agg, r))}`, text: label(agg, r) }), ' ',
+        el('code', { text: shownKey(agg, keyOf(agg, r)) })),
+      `#/${agg.name}`, agg.forms.create ? `No ${agg.name} yet: create the first one below.` : `No ${agg.name} yet.`);
+  }
+
+  // showDetail shows agg's resource key, with its forms, its timeline
+  // and what the extensions add (sections).
+  async function showDetail(agg, key) {
+    let state;
+    try {
+      state = await api('GET', itemPath(agg, key));
+    } catch (err) {
+      if (await deletedSince(err, agg, key)) return showPast(agg, key, 0);
+      throw err;
+    }
+    const root = mount('tpl-detail');
+    const history = timeline(root, agg, key);
+    $('[data-crumb]', root).replaceChildren(el('a', { href: `#/${agg.name}`, text: agg.title }));
+    const edit = $('[data-edit]', root);
+    const update = $('[data-update]', root);
+    const del = $('[data-delete]', root);
+    const editable = (f) => f.update;
+    if (agg.forms.update && agg.fields.some(editable)) {
+      update.hidden = false;
+      update.dataset.form = `update-${agg.singular}`;
+      $('[data-fields]', update).replaceChildren(...fieldInputs(agg, editable, `update-${agg.singular}`));
+      $('[data-submit]', update).textContent = agg.forms.updateLabel;
+    }
+    if (agg.forms.delete) {
+      del.hidden = false;
+      del.dataset.form = `delete-${agg.singular}`;
+      $('[data-submit]', del).textContent = `${agg.forms.deleteVerb} this ${agg.singular}`;
+    }
+    edit.hidden = update.hidden && del.hidden;
+    $('[data-edit-title]', root).textContent = `Edit this ${agg.singular}`;
+    const render = () => {
+      document.title = `${label(agg, state)} · ${app.title}`;
+      $('[data-name]', root).textContent = label(agg, state);
+      const meta = $('[data-meta]', root);
+      meta.replaceChildren();
+      metaRows(agg, state, meta, true);
+      for (const f of agg.fields.filter(editable)) {
+        const input = update.elements.namedItem(f.name);
+        if (input) input.value = state[f.name] ?? '';
+      }
+      $('[data-stale]', root).hidden = true;
     };
     render();
-    bindForm($('[data-form=rename-book]', root), async (v) => {
-      book = await api('PUT', `/books/${enc(id)}`, { body: { title: v.title }, version: book.version });
+    const hooks = hooksOf(agg);
+    const sections = hooks.sections ? hooks.sections($('[data-sections]', root), { key, state: () => state }) : null;
+    bindForm(update, async (v) => {
+      state = await api('PUT', itemPath(agg, key), { body: bodyOf(agg, editable, v), version: state.version });
       render();
       history.refresh();
-      flash(`Renamed to “${book.title}”.`);
+      flash(`Saved: ${label(agg, state)}, version ${state.version}.`);
     });
-    const setAuthor = $('[data-form=set-author]', root);
-    bindForm(setAuthor, async (v, submitter) => {
-      const clear = submitter && submitter.hasAttribute('data-clear-author');
-      book = await api('PUT', `/books/${enc(id)}/author`, { body: { authorCode: clear ? null : v.authorCode }, version: book.version });
-      render();
-      history.refresh();
-      flash(book.authorCode ? `Author set to ${book.authorCode}.` : 'Author cleared.');
-    });
-    const addChapter = $('[data-form=add-chapter]', root);
-    bindForm(addChapter, async (v) => {
-      const c = await api('POST', `/books/${enc(id)}/chapters`, { body: { title: v.title, content: v.content }, version: book.version });
-      addChapter.reset();
-      await reload();
-      flash(`Chapter ${c.id} added.`);
-    });
-    bindForm($('[data-form=remove-book]', root), async () => {
-      if (!window.confirm(`Remove the book “${book.title}” and its chapters?`)) return;
-      await api('DELETE', `/books/${enc(id)}`, { version: book.version });
-      go('#/books', `Book “${book.title}” removed.`);
+    bindForm(del, async () => {
+      const warning = agg.forms.deleteWarning ? ` ${agg.forms.deleteWarning}` : '';
+      if (!window.confirm(`${agg.forms.deleteVerb} the ${agg.singular} ${label(agg, state)}?${warning}`)) return;
+      await api('DELETE', itemPath(agg, key), { version: state.version });
+      go(`#/${agg.name}`, `${cap(agg.singular)} ${label(agg, state)} ${agg.forms.deleted}.`);
     });
     current = {
       onEvent(ev) {
         history.onEvent(ev);
-        if (ev.topic.endsWith('.books.events') && ev.key === id && ev.version > book.version) {
-          staleNotice(root, `This book changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
+        if (ev.aggregate === agg.name && ev.key === key && ev.version > state.version) {
+          staleNotice(root, `This ${agg.singular} changed since you loaded it (${ev.type}, now version ${ev.version}); saving now would be refused.`);
         }
+        if (sections && sections.onEvent) sections.onEvent(ev);
       },
     };
   }
@@ -659,18 +654,23 @@
 
   function showError(title, detail) {
     const root = mount('tpl-error');
-    document.title = `${title} · Books catalog`;
+    document.title = `${title} · ${app.title}`;
     $('[data-title]', root).textContent = title;
     $('[data-detail]', root).textContent = detail;
+    const home = $('[data-home]', root);
+    if (aggregates.length) {
+      home.href = `#/${aggregates[0].name}`;
+      home.textContent = `Back to the ${aggregates[0].title.toLowerCase()}`;
+    }
   }
 
-  // ---- routing: #/authors, #/authors/{code}, #/books, #/books/{id}, and
-  // #/authors/{code}@{position}, #/books/{id}@{position}: a past state
+  // ---- routing: #/{name}, #/{name}/{key} and #/{name}/{key}@{position}
+  // (a past state), for each aggregate's name
 
   async function route(moveFocus) {
     const hash = location.hash.replace(/^#/, '');
-    if (!hash.startsWith('/')) {
-      if (!hash) location.replace('#/authors');
+    if (!hash.startsWith('/') || hash === '/') {
+      if ((!hash || hash === '/') && aggregates.length) location.replace(`#/${aggregates[0].name}`);
       return; // an in-page link such as #live
     }
     const [p, q] = hash.split('?');
@@ -687,16 +687,16 @@
       else a.removeAttribute('aria-current');
     }
     view.setAttribute('aria-busy', 'true');
+    const agg = aggregateOf(parts[0]);
+    const hooks = agg ? hooksOf(agg) : {};
     try {
-      if ((parts[0] === 'authors' || parts[0] === 'books') && past) await showPast(parts[0], decodeURIComponent(past[1]), Number(past[2]));
-      else if (parts[0] === 'authors' && parts.length === 1) await showAuthors(query);
-      else if (parts[0] === 'authors' && parts.length === 2) await showAuthor(parts[1]);
-      else if (parts[0] === 'books' && parts.length === 1) await showBooks(query);
-      else if (parts[0] === 'books' && parts.length === 2) await showBook(parts[1]);
+      if (agg && past) await showPast(agg, decodeURIComponent(past[1]), Number(past[2]));
+      else if (agg && parts.length === 1) await (hooks.list ? hooks.list(query) : showList(agg, query));
+      else if (agg && parts.length === 2) await (hooks.detail ? hooks.detail(parts[1]) : showDetail(agg, parts[1]));
       else showError('Not found', `There is no page at ${location.hash}.`);
     } catch (err) {
-      const p = err instanceof ApiError ? err.problem : { title: 'Error', detail: String(err) };
-      showError(p.status === 404 ? 'Not found' : p.title || 'Error', p.detail);
+      const pr = err instanceof ApiError ? err.problem : { title: 'Error', detail: String(err) };
+      showError(pr.status === 404 ? 'Not found' : pr.title || 'Error', pr.detail);
     }
     if (moveFocus) {
       const h1 = $('h1', view);
@@ -709,24 +709,9 @@
 
   // ---- live events
 
-  function summary(ev) {
-    const e = ev.event || {};
-    switch (ev.type) {
-      case 'AuthorCreated':
-      case 'AuthorUpdated':
-        return `${e.firstName} ${e.lastName}`;
-      case 'BookCreated':
-      case 'BookUpdated':
-        return `“${e.title}”`;
-      case 'BookAuthorSet':
-        return e.authorCode ? `author ${e.authorCode}` : 'no author';
-      case 'ChapterAdded':
-        return `chapter ${e.chapterId}: ${e.title}`;
-      case 'ChapterRemoved':
-        return `chapter ${e.chapterId}`;
-      default:
-        return ev.error ? `undecodable: ${ev.error}` : '';
-    }
+  function summary(agg, ev) {
+    if (ev.error) return `undecodable: ${ev.error}`;
+    return fill(eventLabel(agg, ev.type).summary, ev.event || {});
   }
 
   // The events listed already, by place, so that the recent events a
@@ -738,20 +723,21 @@
     if (listed.has(place)) return;
     listed.add(place);
     if (listed.size > 4 * MAX_EVENTS) listed.delete(listed.values().next().value);
-    const isAuthor = ev.topic.endsWith('.authors.events');
-    const href = isAuthor ? `#/authors/${enc(ev.key)}` : `#/books/${enc(ev.key)}`;
+    const agg = aggregateOf(ev.aggregate);
     const when = ev.timestamp ? new Date(ev.timestamp) : new Date();
-    const item = el('li', { class: `event ${isAuthor ? 'author' : 'book'}`, 'data-type': ev.type },
+    const item = el('li', { class: 'event', 'data-aggregate': ev.aggregate || '', 'data-hue': agg ? String(agg.hue % 4) : null, 'data-type': ev.type },
       el('p', { class: 'event-head' },
         el('strong', { text: ev.type || '(unknown)' }), ' ',
-        el('a', { href, text: isAuthor ? ev.key : shortId(ev.key), title: ev.key })),
-      el('p', { class: 'event-summary', text: summary(ev) }),
+        agg
+          ? el('a', { href: `#/${agg.name}/${enc(ev.key)}`, text: shownKey(agg, ev.key), title: `${cap(agg.singular)} ${ev.key}` })
+          : el('span', { text: ev.key })),
+      el('p', { class: 'event-summary', text: summary(agg, ev) }),
       el('p', { class: 'event-meta' },
-        `v${ev.version}${ev.subject ? ` · by ${ev.subject}` : ''} · ${ev.topic} · `,
+        `${agg ? `${agg.singular} · ` : ''}v${ev.version}${ev.subject ? ` · by ${ev.subject}` : ''} · ${ev.topic} · `,
         el('time', { datetime: when.toISOString(), text: when.toLocaleTimeString() })),
       el('details', {},
         el('summary', { text: 'Record' }),
-        el('pre', { text: JSON.stringify({ topic: ev.topic, partition: ev.partition, offset: ev.offset, key: ev.key, msgId: ev.msgId, subject: ev.subject, version: ev.version, position: ev.position, event: ev.event, error: ev.error }, null, 2) })));
+        el('pre', { text: JSON.stringify({ aggregate: ev.aggregate, topic: ev.topic, partition: ev.partition, offset: ev.offset, key: ev.key, msgId: ev.msgId, subject: ev.subject, version: ev.version, position: ev.position, event: ev.event, error: ev.error }, null, 2) })));
     const list = $('#events');
     list.prepend(item);
     while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
@@ -862,6 +848,33 @@
     setLive('Connection lost; reconnecting…', false);
     liveRetry = setTimeout(startLive, 2000);
   }
+
+  // ---- the extensions and the page's frame, from the aggregates
+
+  // kit is what an extension's views may use.
+  const kit = {
+    PAGE_SIZE, app, $, $$, el, enc, api, ApiError, mount, flash, go, sentence, shortId, fill, label,
+    bindForm, fillList, timeline, deletedSince, staleNotice, route,
+    aggregate: aggregateOf,
+    showPast: (name, key, position) => showPast(aggregateOf(name), key, position),
+    // setCurrent makes hooks the shown view's hook into the live events.
+    setCurrent: (hooks) => { current = hooks; },
+  };
+  const extensions = {};
+  for (const ext of window.pageExtensions || []) {
+    try {
+      for (const [name, hooks] of Object.entries(ext(kit) || {})) extensions[name] = { ...extensions[name], ...hooks };
+    } catch (err) {
+      console.error('page extension:', err);
+    }
+  }
+
+  const nav = $('[data-nav-list]');
+  nav.prepend(...aggregates.map((a) => el('li', {}, el('a', { href: `#/${a.name}`, 'data-nav': a.name, text: a.title }))));
+  const apiLinks = $('[data-api-links]');
+  aggregates.forEach((a, i) => apiLinks.append(i ? ', ' : '', el('a', { href: a.path, text: a.path })));
+  for (const a of $$('[data-home]')) if (aggregates.length) a.href = `#/${aggregates[0].name}`;
+  if (app.tokenHint) $('[data-token-hint]').textContent = app.tokenHint;
 
   $('#live-clear').addEventListener('click', () => $('#events').replaceChildren());
   $('#token-forget').addEventListener('click', () => {
