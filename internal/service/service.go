@@ -67,21 +67,19 @@ func Books() es.Aggregate[book.State, book.Command, book.Event] {
 
 // The JSON shapes of commands and events.
 func authorCommandsJSON() *jsoncodec.Union[author.Command] {
-	return jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{})
+	return jsoncodec.NewUnion(author.Commands()...)
 }
 
 func authorEventsJSON() *jsoncodec.Union[author.Event] {
-	return jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{})
+	return jsoncodec.NewUnion(author.Events()...)
 }
 
 func bookCommandsJSON() *jsoncodec.Union[book.Command] {
-	return jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
-		book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{})
+	return jsoncodec.NewUnion(book.Commands()...)
 }
 
 func bookEventsJSON() *jsoncodec.Union[book.Event] {
-	return jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
-		book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{})
+	return jsoncodec.NewUnion(book.Events()...)
 }
 
 // Options adjust a service beyond its configuration, for tests.
