@@ -4,6 +4,11 @@
 // command outcomes back to the callers waiting for them. It is generic: an
 // aggregate is an es.Aggregate plus its codecs, and nothing here knows what
 // any aggregate means.
+//
+// An App is the one place where an application registers its aggregates
+// (Register) and other stages (App.AddStage): it plans their topics from
+// what they read and write, creates and checks them, runs everything and
+// reports readiness.
 package eskafka
 
 import (
@@ -55,7 +60,8 @@ func AggregateTopics(service, aggregate string) Topics {
 	}
 }
 
-// Retention periods, in milliseconds, of DESIGN §4.
+// Retention periods, in milliseconds, of the topics (docs/architecture.md,
+// "Topics").
 const (
 	weekMS  = "604800000"
 	dayMS   = "86400000"

@@ -6,22 +6,17 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/avro"
@@ -94,15 +89,17 @@ type Options struct {
 
 // Service is a running catalog instance.
 type Service struct {
-	cfg     config.Config
-	log     *slog.Logger
-	broker  *embedded.Broker
-	stores  []store.Store
+	cfg    config.Config
+	log    *slog.Logger
+	broker *embedded.Broker
+	// app runs the aggregates and stages, and owns their stores.
+	app *eskafka.App
+	// runners and closers are the HTTP side's (operator listener, web
+	// feed, schema registry): they stop with the HTTP server, before
+	// the stages.
 	runners []func(context.Context) error
-	ready   []func() bool
 	handler http.Handler
 	srv     *http.Server
-	stages  map[string]*eskafka.Stage
 	metrics *metrics.Metrics
 	ln      net.Listener
 	closers []func()
@@ -144,33 +141,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		s.log.Warn(w)
 	}
 	s.log.Info("kafka", "brokers", brokers, "security", kafkaSec)
-	instanceID, err := loadInstanceID(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	s.metrics = metrics.New()
-	rtCfg := eskafka.Config{Observer: s.metrics,
-		Brokers: brokers, Service: cfg.Service, InstanceID: instanceID, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
-		ClusterSecret: cfg.ClusterSecret, Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
-		StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes,
-	}
-
-	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts.ClientOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka admin client: %w", err)
-	}
-	defer admCl.Close()
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var specs []eskafka.TopicSpec
-	for _, name := range []string{Authors().Name, Books().Name} {
-		specs = append(specs, eskafka.AggregateTopics(cfg.Service, name).Specs()...)
-	}
-	specs = append(specs, projection.BooksByAuthorTopics(cfg.Service).Specs()...)
-	if err := eskafka.EnsureTopics(tctx, admCl, cfg.Partitions, cfg.ReplicationFactor, specs...); err != nil {
-		return nil, fmt.Errorf("topics: %w", err)
-	}
-
 	registry, err := schemaregistry.New(tctx, brokers, cfg.Service+".schemas",
 		schemaregistry.WithReplicationFactor(cfg.ReplicationFactor), schemaregistry.WithClientOpts(opts.ClientOpts...),
 		schemaregistry.WithLogger(s.log))
@@ -182,45 +155,37 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	rtCfg.Retryable = func(err error) bool { return errors.Is(err, avro.ErrRegistryUnavailable) }
 
-	// Commands are cut into batches under their topic's limit, so that
-	// only a command too large on its own is refused (413).
-	commandLimits, err := eskafka.MaxMessageBytes(tctx, kadm.NewClient(admCl),
-		eskafka.AggregateTopics(cfg.Service, Authors().Name).Commands, eskafka.AggregateTopics(cfg.Service, Books().Name).Commands)
-	if err != nil {
-		return nil, fmt.Errorf("topics: %w", err)
-	}
-	producer, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ProducerLinger(0),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		eskafka.BatchMaxBytes(commandLimits),
-	}, opts.ClientOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka producer: %w", err)
-	}
-	s.closers = append(s.closers, producer.Close)
-
-	authors, err := wireAggregate(s, rtCfg, Authors(), codecs.authors, codecs.outcomes, producer)
+	// The application: every aggregate and stage is registered here once;
+	// it plans, creates and checks their topics, runs them, and answers
+	// readiness (eskafka.App).
+	s.app, err = eskafka.NewApp(eskafka.AppConfig{
+		Config: eskafka.Config{
+			Brokers: brokers, Service: cfg.Service, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
+			ClusterSecret: cfg.ClusterSecret, Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
+			StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes, Observer: s.metrics,
+			Retryable: func(err error) bool { return errors.Is(err, avro.ErrRegistryUnavailable) },
+		},
+		ReplicationFactor: cfg.ReplicationFactor,
+		DataDir:           cfg.DataDir,
+		OpenStore:         s.openStore,
+		OutcomeCodec:      codecs.outcomes,
+	})
 	if err != nil {
 		return nil, err
 	}
-	books, err := wireAggregate(s, rtCfg, Books(), codecs.books, codecs.outcomes, producer)
-	if err != nil {
+	app := s.app
+	authors := eskafka.Register(app, Authors(), codecs.authors)
+	books := eskafka.Register(app, Books(), codecs.books)
+	byAuthor := projection.NewBooksByAuthor(app.StageConfig("booksbyauthor-links"), app.StageConfig("booksbyauthor-view"), codecs.byAuthor)
+	app.AddStage(byAuthor.Stages()...)
+	app.AddTopics(byAuthor.Topics().Specs()...)
+	if err := app.Start(tctx); err != nil {
 		return nil, err
 	}
-	linksCfg, viewCfg := rtCfg, rtCfg
-	if linksCfg.Store, err = s.openStore("booksbyauthor-links"); err != nil {
-		return nil, err
-	}
-	if viewCfg.Store, err = s.openStore("booksbyauthor-view"); err != nil {
-		return nil, err
-	}
-	byAuthor := projection.NewBooksByAuthor(linksCfg, viewCfg, codecs.byAuthor)
-	for _, st := range byAuthor.Stages() {
-		s.runners = append(s.runners, st.Run)
-		s.ready = append(s.ready, st.Ready)
+	rtCfg := app.Config()
+	for name, st := range app.Stages() {
+		s.metrics.WatchStage(name, func() bool { return st.Health() == nil })
 	}
 
 	peers, err := s.peers()
@@ -231,16 +196,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	s.stages = map[string]*eskafka.Stage{
-		"authors": authors.processor.Stage, "books": books.processor.Stage,
-		"booksbyauthor.links": byAuthor.Stages()[0], "booksbyauthor.view": byAuthor.Stages()[1],
-	}
-	for name, st := range s.stages {
-		s.metrics.WatchStage(name, func() bool { return st.Health() == nil })
-	}
 	authorsAPI := &catalogapi.Authors{
 		Aggregate: Authors(), Singular: "author", KeyName: "code", ValidKey: catalogapi.ValidAuthorCode,
-		Writer: authors.gateway, Reader: authors.processor, Commands: authorCommandsJSON(), Events: authorEventsJSON(),
+		Writer: authors.Gateway, Reader: authors.Processor, Commands: authorCommandsJSON(), Events: authorEventsJSON(),
 		Render: catalogapi.RenderAuthor, Writes: catalogapi.AuthorWrites(),
 		Reads: map[string]httpapi.Read{"books": catalogapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.Stages()[1])},
 	}
@@ -260,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	api.Handle(authorsAPI)
 	api.Handle(&catalogapi.Books{
 		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: catalogapi.ValidBookID,
-		Writer: books.gateway, Reader: books.processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
+		Writer: books.Gateway, Reader: books.Processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
 		Render: catalogapi.RenderBook, Writes: catalogapi.BookWrites(),
 		Precheck: catalogapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
 	})
@@ -286,38 +244,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	return s, nil
 }
 
-type wired[S, C, E any] struct {
-	processor *eskafka.Processor[S, C, E]
-	gateway   *eskafka.Gateway[S, C, E]
-}
-
-// wireAggregate opens the aggregate's store and prepares its processor,
-// outcome follower and gateway.
-func wireAggregate[S, C, E any](s *Service, cfg eskafka.Config, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], outcomeCodec es.Codec[eskafka.Outcome], producer *kgo.Client) (*wired[S, C, E], error) {
-	st, err := s.openStore(agg.Name)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Store = st
-	p := eskafka.NewProcessor(agg, codecs, outcomeCodec, cfg)
-	outcomes, err := eskafka.NewOutcomes(cfg, p.Topics().Results, outcomeCodec)
-	if err != nil {
-		return nil, err
-	}
-	s.runners = append(s.runners, p.Run, outcomes.Run)
-	s.ready = append(s.ready, p.Ready)
-	return &wired[S, C, E]{processor: p, gateway: eskafka.NewGateway(agg, codecs, s.cfg.Service, producer, outcomes)}, nil
-}
-
-// openStore opens the Pebble store DATA_DIR/stores/name; it is closed
-// with the service.
+// openStore opens the Pebble store DATA_DIR/stores/name (the app closes
+// it).
 func (s *Service) openStore(name string) (store.Store, error) {
-	st, err := pebblestore.Open(filepath.Join(s.cfg.DataDir, "stores", name))
-	if err != nil {
-		return nil, err
-	}
-	s.stores = append(s.stores, st)
-	return st, nil
+	return pebblestore.Open(filepath.Join(s.cfg.DataDir, "stores", name))
 }
 
 // Metadata is the answer of GET /metadata.
@@ -344,7 +274,7 @@ type StageMetadata struct {
 func (s *Service) metadata() any {
 	m := Metadata{Self: s.cfg.AdvertisedURL, Instances: []string{}, Partitions: s.cfg.Partitions, Stages: map[string]StageMetadata{}}
 	seen := map[string]bool{}
-	for name, st := range s.stages {
+	for name, st := range s.app.Stages() {
 		sm := StageMetadata{Owners: map[int32]string{}, Local: map[int32]string{}}
 		owners := st.Owners()
 		for p := range s.cfg.Partitions {
@@ -386,30 +316,29 @@ func (s *Service) Ready() bool { return s.Readiness() == nil }
 // Readiness returns nil when the instance is ready to serve, else why not,
 // naming the stages: joining their groups or restoring partitions, failing
 // again and again, or stalled (STALL_TIMEOUT).
-func (s *Service) Readiness() error {
-	for _, r := range s.ready {
-		if !r() {
-			return errors.New("joining the consumer groups or restoring partitions")
-		}
-	}
-	var problems []error
-	for _, name := range slices.Sorted(maps.Keys(s.stages)) {
-		if err := s.stages[name].Health(); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	return errors.Join(problems...)
-}
+func (s *Service) Readiness() error { return s.app.Readiness() }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops
-// accepting requests, lets processors finish their open transaction and
-// leave their groups, and closes the stores and the broker.
+// accepting requests and lets those in flight finish while the stages still
+// run (a write waiting for its outcome gets it), then stops the stages
+// (each finishes its open transaction and leaves its groups), and closes
+// the stores and the broker.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.close()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	errs := make(chan error, len(s.runners)+2)
+	actx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopApp()
+	appDone := make(chan struct{})
+	go func() {
+		defer close(appDone)
+		if err := s.app.Run(actx); err != nil {
+			errs <- err
+			cancel()
+		}
+	}()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(s.runners)+1)
 	for _, run := range s.runners {
 		wg.Go(func() {
 			if err := run(rctx); err != nil {
@@ -432,8 +361,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.srv.Shutdown(sctx); err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
-	cancel()
 	wg.Wait()
+	stopApp()
+	<-appDone
 	select {
 	case err := <-errs:
 		return err
@@ -442,42 +372,18 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// close releases, once nothing runs any more, what New acquired: the app
+// (producer, stores), the HTTP side's resources, then the broker.
 func (s *Service) close() {
+	if s.app != nil {
+		s.app.Close()
+	}
 	for _, c := range s.closers {
 		c()
 	}
 	s.closers = nil
-	for _, st := range s.stores {
-		if err := st.Close(); err != nil {
-			s.log.Warn("close store", "err", err)
-		}
-	}
-	s.stores = nil
 	if s.broker != nil {
 		s.broker.Close()
 		s.broker = nil
 	}
-}
-
-// loadInstanceID returns the instance id kept in dataDir, creating it on
-// first start: a restart reuses its transactional ids and so fences its own
-// unfinished transactions at once.
-func loadInstanceID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "instance-id")
-	b, err := os.ReadFile(path)
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if id != "" {
-			return id, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read instance id: %w", err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("write instance id: %w", err)
-	}
-	return id, nil
 }
