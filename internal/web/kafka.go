@@ -41,7 +41,9 @@ func EventDecoder[E any](wire, show es.Codec[E]) Decoder {
 // that reaches it, and so may one whose transaction was completing at that
 // moment (its commit markers not yet written). Before it calls ready it
 // reads back the recent past: the newest Recent events committed before
-// those offsets, over all partitions by timestamp.
+// those offsets, over all partitions by timestamp. Each event is named by
+// the aggregate whose topic holds it (Event.Aggregate), which is how the
+// page knows where it belongs.
 type KafkaSource struct {
 	Brokers []string
 	// ClientOpts are added to the Kafka client's options.
