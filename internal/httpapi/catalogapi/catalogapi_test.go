@@ -90,8 +90,8 @@ func catalogAPI() http.Handler {
 		Aggregate: authors, Singular: "author", KeyName: "code", ValidKey: ValidAuthorCode,
 		Writer:   &fakeWriter[author.State, author.Command, author.Event]{agg: authors, out: map[string]*eskafka.Result[author.State, author.Event]{}},
 		Reader:   emptyReader[author.State]{},
-		Commands: jsoncodec.NewUnion[author.Command](author.CreateAuthor{}, author.UpdateAuthor{}, author.DeleteAuthor{}),
-		Events:   jsoncodec.NewUnion[author.Event](author.AuthorCreated{}, author.AuthorUpdated{}, author.AuthorDeleted{}),
+		Commands: jsoncodec.NewUnion(author.Commands()...),
+		Events:   jsoncodec.NewUnion(author.Events()...),
 		Render:   RenderAuthor, Writes: AuthorWrites(),
 		Reads: map[string]httpapi.Read{"books": BooksOfAuthorRead(func(code string) (booksbyauthor.View, error) {
 			if code == "austen" {
@@ -102,13 +102,11 @@ func catalogAPI() http.Handler {
 	})
 	cfg.Handle(&Books{
 		Aggregate: books, Singular: "book", KeyName: "id", ValidKey: ValidBookID,
-		Writer: &fakeWriter[book.State, book.Command, book.Event]{agg: books, out: map[string]*eskafka.Result[book.State, book.Event]{}},
-		Reader: emptyReader[book.State]{},
-		Commands: jsoncodec.NewUnion[book.Command](book.CreateBook{}, book.UpdateBook{}, book.SetBookAuthor{},
-			book.AddChapter{}, book.RemoveChapter{}, book.RemoveBook{}),
-		Events: jsoncodec.NewUnion[book.Event](book.BookCreated{}, book.BookUpdated{}, book.BookAuthorSet{},
-			book.ChapterAdded{}, book.ChapterRemoved{}, book.BookRemoved{}),
-		Render: RenderBook, Writes: BookWrites(),
+		Writer:   &fakeWriter[book.State, book.Command, book.Event]{agg: books, out: map[string]*eskafka.Result[book.State, book.Event]{}},
+		Reader:   emptyReader[book.State]{},
+		Commands: jsoncodec.NewUnion(book.Commands()...),
+		Events:   jsoncodec.NewUnion(book.Events()...),
+		Render:   RenderBook, Writes: BookWrites(),
 		Precheck: CheckBookAuthor(func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil }),
 	})
 	return httpapi.New(cfg)
