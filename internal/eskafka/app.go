@@ -133,12 +133,12 @@ func NewApp(cfg AppConfig) (*App, error) {
 	// batches under their topic's limit, so that only a command too
 	// large on its own is refused; the limits are read by Start, before
 	// anything can be sent.
-	producer, err := kgo.NewClient(append([]kgo.Opt{
+	producer, err := kgo.NewClient(append(append(FailoverOpts(),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytesFn(a.batchMaxBytes),
-	}, cfg.ClientOpts...)...)
+	), cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
@@ -394,6 +394,13 @@ func (a *App) prepareTopics(ctx context.Context, specs []TopicSpec) error {
 	defer cl.Close()
 	if err := EnsureTopics(ctx, cl, a.cfg.Partitions, a.cfg.ReplicationFactor, specs...); err != nil {
 		return fmt.Errorf("topics: %w", err)
+	}
+	findings, err := BrokerSettings(ctx, kadm.NewClient(cl))
+	if err != nil {
+		a.cfg.Logger.Info("cannot read the broker's settings; not checking them", "err", err)
+	}
+	for _, f := range findings {
+		a.cfg.Logger.Warn(f)
 	}
 	a.mu.Lock()
 	commands := slices.Clone(a.commands)

@@ -1,16 +1,21 @@
 package eskafka_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/internal/eskafka"
@@ -426,4 +431,46 @@ func TestAppProducerKeepsUnderCommandLimits(t *testing.T) {
 	if got := app.ProducerLimit(commands); got != 50000 {
 		t.Errorf("producer limit for %s = %d, want its max.message.bytes 50000", commands, got)
 	}
+}
+
+// Start warns, naming the setting, about a broker setting that costs the
+// service (here one that would make the brokers refuse the stages'
+// transactional producers).
+func TestAppWarnsAboutBrokerSettings(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("sets a broker setting of an in-process broker")
+	}
+	c, err := kfake.NewCluster(kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "5000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	app := newApp(t, eskafka.AppConfig{Config: eskafka.Config{
+		Brokers: c.ListenAddrs(),
+		Logger:  slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
+	}, ReplicationFactor: 1})
+	eskafka.Register(app, counters, codecs)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "level=WARN msg=\"broker setting transaction.max.timeout.ms=5000") {
+		t.Fatalf("no warning naming transaction.max.timeout.ms=5000 in the logs:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
