@@ -18,11 +18,11 @@ import (
 // carry them, and the HTTP layer maps them to status codes.
 const (
 	// CodeAlreadyExists: the aggregate to create exists already.
-	CodeAlreadyExists = "already_exists"
+	CodeAlreadyExists = es.CodeAlreadyExists
 	// CodeNotFound: the aggregate is missing or was deleted.
-	CodeNotFound = "not_found"
+	CodeNotFound = es.CodeNotFound
 	// CodeInvalid: a field of the command breaks a rule; Field names it.
-	CodeInvalid = "invalid"
+	CodeInvalid = es.CodeInvalid
 	// CodeUnknownReference: the command refers to another aggregate that
 	// does not exist (for example a book's author).
 	CodeUnknownReference = "unknown_reference"

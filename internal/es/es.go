@@ -49,6 +49,18 @@ const (
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
+// Rejection codes most domains need, named once so that adapters (the HTTP
+// layer maps them to 404, 409 and 422) know them without knowing the
+// domain. A domain may use its own codes beside them.
+const (
+	// CodeNotFound: the aggregate is missing or was deleted.
+	CodeNotFound = "not_found"
+	// CodeAlreadyExists: the aggregate to create exists already.
+	CodeAlreadyExists = "already_exists"
+	// CodeInvalid: a field of the command breaks a rule; Field names it.
+	CodeInvalid = "invalid"
+)
+
 // Rejection is a refused command: what a domain's decide returns as its
 // error, and what the runtime records in the command's outcome. It is an
 // outcome, not an event: it changes no state. Code is one of the runtime's

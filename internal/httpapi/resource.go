@@ -15,7 +15,6 @@ import (
 
 	"github.com/bookscatalog/catalog/internal/auth"
 	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
-	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/es"
 	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/ids"
@@ -426,14 +425,15 @@ func allowWait(w http.ResponseWriter, d time.Duration) {
 func rejectionProblem(rej *es.Rejection, msgID string) *Problem {
 	status := http.StatusUnprocessableEntity
 	switch rej.Code {
-	case domain.CodeNotFound:
+	case es.CodeNotFound:
 		status = http.StatusNotFound
-	case domain.CodeAlreadyExists:
+	case es.CodeAlreadyExists:
 		status = http.StatusConflict
-	case domain.CodeInvalid, domain.CodeUnknownReference, domain.CodeTooLarge, es.CodeIdempotencyKeyReused:
+	case es.CodeInvalid, es.CodeTooLarge, es.CodeIdempotencyKeyReused:
 		// Well-formed, but not to be applied as sent: a field breaks a
-		// rule, names nothing, would make the aggregate too large, or
-		// the Idempotency-Key names an earlier write with another body.
+		// rule, would make the aggregate too large, or the
+		// Idempotency-Key names an earlier write with another body. A
+		// domain's own codes are 422 too.
 		status = http.StatusUnprocessableEntity
 	case es.CodeVersionMismatch:
 		status = http.StatusPreconditionFailed
