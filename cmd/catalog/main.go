@@ -29,7 +29,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bookscatalog/catalog/internal/auth"
+	"github.com/bookscatalog/catalog/auth"
 	"github.com/bookscatalog/catalog/internal/baseline"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/loadgen"

@@ -12,11 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/internal/config"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
 	"github.com/bookscatalog/catalog/internal/service"
+	"github.com/bookscatalog/catalog/kafkatest"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // The operator's way out of a refused start, end to end: a schema in the

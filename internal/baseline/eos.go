@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // Defaults of EOSConfig, the service's own (internal/config, eskafka.Config).

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookscatalog/catalog/internal/catalogapi"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/httpapi/catalogapi"
 	"github.com/bookscatalog/catalog/internal/loadgen"
 )
 

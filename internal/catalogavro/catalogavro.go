@@ -13,11 +13,11 @@ package catalogavro
 import (
 	"fmt"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
-	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
 // The namespaces of the catalog's records: a record is named after its Go

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // fuzzSeeds are the frozen frames (every version of every type, and the

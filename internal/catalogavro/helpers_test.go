@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // must returns v, panicking on err (a test set-up failure).

@@ -5,11 +5,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // The runtime's outcome (results topic) is an Avro record too; its events

@@ -4,9 +4,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/es"
 )
 
 func TestSchemaNamesAndJSON(t *testing.T) {

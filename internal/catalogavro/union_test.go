@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // A union that misses a type the domain declares is refused, naming it, as

@@ -21,14 +21,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
-	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/projection"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // record is a committed record of a topic.
@@ -385,7 +385,7 @@ func describeAlts[E any](alts [][]E) string {
 	return strings.Join(parts, " or ")
 }
 
-// The JSON representations of the HTTP API, as internal/httpapi renders them.
+// The JSON representations of the HTTP API, as httpapi renders them.
 type authorView struct {
 	Code      string `json:"code"`
 	FirstName string `json:"firstName"`

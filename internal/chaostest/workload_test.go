@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
 )
 
 // balancer picks the instance of each request.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/kafkasec"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // Config is the service's configuration.

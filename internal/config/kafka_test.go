@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/kafkasec"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // The Kafka security settings are read with the rest, from variables or

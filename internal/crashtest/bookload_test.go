@@ -24,11 +24,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
 )
 
 // bookRun is one book of the workload and what became of its two writes.
@@ -67,7 +67,7 @@ func (b *bookRun) String() string {
 		b.id, b.author, b.ops[0].outcome, b.ops[0].attempts, b.ops[0].detail, b.ops[1].outcome, b.ops[1].attempts, b.ops[1].detail)
 }
 
-// bookView is the JSON representation of a book, as internal/httpapi
+// bookView is the JSON representation of a book, as httpapi
 // renders it.
 type bookView struct {
 	ID         string            `json:"id"`

@@ -20,8 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // TestClusterFailover runs three instances of the service (child processes

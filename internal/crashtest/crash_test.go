@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // TestCrashRestart kills the service (a separate process) with SIGKILL in

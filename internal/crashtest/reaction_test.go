@@ -19,10 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // TestReactionExactlyOnceAcrossKill checks that the reaction to a deleted

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
 type opKind int
@@ -149,7 +149,7 @@ func (a *authorRun) String() string {
 	return b.String()
 }
 
-// authorView is the JSON representation of an author, as internal/httpapi
+// authorView is the JSON representation of an author, as httpapi
 // renders it.
 type authorView struct {
 	Code      string `json:"code"`

@@ -10,7 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/bookscatalog/catalog/internal/es"
+	"github.com/bookscatalog/catalog/es"
 )
 
 // Rejection codes of the catalog's domain, beside the runtime's own (es.Code*).

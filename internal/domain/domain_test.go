@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/internal/domain"
-	"github.com/bookscatalog/catalog/internal/es"
 )
 
 func TestValidateNameAndText(t *testing.T) {

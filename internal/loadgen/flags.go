@@ -8,8 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bookscatalog/catalog/internal/embedded"
-	"github.com/bookscatalog/catalog/internal/kafkasec"
+	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // ParseArgs parses the flags of `catalog loadgen` into Options (Progress is

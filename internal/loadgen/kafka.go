@@ -14,12 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // kafkaDriver sends author commands to the commands topic as the service's

@@ -47,7 +47,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/kafkasec"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // Modes of a run.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/embedded"
-	"github.com/bookscatalog/catalog/internal/kafkasec"
+	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // -mode kafka without -brokers drives the embedded broker, with the

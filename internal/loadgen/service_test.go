@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/internal/config"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/loadgen"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
 	"github.com/bookscatalog/catalog/internal/service"
+	"github.com/bookscatalog/catalog/kafkatest"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // startService runs a catalog service in-process (on kfake, or the Kafka of

@@ -12,12 +12,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/ids"
 )
 
 // Codecs are the codecs of the records the read model reads and writes.

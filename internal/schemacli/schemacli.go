@@ -37,10 +37,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/embedded"
-	"github.com/bookscatalog/catalog/internal/kafkasec"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/kafkasec"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 const usage = `usage:

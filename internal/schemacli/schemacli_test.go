@@ -17,11 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/schemacli"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/kafkatest"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // cluster is a broker (kfake, or the real Kafka of KAFKA_BROKERS) and a

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bookscatalog/catalog/internal/embedded"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // Without KAFKA_BROKERS, the commands use the embedded broker with the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/httpapi"
 )
 
 type authorView struct {

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/httpapi"
+	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/httpapi"
-	"github.com/bookscatalog/catalog/internal/ids"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
+	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
 // readModelWait bounds the wait for the eventually consistent read model

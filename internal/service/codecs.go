@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/bookscatalog/catalog/internal/avro"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/eskafka"
 	"github.com/bookscatalog/catalog/internal/projection"
 )
 

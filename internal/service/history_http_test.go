@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/auth"
+	"github.com/bookscatalog/catalog/auth"
 	"github.com/bookscatalog/catalog/internal/config"
 )
 

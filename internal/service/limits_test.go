@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/config"
-	"github.com/bookscatalog/catalog/internal/eskafka"
 )
 
 // incompressible returns n characters that compress badly (brokers measure

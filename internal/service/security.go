@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookscatalog/catalog/internal/auth"
-	"github.com/bookscatalog/catalog/internal/httpapi"
+	"github.com/bookscatalog/catalog/auth"
+	"github.com/bookscatalog/catalog/httpapi"
 )
 
 // This file wires the HTTP side of docs/security.md: who may call the API

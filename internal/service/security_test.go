@@ -25,10 +25,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/auth"
+	"github.com/bookscatalog/catalog/auth"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/httpapi"
 	"github.com/bookscatalog/catalog/internal/config"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/httpapi"
 	"github.com/bookscatalog/catalog/internal/service"
 )
 

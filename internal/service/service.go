@@ -19,21 +19,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/avro"
-	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/httpapi"
+	"github.com/bookscatalog/catalog/internal/catalogapi"
 	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/domain/author"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/embedded"
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/httpapi"
-	"github.com/bookscatalog/catalog/internal/httpapi/catalogapi"
 	"github.com/bookscatalog/catalog/internal/metrics"
 	"github.com/bookscatalog/catalog/internal/projection"
-	"github.com/bookscatalog/catalog/internal/schemaregistry"
-	"github.com/bookscatalog/catalog/internal/store"
-	"github.com/bookscatalog/catalog/internal/store/pebblestore"
+	"github.com/bookscatalog/catalog/schemaregistry"
+	"github.com/bookscatalog/catalog/store"
+	"github.com/bookscatalog/catalog/store/pebblestore"
 )
 
 // Authors returns the Author aggregate as the runtime sees it.

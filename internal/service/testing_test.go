@@ -25,10 +25,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/config"
-	"github.com/bookscatalog/catalog/internal/eskafka"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
 	"github.com/bookscatalog/catalog/internal/service"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // harness is one logical service (broker, service name, data directory)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/web"
 	"github.com/bookscatalog/catalog/internal/web/catalogui"
 )

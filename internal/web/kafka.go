@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/es"
-	"github.com/bookscatalog/catalog/internal/eskafka"
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
 )
 
 // Decoder turns a record value of an events topic into the event's JSON

@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/bookscatalog/catalog/internal/codec/jsoncodec"
-	"github.com/bookscatalog/catalog/internal/kafkatest"
+	"github.com/bookscatalog/catalog/codec/jsoncodec"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // The publishers are an aggregate that exists only in these tests: the

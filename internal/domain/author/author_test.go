@@ -4,14 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bookscatalog/catalog/es/estest"
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/author"
-	"github.com/bookscatalog/catalog/internal/domain/domaintest"
 )
 
-type tcase = domaintest.Case[author.State, author.Command, author.Event]
+type tcase = estest.Case[author.State, author.Command, author.Event]
 
-var agg = domaintest.Aggregate[author.State, author.Command, author.Event]{Decide: author.Decide, Evolve: author.Evolve}
+var agg = estest.Aggregate[author.State, author.Command, author.Event]{Decide: author.Decide, Evolve: author.Evolve}
 
 func created(code string) author.Event {
 	return author.AuthorCreated{Code: code, FirstName: "Jane", LastName: "Austen"}
@@ -27,7 +27,7 @@ func wantState(want author.State) func(*testing.T, author.State) {
 }
 
 func TestCreateAuthor(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "new", When: author.CreateAuthor{Code: "jane-austen", FirstName: "Jane", LastName: "Austen"},
 			Want:  []author.Event{author.AuthorCreated{Code: "jane-austen", FirstName: "Jane", LastName: "Austen"}},
 			Check: wantState(author.State{Code: "jane-austen", FirstName: "Jane", LastName: "Austen", Version: 1})},
@@ -65,7 +65,7 @@ func TestCreateAuthor(t *testing.T) {
 }
 
 func TestUpdateAuthor(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "existing", Given: []author.Event{created("ja")}, When: author.UpdateAuthor{Code: "ja", FirstName: "J.", LastName: "Austen"},
 			Want:  []author.Event{author.AuthorUpdated{Code: "ja", FirstName: "J.", LastName: "Austen"}},
 			Check: wantState(author.State{Code: "ja", FirstName: "J.", LastName: "Austen", Version: 2})},
@@ -82,7 +82,7 @@ func TestUpdateAuthor(t *testing.T) {
 }
 
 func TestDeleteAuthor(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "existing", Given: []author.Event{created("ja")}, When: author.DeleteAuthor{Code: "ja"},
 			Want: []author.Event{author.AuthorDeleted{Code: "ja"}}, Check: wantState(author.State{})},
 		{Name: "missing", When: author.DeleteAuthor{Code: "ja"}, WantCode: domain.CodeNotFound},
@@ -93,6 +93,6 @@ func TestDeleteAuthor(t *testing.T) {
 }
 
 func TestTypesListed(t *testing.T) {
-	domaintest.AllListed(t, author.Commands())
-	domaintest.AllListed(t, author.Events())
+	estest.AllListed(t, author.Commands())
+	estest.AllListed(t, author.Events())
 }

@@ -9,8 +9,8 @@ package book
 import (
 	"slices"
 
+	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/internal/domain"
-	"github.com/bookscatalog/catalog/internal/es"
 )
 
 // MaxContentLen bounds a chapter's content, in bytes. Empty content is

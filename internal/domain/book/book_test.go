@@ -9,15 +9,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/es/estest"
 	"github.com/bookscatalog/catalog/internal/domain"
 	"github.com/bookscatalog/catalog/internal/domain/book"
-	"github.com/bookscatalog/catalog/internal/domain/domaintest"
-	"github.com/bookscatalog/catalog/internal/es"
 )
 
-type tcase = domaintest.Case[book.State, book.Command, book.Event]
+type tcase = estest.Case[book.State, book.Command, book.Event]
 
-var agg = domaintest.Aggregate[book.State, book.Command, book.Event]{Decide: book.Decide, Evolve: book.Evolve}
+var agg = estest.Aggregate[book.State, book.Command, book.Event]{Decide: book.Decide, Evolve: book.Evolve}
 
 const (
 	id    = "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f"
@@ -55,7 +55,7 @@ func wantVersion(v int64) func(*testing.T, book.State) {
 }
 
 func TestCreateBook(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "new without author", When: book.CreateBook{ID: id, Title: "Emma"},
 			Want:  []book.Event{book.BookCreated{ID: id, Title: "Emma"}},
 			Check: wantState(book.State{ID: id, Title: "Emma", Chapters: []book.Chapter{}, NextChapterID: 1, Version: 1})},
@@ -100,7 +100,7 @@ func TestCreateBook(t *testing.T) {
 }
 
 func TestUpdateBook(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "existing", Given: []book.Event{created(), book.BookAuthorSet{ID: id, AuthorCode: "ja"}, added(1, "One")},
 			When: book.UpdateBook{ID: id, Title: "Emma (2nd ed.)"},
 			Want: []book.Event{book.BookUpdated{ID: id, Title: "Emma (2nd ed.)"}},
@@ -120,7 +120,7 @@ func TestUpdateBook(t *testing.T) {
 }
 
 func TestSetBookAuthor(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "set", Given: []book.Event{created()}, When: book.SetBookAuthor{ID: id, AuthorCode: "jane-austen"},
 			Want:  []book.Event{book.BookAuthorSet{ID: id, AuthorCode: "jane-austen"}},
 			Check: wantState(book.State{ID: id, Title: "Emma", AuthorCode: "jane-austen", Chapters: []book.Chapter{}, NextChapterID: 1, Version: 2})},
@@ -154,7 +154,7 @@ func TestSetBookAuthor(t *testing.T) {
 }
 
 func TestAddChapter(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "first", Given: []book.Event{created()}, When: book.AddChapter{ID: id, Title: "One", Content: "text of One"},
 			Want:  []book.Event{added(1, "One")},
 			Check: wantState(book.State{ID: id, Title: "Emma", Chapters: []book.Chapter{ch(1, "One")}, NextChapterID: 2, Version: 2})},
@@ -221,7 +221,7 @@ func TestBookLimits(t *testing.T) {
 	const big = book.MaxContentLen
 	full := book.MaxBookContentBytes / big // chapters of big content that fit
 	rest := book.MaxBookContentBytes - full*big
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "last chapter that fits", Given: withChapters(book.MaxChapters-1, 1),
 			When: book.AddChapter{ID: id, Title: "Last", Content: "x"},
 			Want: []book.Event{book.ChapterAdded{ID: id, ChapterID: book.MaxChapters, Title: "Last", Content: "x"}},
@@ -263,7 +263,7 @@ func TestTooLargeMessageNamesLimit(t *testing.T) {
 }
 
 func TestRemoveChapter(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "existing", Given: []book.Event{created(), added(1, "One"), added(2, "Two"), added(3, "Three")},
 			When: book.RemoveChapter{ID: id, ChapterID: 2},
 			Want: []book.Event{removed(2)},
@@ -287,7 +287,7 @@ func TestRemoveChapter(t *testing.T) {
 }
 
 func TestRemoveBook(t *testing.T) {
-	domaintest.Run(t, agg, []tcase{
+	estest.Run(t, agg, []tcase{
 		{Name: "without chapters", Given: []book.Event{created()}, When: book.RemoveBook{ID: id},
 			Want: []book.Event{book.BookRemoved{ID: id}}, Check: wantState(book.State{})},
 		{Name: "with chapters", Given: []book.Event{created(), book.BookAuthorSet{ID: id, AuthorCode: "ja"},
@@ -509,6 +509,6 @@ func FuzzDecide(f *testing.F) {
 }
 
 func TestTypesListed(t *testing.T) {
-	domaintest.AllListed(t, book.Commands())
-	domaintest.AllListed(t, book.Events())
+	estest.AllListed(t, book.Commands())
+	estest.AllListed(t, book.Events())
 }

@@ -1,0 +1,334 @@
+package eskafka
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/es"
+)
+
+// Outcomes follows a results topic (read_committed, from its start, so
+// outcomes of the retention period can be looked up after a restart) and
+// hands each outcome to whoever waits for it. It remembers the most recent
+// outcomes, up to MaxRecentOutcomes of them and Config.OutcomeCacheBytes of
+// memory, whichever comes first: an outcome carries the aggregate's state,
+// so a count alone does not bound the memory.
+type Outcomes struct {
+	topic    string
+	codec    es.Codec[Outcome]
+	cl       *kgo.Client
+	log      *slog.Logger
+	maxBytes int64
+
+	mu      sync.Mutex
+	recent  map[string]*Outcome
+	prints  map[string]string // msgId -> fingerprint of an idempotent command
+	expect  map[string]string // msgId -> fingerprint of the command awaited
+	order   []string          // msgIds in arrival order, oldest first, for eviction
+	bytes   int64             // the outcomes' estimated memory
+	waiters map[string][]chan *Outcome
+}
+
+// MaxRecentOutcomes bounds the number of outcomes an Outcomes keeps in memory.
+const MaxRecentOutcomes = 50000
+
+// outcomeBytes estimates the memory one remembered outcome holds.
+func outcomeBytes(o *Outcome) int64 {
+	n := 2*len(o.MsgID) + len(o.Key) + len(o.Status) + len(o.State) + 200
+	for _, e := range o.Events {
+		n += len(e.Type) + len(e.Data) + 64
+	}
+	if o.Rejection != nil {
+		n += len(o.Rejection.Code) + len(o.Rejection.Field) + len(o.Rejection.Message)
+	}
+	return int64(n)
+}
+
+// NewOutcomes returns a follower of topic; call Run to start it.
+func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, error) {
+	cfg.defaults()
+	if codec == nil {
+		codec = DefaultOutcomeCodec()
+	}
+	cl, err := kgo.NewClient(append(append(FailoverOpts(),
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100e6), // 100ms: outcomes are latency-sensitive
+	), cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("results client: %w", err)
+	}
+	return &Outcomes{
+		topic: topic, codec: codec, cl: cl, log: cfg.Logger.With("topic", topic), maxBytes: cfg.OutcomeCacheBytes,
+		recent: map[string]*Outcome{}, prints: map[string]string{}, expect: map[string]string{}, waiters: map[string][]chan *Outcome{},
+	}, nil
+}
+
+// Run follows the topic until ctx is done, then closes the client.
+func (o *Outcomes) Run(ctx context.Context) error {
+	defer o.cl.Close()
+	for {
+		fetches := o.cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		for _, fe := range fetches.Errors() {
+			o.log.Warn("fetch results", "partition", fe.Partition, "err", fe.Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			out, err := o.codec.Decode(r.Value)
+			if err != nil {
+				o.log.Warn("undecodable outcome", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			o.deliver(&out, header(r, HeaderFingerprint))
+		})
+	}
+}
+
+func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if fingerprint != "" {
+		o.prints[out.MsgID] = fingerprint
+	} else {
+		delete(o.prints, out.MsgID)
+	}
+	if o.answers(out.MsgID) {
+		for _, ch := range o.waiters[out.MsgID] {
+			ch <- out
+		}
+		delete(o.waiters, out.MsgID)
+		delete(o.expect, out.MsgID)
+	}
+	if prev, seen := o.recent[out.MsgID]; seen {
+		// A retry's outcome: the same msgId again; keep its place.
+		o.bytes -= outcomeBytes(prev)
+	} else {
+		o.order = append(o.order, out.MsgID)
+	}
+	o.recent[out.MsgID] = out
+	o.bytes += outcomeBytes(out)
+	for len(o.order) > 1 && (len(o.order) > MaxRecentOutcomes || o.bytes > o.maxBytes) {
+		old := o.order[0]
+		o.order[0] = ""
+		o.order = o.order[1:]
+		if prev, ok := o.recent[old]; ok {
+			o.bytes -= outcomeBytes(prev)
+			delete(o.recent, old)
+			delete(o.prints, old)
+		}
+	}
+}
+
+// Expect tells the follower that the next wait for msgID is for the
+// command with this fingerprint: a remembered outcome of another command
+// under the same msgId (an idempotency key reused for a different command)
+// does not answer it; the processor's answer to this command does.
+func (o *Outcomes) Expect(msgID string, fingerprint []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.expect) >= maxExpected {
+		for k := range o.expect { // any: its waiter then gets what is cached
+			delete(o.expect, k)
+			break
+		}
+	}
+	o.expect[msgID] = string(fingerprint)
+}
+
+// maxExpected bounds the fingerprints of commands sent and not waited for.
+const maxExpected = 10000
+
+// answers reports whether the outcome remembered for msgID answers the
+// command expected under it; callers hold o.mu.
+func (o *Outcomes) answers(msgID string) bool {
+	want, ok := o.expect[msgID]
+	if !ok {
+		return true
+	}
+	got, ok := o.prints[msgID]
+	return !ok || got == want
+}
+
+// Size returns how many outcomes are remembered and their estimated bytes.
+func (o *Outcomes) Size() (outcomes int, bytes int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.recent), o.bytes
+}
+
+// Lookup returns the outcome of msgID if it is known.
+func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out, ok := o.recent[msgID]
+	return out, ok
+}
+
+// Wait returns the outcome of msgID once it is committed, or ctx's error.
+func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
+	o.mu.Lock()
+	if out, ok := o.recent[msgID]; ok && o.answers(msgID) {
+		delete(o.expect, msgID)
+		o.mu.Unlock()
+		return out, nil
+	}
+	ch := make(chan *Outcome, 1)
+	o.waiters[msgID] = append(o.waiters[msgID], ch)
+	o.mu.Unlock()
+	select {
+	case out := <-ch:
+		return out, nil
+	case <-ctx.Done():
+		o.mu.Lock()
+		ws := o.waiters[msgID]
+		for i, w := range ws {
+			if w == ch {
+				o.waiters[msgID] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(o.waiters[msgID]) == 0 {
+			delete(o.waiters, msgID)
+			delete(o.expect, msgID)
+		}
+		o.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// ErrSendUnconfirmed is returned by Gateway.Send when its context ended
+// before Kafka confirmed the command: it may or may not be written.
+var ErrSendUnconfirmed = errors.New("the command was not confirmed by Kafka in time and may still be written")
+
+// Gateway is the write side of an aggregate for adapters such as HTTP: it
+// sends commands to the commands topic and returns their typed outcomes.
+type Gateway[S, C, E any] struct {
+	agg      es.Aggregate[S, C, E]
+	codecs   es.Codecs[S, C, E]
+	topics   Topics
+	producer *kgo.Client
+	outcomes *Outcomes
+}
+
+// NewGateway returns a gateway that produces with producer (an idempotent,
+// non-transactional client using Kafka's default partitioner) and reads
+// outcomes from outcomes.
+func NewGateway[S, C, E any](agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E], service string, producer *kgo.Client, outcomes *Outcomes) *Gateway[S, C, E] {
+	return &Gateway[S, C, E]{agg: agg, codecs: codecs, topics: AggregateTopics(service, agg.Name), producer: producer, outcomes: outcomes}
+}
+
+// SendOptions qualify a command.
+type SendOptions struct {
+	// MsgID identifies the command; required.
+	MsgID string
+	// ExpectedVersion, if set, is checked against the aggregate's.
+	ExpectedVersion *int64
+	// Idempotent makes the processor remember the outcome by MsgID, so
+	// that a command sent again with the same MsgID applies nothing.
+	Idempotent bool
+	// Subject, when set, names who sent the command (the authenticated
+	// caller): it goes on the command as the HeaderSubject header, and
+	// the processor copies it onto the command's events.
+	Subject string
+}
+
+// Result is a decoded outcome.
+type Result[S, E any] struct {
+	*Outcome
+	// State is the decoded Outcome.State; Exists is false when nil.
+	State  S
+	Exists bool
+	Events []E
+}
+
+// Send writes cmd to the commands topic and returns once Kafka has it.
+func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) error {
+	if opt.MsgID == "" {
+		return errors.New("send command: empty msgId")
+	}
+	b, typ, err := g.codecs.Command.Encode(cmd)
+	if err != nil {
+		return fmt.Errorf("encode command %T: %w", cmd, err)
+	}
+	r := &kgo.Record{Topic: g.topics.Commands, Key: []byte(g.agg.Key(cmd)), Value: b, Headers: []kgo.RecordHeader{
+		{Key: HeaderMsgID, Value: []byte(opt.MsgID)},
+		{Key: HeaderType, Value: []byte(typ)},
+	}}
+	if opt.ExpectedVersion != nil {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderExpectedVersion, Value: formatInt(*opt.ExpectedVersion)})
+	}
+	if opt.Subject != "" {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderSubject, Value: []byte(opt.Subject)})
+	}
+	if opt.Idempotent {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderIdempotent, Value: []byte("1")})
+		fp := sha256.Sum256(b)
+		g.outcomes.Expect(opt.MsgID, fp[:])
+	}
+	// Wait for the produce at most as long as ctx allows: franz-go's
+	// idempotent producer does not fail a record already written to a
+	// connection until a broker answers, so with every broker down a
+	// synchronous produce waits for as long as they are away. The record
+	// may still be written after ctx ends: ErrSendUnconfirmed says so, and
+	// a retry with the same MsgID (idempotent) is safe.
+	done := make(chan error, 1)
+	g.producer.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("produce command %s: %w", opt.MsgID, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("produce command %s: %w: %w", opt.MsgID, ErrSendUnconfirmed, ctx.Err())
+	}
+	return nil
+}
+
+// Await waits for the outcome of msgID.
+func (g *Gateway[S, C, E]) Await(ctx context.Context, msgID string) (*Result[S, E], error) {
+	out, err := g.outcomes.Wait(ctx, msgID)
+	if err != nil {
+		return nil, err
+	}
+	return g.Decode(out)
+}
+
+// Lookup returns the decoded outcome of msgID if it is known.
+func (g *Gateway[S, C, E]) Lookup(msgID string) (*Result[S, E], bool, error) {
+	out, ok := g.outcomes.Lookup(msgID)
+	if !ok {
+		return nil, false, nil
+	}
+	res, err := g.Decode(out)
+	return res, err == nil, err
+}
+
+// Decode decodes the state and events of out.
+func (g *Gateway[S, C, E]) Decode(out *Outcome) (*Result[S, E], error) {
+	res := &Result[S, E]{Outcome: out}
+	if out.State != nil {
+		s, err := g.codecs.State.Decode(out.State)
+		if err != nil {
+			return nil, fmt.Errorf("decode state in outcome %s: %w", out.MsgID, err)
+		}
+		res.State, res.Exists = s, true
+	}
+	for _, e := range out.Events {
+		ev, err := g.codecs.Event.Decode(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s in outcome %s: %w", e.Type, out.MsgID, err)
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res, nil
+}

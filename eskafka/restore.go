@@ -1,0 +1,194 @@
+package eskafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/store"
+)
+
+// restore brings the store up to date with partitions of topics: for each,
+// it reads from the offset the store recorded up to the last stable offset,
+// read_committed, and applies what it reads with apply, recording offsets
+// atomically with the data. It returns the number of records applied.
+//
+// A store that claims more than the topic holds belongs to another history
+// (the topic was recreated); its data for the partition is dropped and
+// rebuilt from the start.
+//
+// With waitStable, it first waits until no transaction is open on those
+// partitions (last stable offset = high watermark): only the owner writes a
+// changelog partition, so an open transaction there belongs to its previous
+// owner and is about to be resolved; reading before it is would miss that
+// owner's last batch.
+func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, waitStable bool, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
+	start := time.Now()
+	cl, err := kgo.NewClient(append(append(FailoverOpts(), kgo.SeedBrokers(cfg.Brokers...)), cfg.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("list last stable offsets: %w", err)
+	}
+	for wait := 5 * time.Millisecond; waitStable; wait = min(2*wait, 500*time.Millisecond) {
+		hwms, err := adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return 0, fmt.Errorf("list end offsets: %w", err)
+		}
+		stable := true
+		for _, topic := range topics {
+			for _, part := range partitions {
+				lso, _ := ends.Lookup(topic, part)
+				hwm, _ := hwms.Lookup(topic, part)
+				stable = stable && lso.Offset >= hwm.Offset
+			}
+		}
+		if stable {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			// Markers of a resolved transaction arrive within
+			// milliseconds; a transaction still open this long was
+			// left by an owner that is gone and cannot commit anymore
+			// (its offsets were not pending, or our records would not
+			// have arrived): it will be aborted.
+			cfg.Logger.Warn("a transaction stays open on a changelog; restoring up to it", "topics", topics, "partitions", partitions)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+		if ends, err = adm.ListCommittedOffsets(ctx, topics...); err != nil {
+			return 0, fmt.Errorf("list last stable offsets: %w", err)
+		}
+	}
+	consume := map[string]map[int32]kgo.Offset{}
+	targets := map[store.TopicPartition]int64{}
+	for _, topic := range topics {
+		for _, part := range partitions {
+			end, ok := ends.Lookup(topic, part)
+			if !ok || end.Err != nil {
+				return 0, fmt.Errorf("last stable offset of %s/%d: %v", topic, part, end.Err)
+			}
+			next, _, err := cfg.Store.Offset(topic, part)
+			if err != nil {
+				return 0, err
+			}
+			if next > end.Offset {
+				cfg.Logger.Warn("store is ahead of its changelog (topic recreated?); rebuilding the partition", "topic", topic, "partition", part, "store", next, "topic_end", end.Offset)
+				if err := drop(topic, part); err != nil {
+					return 0, err
+				}
+				next = 0
+			}
+			if next < end.Offset {
+				if consume[topic] == nil {
+					consume[topic] = map[int32]kgo.Offset{}
+				}
+				consume[topic][part] = kgo.NewOffset().At(next)
+				targets[store.TopicPartition{Topic: topic, Partition: part}] = end.Offset
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return 0, nil
+	}
+	cl.Close()
+	cl, err = kgo.NewClient(append(append(FailoverOpts(),
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumePartitions(consume),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Without control records a tail of transaction markers would
+		// never arrive, and the end would never be seen as reached.
+		kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	), cfg.ClientOpts...)...)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	b := &store.Batch{}
+	for len(targets) > 0 {
+		fetches := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		for _, fe := range fetches.Errors() {
+			return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+			target, ok := targets[tp]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				apply(b, r)
+				n++
+			}
+			b.SetOffset(r.Topic, r.Partition, r.Offset+1)
+			if r.Offset+1 >= target {
+				delete(targets, tp)
+			}
+		})
+		if len(b.Ops) >= 4096 || len(targets) == 0 {
+			if err := cfg.Store.Apply(b); err != nil {
+				return n, err
+			}
+			b = &store.Batch{}
+		}
+	}
+	cfg.Logger.Info("restored partitions", "topics", topics, "partitions", partitions, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return n, nil
+}
+
+// PartitionFor returns the partition of key among n partitions, as Kafka's
+// default (murmur2) partitioner computes it. It is on every read's path: a
+// franz-go partitioner made per call would seed a random source each time
+// (a quarter of a read's CPU), so the hash is computed here.
+func PartitionFor(key string, n int32) int32 {
+	return int32(murmur2(key)&0x7fffffff) % n
+}
+
+// murmur2 is Kafka's key hash (Utils.murmur2 in the Java client).
+func murmur2(b string) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[3])<<24 | uint32(b[2])<<16 | uint32(b[1])<<8 | uint32(b[0])
+		b = b[4:]
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}

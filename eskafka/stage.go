@@ -1,0 +1,1017 @@
+package eskafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/store"
+)
+
+// Table is a keyspace of a stage's store, backed by a changelog topic. The
+// changelog partition of a key is the partition of the input record that
+// wrote it; all of a stage's topics have the same partition count.
+type Table struct {
+	// Prefix separates the table's keys in the store, e.g. "s/".
+	Prefix string
+	// Topic is the table's changelog topic.
+	Topic string
+	// Hashed is true when a key's partition is the Kafka partition its
+	// key hashes to (so the store can drop one partition's keys); false
+	// when keys are stored under their partition number instead.
+	Hashed bool
+	// Restore, when set, makes the table an index of records the stage
+	// writes to Topic anyway (not a changelog of its own): the transform
+	// fills it with Tx.PutLocal, and a restore calls Restore for each
+	// record of Topic to rebuild the same entries. get reads the table
+	// as restored so far (keys as for Tx.Get).
+	Restore func(put func(key string, value []byte), get func(key string) ([]byte, bool, error), r *kgo.Record) error
+}
+
+func (t *Table) storeKey(partition int32, key string) string {
+	if t.Hashed {
+		return t.Prefix + key
+	}
+	return fmt.Sprintf("%s%04d/%s", t.Prefix, partition, key)
+}
+
+// Transform is the logic of a stage: it handles one input record inside
+// the stage's transaction. An error is not a rejection but a failure: the
+// transaction aborts and the stage restarts its session.
+type Transform interface {
+	Handle(tx *Tx, r *kgo.Record) error
+}
+
+// StageSpec describes a stage.
+type StageSpec struct {
+	// Name identifies the stage in its consumer group and transactional
+	// id: "{service}.{name}".
+	Name string
+	// Inputs are the topics consumed, co-partitioned.
+	Inputs []string
+	// Tables are the stage's changelogged keyspaces.
+	Tables []*Table
+	// Transform handles each input record.
+	Transform Transform
+	// DeadLetter, when set, is the topic that receives input records the
+	// stage gave up on (see Quarantiner), with headers saying why.
+	DeadLetter string
+	// Outputs are the topics the transform emits to, beside the tables'
+	// changelogs and the dead-letter topic: their max.message.bytes
+	// bound what the stage produces.
+	Outputs []string
+}
+
+// Stage is an exactly-once stateful stream processor: it consumes its
+// inputs in a consumer group and, per batch, one Kafka transaction holds
+// what the transform emitted, the table changes (to their changelogs) and
+// the consumer offsets. Table changes reach the local store only after the
+// transaction commits; a partition is caught up from the changelogs before
+// it is processed or served.
+type Stage struct {
+	spec StageSpec
+	cfg  Config
+	log  *slog.Logger
+
+	mu    sync.RWMutex
+	parts map[int32]PartitionState
+	// fresh partitions were assigned and not processed yet: before their
+	// first batch they catch up once more, waiting for the previous
+	// owner's last transaction to be resolved.
+	fresh    map[int32]bool
+	owners   map[int32]string // partition -> advertised URL, from the leader
+	joined   bool
+	restored int64
+	// inflight holds the store keys of the batch being committed, and a
+	// channel closed once the batch reached the store (or was dropped).
+	// A reader that saw a command's outcome (visible at commit) and reads
+	// its key waits for it, so it reads its own write.
+	inflight     map[string]struct{}
+	inflightDone chan struct{}
+
+	// limits are the max.message.bytes of the topics the stage writes,
+	// read at the start of each session.
+	limits map[string]int
+	// poison holds the input records the stage gave up on, to be
+	// quarantined when they come back; failures counts failed attempts
+	// at records; isolate holds, per input partition, the end of a batch
+	// that failed with more than one suspect: up to there, records are
+	// processed one per transaction so the culprit shows.
+	poison   map[recordID]*Poisoned
+	failures map[recordID]int
+	isolate  map[store.TopicPartition]int64
+	health   health
+	// silent are the brokers that let a request of a session time out:
+	// the next sessions bootstrap from the others for a while.
+	silent silentBrokers
+	// seeds are the bootstrap servers of the current session; gen
+	// counts sessions.
+	seeds []string
+	gen   uint64
+}
+
+// ifCurrent runs fn, under the stage's lock, if session gen is the
+// current one.
+func (s *Stage) ifCurrent(gen uint64, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == gen {
+		fn()
+	}
+}
+
+// NewStage returns a stage; call Run to start it.
+func NewStage(spec StageSpec, cfg Config) *Stage {
+	cfg.defaults()
+	return &Stage{
+		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
+		parts: map[int32]PartitionState{}, fresh: map[int32]bool{},
+		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{}, isolate: map[store.TopicPartition]int64{},
+	}
+}
+
+// Group returns the stage's consumer group.
+func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
+
+// TransactionalID returns the stage's stable transactional id.
+func (s *Stage) TransactionalID() string { return s.Group() + "." + s.cfg.InstanceID }
+
+// maxSessionBackoff bounds the wait between failed sessions: while Kafka
+// is away a stage tries again this often, and is back this soon after.
+const maxSessionBackoff = 5 * time.Second
+
+// Run processes input until ctx is done. A transaction in flight when ctx
+// is cancelled is finished. A failed session is replaced after a backoff,
+// which starts again from one second once a session made progress; a
+// session stuck on a broker that does not answer is replaced at once.
+func (s *Stage) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		commits := s.health.commits.Load()
+		err := s.runSession(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if s.health.commits.Load() != commits {
+			backoff = time.Second
+		}
+		s.noteFailure(err)
+		wait := backoff
+		if errors.Is(err, errSessionStuck) {
+			// The session waited on a broker that stopped answering,
+			// long enough already: a new one finds where the
+			// cluster has moved its coordinators and leaders.
+			wait = 0
+		} else {
+			backoff = min(2*backoff, maxSessionBackoff)
+		}
+		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sessionConfig is the stage's configuration with the current session's
+// bootstrap servers, for the clients the session makes besides its own.
+func (s *Stage) sessionConfig() Config {
+	cfg := s.cfg
+	s.mu.RLock()
+	if len(s.seeds) > 0 {
+		cfg.Brokers = s.seeds
+	}
+	s.mu.RUnlock()
+	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(&s.silent))
+	return cfg
+}
+
+// outputTopics are the topics the stage writes.
+func (s *Stage) outputTopics() []string {
+	topics := slices.Clone(s.spec.Outputs)
+	for _, t := range s.spec.Tables {
+		topics = append(topics, t.Topic)
+	}
+	if s.spec.DeadLetter != "" {
+		topics = append(topics, s.spec.DeadLetter)
+	}
+	return topics
+}
+
+func (s *Stage) runSession(ctx context.Context) error {
+	setup, cancelSetup := context.WithTimeout(ctx, setupDeadline)
+	defer cancelSetup()
+	seeds := s.silent.seeds(s.cfg.Brokers)
+	s.mu.Lock()
+	s.seeds = seeds
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	limits, err := readLimits(setup, s.sessionConfig(), s.outputTopics())
+	if err != nil {
+		return stuck(setup, "read the size limits of the output topics", err)
+	}
+	s.mu.Lock()
+	s.limits = limits
+	s.mu.Unlock()
+	opts := append(append([]kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.TransactionalID(s.TransactionalID()),
+		kgo.ConsumerGroup(s.Group()),
+		kgo.ConsumeTopics(s.spec.Inputs...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Outputs name their partition: a table change goes to the
+		// partition of its input, an emitted record to its key's.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		// The callbacks of a session given up on (its client left to
+		// close in the background) must not touch what the next
+		// session owns: they apply only while theirs is current.
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onAssigned(m) })
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onRevoked(m) })
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.ifCurrent(gen, func() { s.onRevoked(m) })
+		}),
+		kgo.Balancers(newOwnershipBalancer(s.cfg, s.log, func(owners map[int32]string, mine map[string][]int32) {
+			s.ifCurrent(gen, func() { s.setOwners(owners, mine) })
+		})),
+		// Static membership: an instance restarted after a crash takes
+		// its partitions back at once instead of waiting out the
+		// session of its dead predecessor.
+		kgo.InstanceID(s.cfg.InstanceID),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		// Batches commit in milliseconds; a transaction left open by a
+		// crashed instance blocks readers of its partitions until this
+		// timeout aborts it.
+		kgo.TransactionTimeout(transactionTimeout),
+		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
+		// Batches are cut under each topic's max.message.bytes, so
+		// that only a record too large on its own can be refused.
+		BatchMaxBytes(limits),
+		// franz-go retries a produce answered CONCURRENT_TRANSACTIONS
+		// (the previous transaction's markers are still being
+		// written, frequent on a replicated cluster) only after a
+		// metadata refresh, at most one per MetadataMinAge: its 5 s
+		// default stalls writes for seconds (docs/performance.md).
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}, FailoverOpts()...), s.sessionConfig().ClientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("new transactional session: %w", err)
+	}
+	// Initialise the producer id now, not at the first produce: this
+	// fences a predecessor with our transactional id (this instance
+	// before a crash) and aborts its open transaction at once, rather
+	// than leaving it to time out while partitions wait for it.
+	if _, _, err := sess.Client().ProducerID(setup); err != nil {
+		closeBounded(sess.Close, s.log)
+		return stuck(setup, "initialise transactional producer "+s.TransactionalID(), err)
+	}
+	defer func() {
+		closeBounded(sess.Close, s.log)
+		if ctx.Err() != nil {
+			// Shutting down for good: a static member does not leave
+			// the group on close, so leave explicitly and let the
+			// survivors take the partitions now.
+			s.leaveGroup()
+		}
+		s.mu.Lock()
+		s.gen++ // the session is over: its late callbacks are ignored
+		clear(s.parts)
+		clear(s.fresh)
+		clear(s.isolate)
+		s.owners = nil
+		s.joined = false
+		s.mu.Unlock()
+		s.clearLag()
+	}()
+	for ctx.Err() == nil {
+		if err := s.restorePending(ctx); err != nil {
+			return err
+		}
+		recs, err := s.poll(ctx, sess)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		// A partition assigned during the poll is caught up before
+		// any of its records is processed.
+		if err := s.restorePending(ctx); err != nil {
+			return err
+		}
+		if err := s.catchUpFresh(ctx, recs); err != nil {
+			return err
+		}
+		if err := s.processBatch(ctx, sess, recs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poll returns the next batch: what has arrived, up to MaxBatch, waiting
+// up to Linger after the first record for more.
+func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	var deadline time.Time
+	maxBatch := s.cfg.MaxBatch
+	s.mu.RLock()
+	if len(s.isolate) > 0 {
+		// Looking for the record whose output the broker refused:
+		// one record per transaction, so that it shows.
+		maxBatch = 1
+	}
+	s.mu.RUnlock()
+	for {
+		wait := 200 * time.Millisecond
+		if len(recs) > 0 {
+			wait = time.Until(deadline)
+			if wait <= 0 || len(recs) >= maxBatch {
+				return recs, nil
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fetches := sess.PollRecords(pctx, maxBatch-len(recs))
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil, errors.New("client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			s.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				lag := p.HighWatermark - p.Records[n-1].Offset - 1
+				s.cfg.Observer.Lag(s.spec.Name, p.Topic, p.Partition, lag)
+				s.noteLag(p.Topic, p.Partition, lag)
+			}
+		})
+		got := fetches.Records()
+		if len(recs) == 0 {
+			if len(got) == 0 || s.cfg.Linger <= 0 || maxBatch == 1 {
+				return got, nil
+			}
+			deadline = time.Now().Add(s.cfg.Linger)
+		}
+		recs = append(recs, got...)
+		if ctx.Err() != nil {
+			return recs, nil
+		}
+	}
+}
+
+// setOwners takes the ownership map and this member's whole assignment
+// from each sync. A partition no longer assigned stops being served here
+// at once: OnPartitionsRevoked alone is not enough, for franz-go's
+// GroupTransactSession does not call it when a revocation came before and
+// no transaction has ended since (an idle stage losing partitions twice).
+func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
+	s.owners = owners
+	s.joined = true
+	kept := map[int32]bool{}
+	for _, ps := range mine {
+		for _, p := range ps {
+			kept[p] = true
+		}
+	}
+	var gone []int32
+	for p := range s.parts {
+		if !kept[p] {
+			delete(s.parts, p)
+			delete(s.fresh, p)
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Info("partitions no longer assigned", "partitions", gone)
+	}
+	// The new ones are restoring from now, not from OnPartitionsAssigned
+	// a moment later: in between, Ready would report an instance that
+	// has joined and owns nothing yet as ready.
+	for p := range kept {
+		if s.parts[p] == NotOwned {
+			s.parts[p] = Restoring
+			s.fresh[p] = true
+		}
+	}
+}
+
+func (s *Stage) leaveGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.Group()).InstanceIDs(s.cfg.InstanceID).Reason("instance shutting down")); err != nil {
+		s.log.Warn("leave group", "err", err)
+	}
+}
+
+// Owner returns the advertised URL of the instance that owns the key's
+// partition, as of the last assignment; "" when unknown (for example while
+// the partition moves).
+func (s *Stage) Owner(key string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.owners[PartitionFor(key, s.cfg.Partitions)]
+}
+
+// Owners returns the partition -> advertised URL map of the last assignment.
+func (s *Stage) Owners() map[int32]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.owners)
+}
+
+func (s *Stage) onAssigned(assigned map[string][]int32) {
+	s.joined = true
+	// Inputs are co-partitioned: partition p of every input is one unit.
+	for _, ps := range assigned {
+		for _, p := range ps {
+			if s.parts[p] == NotOwned {
+				s.parts[p] = Restoring
+				s.fresh[p] = true
+			}
+		}
+	}
+	s.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(s.parts)))
+}
+
+func (s *Stage) onRevoked(revoked map[string][]int32) {
+	var gone []int32
+	for _, ps := range revoked {
+		for _, p := range ps {
+			if _, ok := s.parts[p]; ok {
+				delete(s.parts, p)
+				delete(s.fresh, p)
+				gone = append(gone, p)
+			}
+		}
+	}
+	s.log.Info("partitions revoked", "partitions", gone)
+}
+
+// Tx is the work of one transaction: table changes staged until it
+// commits, and the records it produces.
+type Tx struct {
+	stage  *Stage
+	in     *kgo.Record
+	staged map[string][]byte // store key -> value; nil: deleted
+	batch  store.Batch
+	send   func(*kgo.Record)
+
+	mu      sync.Mutex // guards the fields below, written by promises
+	offsets map[store.TopicPartition]int64
+	failed  error
+	// sources maps each produced record to the input record it was
+	// produced for; culprits are the inputs whose output the broker
+	// refused for a fault of the record itself.
+	sources  map[*kgo.Record]*kgo.Record
+	culprits map[recordID]*kgo.Record
+	fault    string
+}
+
+// Get returns the value of key in table as this transaction sees it.
+func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
+	sk := t.storeKey(tx.in.Partition, key)
+	if v, ok := tx.staged[sk]; ok {
+		return v, v != nil, nil
+	}
+	return tx.stage.cfg.Store.Get(sk)
+}
+
+// Put sets key in table to value (nil deletes it), writing the change to
+// the table's changelog in the input record's partition.
+func (tx *Tx) Put(t *Table, key string, value []byte) {
+	sk := t.storeKey(tx.in.Partition, key)
+	tx.staged[sk] = value
+	if value == nil {
+		tx.batch.Delete(sk)
+	} else {
+		tx.batch.Put(sk, value)
+	}
+	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
+}
+
+// PutLocal sets key in table to value in the local store only, when the
+// transaction commits: for an index table (Table.Restore) whose entries are
+// derived from records the transaction writes anyway.
+func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
+	sk := t.storeKey(tx.in.Partition, key)
+	tx.staged[sk] = value
+	if value == nil {
+		tx.batch.Delete(sk)
+	} else {
+		tx.batch.Put(sk, value)
+	}
+}
+
+// Retryable reports whether err (typically from decoding an input) may
+// pass on retry, per Config.Retryable; a transform returns such an error
+// so that the batch is retried, rather than skipping the record.
+func (tx *Tx) Retryable(err error) bool {
+	return tx.stage.cfg.Retryable != nil && tx.stage.cfg.Retryable(err)
+}
+
+// Emit produces r in the transaction: to r.Partition, or, when it is -1,
+// to the partition its key hashes to.
+func (tx *Tx) Emit(r *kgo.Record) {
+	if r.Partition < 0 {
+		r.Partition = PartitionFor(string(r.Key), tx.stage.cfg.Partitions)
+	}
+	tx.produce(r)
+}
+
+// Fits returns nil if r fits its topic's max.message.bytes, else an error
+// that says by how much it does not (errors.Is kerr.MessageTooLarge). A
+// transform checks what it is about to write, to refuse the input cleanly
+// instead of failing the transaction.
+func (tx *Tx) Fits(r *kgo.Record) error {
+	tx.stage.mu.RLock()
+	limit, ok := tx.stage.limits[r.Topic]
+	tx.stage.mu.RUnlock()
+	if !ok {
+		limit = defaultMaxBatchBytes
+	}
+	if n := recordSize(r); n > limit {
+		return &errTooLarge{topic: r.Topic, size: n, limit: limit}
+	}
+	return nil
+}
+
+// produce sends r for the input record being handled; a record that does
+// not fit its topic fails the transaction at once, naming its input.
+func (tx *Tx) produce(r *kgo.Record) {
+	tx.mu.Lock()
+	tx.sources[r] = tx.in
+	tx.mu.Unlock()
+	if err := tx.Fits(r); err != nil {
+		tx.promise(r, err)
+		return
+	}
+	tx.send(r)
+}
+
+func (tx *Tx) promise(r *kgo.Record, err error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if err != nil {
+		if tx.failed == nil {
+			tx.failed = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		if kind, ok := recordFault(err); ok {
+			if in := tx.sources[r]; in != nil {
+				tx.culprits[idOf(in)] = in
+				tx.fault = kind
+			}
+		}
+		return
+	}
+	tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+	if r.Offset+1 > tx.offsets[tp] {
+		tx.offsets[tp] = r.Offset + 1
+	}
+}
+
+// processBatch handles recs in one transaction and commits it. A record
+// that cannot be handled does not stop the stage: it is quarantined (see
+// Quarantiner) once it is known, and the batch is retried without it.
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	start := time.Now()
+	s.beginBusy(start)
+	defer s.endBusy()
+	// The transaction is finished even when ctx is cancelled meanwhile:
+	// shutting down must not leave it open until the broker times it out.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{
+		stage: s, staged: map[string][]byte{}, offsets: map[store.TopicPartition]int64{},
+		sources: map[*kgo.Record]*kgo.Record{}, culprits: map[recordID]*kgo.Record{},
+	}
+	tx.send = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
+	abort := func(reason error) error {
+		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
+		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
+		s.noteFailure(reason)
+		actx, cancelAbort := context.WithTimeout(tctx, commitDeadline)
+		defer cancelAbort()
+		if _, err := sess.End(actx, kgo.TryAbort); err != nil {
+			return stuck(actx, fmt.Sprintf("abort transaction after %v", reason), err)
+		}
+		return nil
+	}
+	var quarantined []recordID
+	for _, r := range recs {
+		tx.in = r
+		if p := s.poisoned(r); p != nil {
+			s.quarantine(tx, r, p)
+			quarantined = append(quarantined, idOf(r))
+			continue
+		}
+		err := s.handleSafely(tx, r)
+		if err == nil {
+			continue
+		}
+		var p *Poisoned
+		switch {
+		case errors.As(err, &p):
+			// The records this one produced before it panicked
+			// are part of the transaction: abort, and quarantine
+			// it when the session brings it back.
+			s.markPoisoned(r, p)
+			return abort(err)
+		case !tx.Retryable(err) && s.countFailure(r):
+			s.markPoisoned(r, &Poisoned{Kind: PoisonFailing, Err: err})
+			return abort(err)
+		}
+		if aerr := abort(err); aerr != nil {
+			return aerr
+		}
+		return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	// From here the batch waits on Kafka only: past commitDeadline the
+	// session is presumed stuck on a broker that stopped answering.
+	cctx, cancelCommit := context.WithTimeout(tctx, commitDeadline)
+	defer cancelCommit()
+	if err := sess.Client().Flush(cctx); err != nil {
+		return stuck(cctx, "flush transaction", err)
+	}
+	tx.mu.Lock()
+	failed, culprits, fault := tx.failed, tx.culprits, tx.fault
+	tx.mu.Unlock()
+	if failed != nil {
+		s.isolateCulprits(recs, culprits, fault, failed)
+		return abort(failed)
+	}
+	if s.cfg.BeforeCommit != nil {
+		if err := s.cfg.BeforeCommit(tctx); err != nil {
+			return abort(err)
+		}
+	}
+	s.beginInflight(tx.staged)
+	defer s.endInflight()
+	ectx, cancelEnd := context.WithTimeout(tctx, commitDeadline)
+	defer cancelEnd()
+	committed, err := sess.End(ectx, kgo.TryCommit)
+	if err != nil {
+		return stuck(ectx, "commit transaction", err)
+	}
+	if !committed {
+		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
+		// A rebalance took partitions away mid-batch: the session has
+		// rewound to the committed offsets, so the records come back
+		// to whoever owns them now. Nothing was staged in the store.
+		s.log.Info("transaction aborted by a rebalance", "records", len(recs))
+		return nil
+	}
+	s.committed(recs, quarantined)
+	for tp, next := range tx.offsets {
+		if s.table(tp.Topic) != nil {
+			tx.batch.SetOffset(tp.Topic, tp.Partition, next)
+		}
+	}
+	if err := s.cfg.Store.Apply(&tx.batch); err != nil {
+		// The store is only a cache: losing this write means the next
+		// restore reads it back from the changelog.
+		return fmt.Errorf("apply committed batch to store: %w", err)
+	}
+	s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
+	return nil
+}
+
+// isolateCulprits decides, after the broker refused some output of a
+// batch, how the retry finds the input at fault: a single suspect is
+// poisoned at once; several, or none known, make the stage retry the
+// batch's records one per transaction.
+func (s *Stage) isolateCulprits(recs []*kgo.Record, culprits map[recordID]*kgo.Record, fault string, failed error) {
+	if fault == "" {
+		return // not the records' fault: retry as it is
+	}
+	if len(culprits) == 1 || len(recs) == 1 {
+		for _, r := range culprits {
+			s.markPoisoned(r, &Poisoned{Kind: fault, Err: failed})
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		s.isolate[tp] = max(s.isolate[tp], r.Offset+1)
+	}
+	s.log.Warn("the broker refused the output of several records of a batch; retrying them one per transaction", "records", len(recs), "suspects", len(culprits), "err", failed)
+}
+
+// committed forgets what the stage knew of records now committed: their
+// failures, their poison entries, and the isolation ranges they closed.
+func (s *Stage) committed(recs []*kgo.Record, quarantined []recordID) {
+	s.noteCommit()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range quarantined {
+		delete(s.poison, id)
+	}
+	if len(s.failures) > 0 {
+		for _, r := range recs {
+			delete(s.failures, idOf(r))
+		}
+	}
+	for _, r := range recs {
+		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if end, ok := s.isolate[tp]; ok && r.Offset+1 >= end {
+			delete(s.isolate, tp)
+		}
+	}
+}
+
+func (s *Stage) table(topic string) *Table {
+	for _, t := range s.spec.Tables {
+		if t.Topic == topic {
+			return t
+		}
+	}
+	return nil
+}
+
+// restorePending catches up every assigned partition that is not ready yet.
+func (s *Stage) restorePending(ctx context.Context) error {
+	s.mu.RLock()
+	var pending []int32
+	for part, st := range s.parts {
+		if st == Restoring {
+			pending = append(pending, part)
+		}
+	}
+	s.mu.RUnlock()
+	if err := s.catchUp(ctx, pending, false); err != nil {
+		return err
+	}
+	s.markReady(pending)
+	return nil
+}
+
+// catchUp restores the tables' partitions parts from their changelogs.
+func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) error {
+	if len(parts) == 0 || len(s.spec.Tables) == 0 {
+		return nil
+	}
+	topics := make([]string, len(s.spec.Tables))
+	for i, t := range s.spec.Tables {
+		topics[i] = t.Topic
+	}
+	n, err := restore(ctx, s.sessionConfig(), topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
+	if err != nil {
+		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
+	}
+	s.mu.Lock()
+	s.restored += n
+	s.mu.Unlock()
+	s.cfg.Observer.Restored(s.spec.Name, n)
+	return nil
+}
+
+// catchUpFresh catches up the partitions of recs that were not processed
+// since they were assigned. Their records arriving means the group's offsets
+// are stable (KIP-447): the previous owner's last transaction is resolved,
+// though its markers may still be on their way to the changelogs, which
+// restore waits for.
+func (s *Stage) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
+	s.mu.RLock()
+	var fresh []int32
+	for _, r := range recs {
+		if s.fresh[r.Partition] && !slices.Contains(fresh, r.Partition) {
+			fresh = append(fresh, r.Partition)
+		}
+	}
+	s.mu.RUnlock()
+	if err := s.catchUp(ctx, fresh, true); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, p := range fresh {
+		delete(s.fresh, p)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Stage) markReady(parts []int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		if s.parts[p] == Restoring {
+			s.parts[p] = Ready
+		}
+	}
+}
+
+// applyRestored stages one changelog record into b. An index table
+// (Table.Restore) derives its entries from the record instead; its reads
+// see what this restore staged (overlay) before the store.
+func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r *kgo.Record) {
+	var current *store.Batch
+	return func(b *store.Batch, r *kgo.Record) {
+		if b != current {
+			// restore applied the previous batch: the store has it.
+			clear(overlay)
+			current = b
+		}
+		t := s.table(r.Topic)
+		if t == nil {
+			return
+		}
+		if t.Restore != nil {
+			put := func(key string, value []byte) {
+				sk := t.storeKey(r.Partition, key)
+				overlay[sk] = value
+				if value == nil {
+					b.Delete(sk)
+				} else {
+					b.Put(sk, value)
+				}
+			}
+			get := func(key string) ([]byte, bool, error) {
+				sk := t.storeKey(r.Partition, key)
+				if v, ok := overlay[sk]; ok {
+					return v, v != nil, nil
+				}
+				return s.cfg.Store.Get(sk)
+			}
+			if err := t.Restore(put, get, r); err != nil {
+				s.log.Error("cannot index a record; leaving it out", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			}
+			return
+		}
+		sk := t.storeKey(r.Partition, string(r.Key))
+		if r.Value == nil {
+			b.Delete(sk)
+		} else {
+			b.Put(sk, r.Value)
+		}
+	}
+}
+
+// dropPartition deletes the store's data of one changelog partition, and
+// its recorded offset.
+func (s *Stage) dropPartition(topic string, partition int32) error {
+	t := s.table(topic)
+	if t == nil {
+		return nil
+	}
+	b := store.Batch{Offsets: map[store.TopicPartition]int64{{Topic: topic, Partition: partition}: 0}}
+	prefix := t.Prefix
+	if !t.Hashed {
+		prefix = fmt.Sprintf("%s%04d/", t.Prefix, partition)
+	}
+	err := s.cfg.Store.Scan(prefix, "", func(k string, _ []byte) bool {
+		if !t.Hashed || PartitionFor(strings.TrimPrefix(k, t.Prefix), s.cfg.Partitions) == partition {
+			b.Delete(k)
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("drop partition %s/%d: %w", topic, partition, err)
+	}
+	return s.cfg.Store.Apply(&b)
+}
+
+func (s *Stage) beginInflight(staged map[string][]byte) {
+	keys := make(map[string]struct{}, len(staged))
+	for k := range staged {
+		keys[k] = struct{}{}
+	}
+	s.mu.Lock()
+	s.inflight, s.inflightDone = keys, make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Stage) endInflight() {
+	s.mu.Lock()
+	close(s.inflightDone)
+	s.inflight, s.inflightDone = nil, nil
+	s.mu.Unlock()
+}
+
+// awaitInflight waits while storeKey is part of a batch being committed.
+func (s *Stage) awaitInflight(storeKey string) {
+	s.mu.RLock()
+	_, busy := s.inflight[storeKey]
+	done := s.inflightDone
+	s.mu.RUnlock()
+	if busy {
+		<-done
+	}
+}
+
+// servable returns nil if the stage serves partition part now.
+func (s *Stage) servable(part int32) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch s.parts[part] {
+	case Ready:
+		return nil
+	case Restoring:
+		return ErrRestoring
+	}
+	if !s.joined {
+		return ErrRestoring
+	}
+	return ErrNotOwner
+}
+
+// Lookup returns the value of key in table, from the store, if this
+// instance serves the key's partition.
+func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
+	part := PartitionFor(key, s.cfg.Partitions)
+	if err := s.servable(part); err != nil {
+		return nil, err
+	}
+	sk := t.storeKey(part, key)
+	s.awaitInflight(sk)
+	b, ok, err := s.cfg.Store.Get(sk)
+	if err != nil {
+		return nil, fmt.Errorf("load %q: %w", key, err)
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return b, nil
+}
+
+// Scan calls fn in key order for the keys of a hashed table after after,
+// from the partitions this instance serves, until fn returns false.
+// partial reports that some owned partitions are still restoring.
+func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) bool) (partial bool, err error) {
+	s.mu.RLock()
+	ready := map[int32]bool{}
+	for part, st := range s.parts {
+		ready[part] = st == Ready
+		partial = partial || st == Restoring
+	}
+	partial = partial || !s.joined
+	done := s.inflightDone
+	s.mu.RUnlock()
+	if done != nil {
+		<-done // read your own writes: let a committing batch land
+	}
+	err = s.cfg.Store.Scan(t.Prefix, t.Prefix+after, func(k string, v []byte) bool {
+		key := strings.TrimPrefix(k, t.Prefix)
+		if !ready[PartitionFor(key, s.cfg.Partitions)] {
+			return true
+		}
+		return fn(key, v)
+	})
+	return partial, err
+}
+
+// Partitions returns the state of each partition this instance owns.
+func (s *Stage) Partitions() map[int32]PartitionState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.parts)
+}
+
+// Ready reports whether the stage has joined its group and restored every
+// partition it owns.
+func (s *Stage) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.joined {
+		return false
+	}
+	return !slices.Contains(slices.Collect(maps.Values(s.parts)), Restoring)
+}
+
+// Restored returns the number of changelog records restored so far.
+func (s *Stage) Restored() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.restored
+}
+
+// Logger returns the stage's logger.
+func (s *Stage) Logger() *slog.Logger { return s.log }

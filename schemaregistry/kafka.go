@@ -1,0 +1,518 @@
+package schemaregistry
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bookscatalog/catalog/avro"
+)
+
+// Registry is the registry kept in a compacted Kafka topic. Build one with
+// New; it is safe for concurrent use.
+type Registry struct {
+	topic string
+	prod  *kgo.Client  // produces and administers
+	cons  *kgo.Client  // reads the topic's partition 0, read_committed
+	adm   *kadm.Client // on cons: its metadata knows the topic from the start
+	log   *slog.Logger
+
+	mu        sync.RWMutex
+	schemas   map[uint64]string
+	invalid   map[uint64]error // why the last record under a key without a schema was skipped
+	deleted   map[uint64]int64 // the offset of the tombstone that removed a key's schema
+	started   uint64           // catch-ups started
+	completed uint64           // the start number of the last catch-up that completed
+	readTo    int64            // the offset that catch-up read to
+
+	sem  chan struct{} // held by the one catch-up running
+	next int64         // next offset to read; guarded by sem
+}
+
+type options struct {
+	rf         int16
+	clientOpts []kgo.Opt
+	log        *slog.Logger
+	noCreate   bool
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithReplicationFactor sets the replication factor the topic is created
+// with (default -1: the broker's default).
+func WithReplicationFactor(n int16) Option { return func(o *options) { o.rf = n } }
+
+// WithClientOpts adds franz-go options (TLS, SASL, client id…) to the
+// registry's clients.
+func WithClientOpts(opts ...kgo.Opt) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// WithLogger sets the logger of skipped and conflicting records (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithExistingTopic makes New fail with an error wrapping ErrNoTopic when
+// the topic is missing, instead of creating it: an operator's tool pointed
+// at the wrong cluster or service name should say so, not leave an empty
+// registry topic behind.
+func WithExistingTopic() Option { return func(o *options) { o.noCreate = true } }
+
+// ErrNoTopic: the registry topic does not exist (see WithExistingTopic).
+var ErrNoTopic = errors.New("schemaregistry: no such topic")
+
+// New connects to brokers, creates the registry topic if it is missing
+// (1 partition, cleanup.policy=compact, retention.ms=-1), checks it if it
+// exists (1 partition, cleanup.policy=compact; otherwise an error), and
+// reads it to its end. Close it when done.
+func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*Registry, error) {
+	o := options{rf: -1, log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if topic == "" {
+		return nil, errors.New("schemaregistry: empty topic name")
+	}
+	prod, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, o.clientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("schemaregistry: client: %w", err)
+	}
+	if err := ensureTopic(ctx, prod, topic, o.rf, !o.noCreate); err != nil {
+		prod.Close()
+		return nil, err
+	}
+	cons, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Without control records, a transaction marker at the tail
+		// would never arrive and the end would never be reached.
+		kgo.KeepControlRecords(),
+	}, o.clientOpts...)...)
+	if err != nil {
+		prod.Close()
+		return nil, fmt.Errorf("schemaregistry: consumer: %w", err)
+	}
+	r := &Registry{
+		topic: topic, prod: prod, cons: cons, adm: kadm.NewClient(cons), log: o.log.With("topic", topic),
+		schemas: map[uint64]string{}, invalid: map[uint64]error{}, deleted: map[uint64]int64{}, sem: make(chan struct{}, 1),
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close closes the registry's clients.
+func (r *Registry) Close() {
+	r.cons.Close()
+	r.prod.Close()
+}
+
+// Topic returns the registry topic's name.
+func (r *Registry) Topic() string { return r.topic }
+
+// Register implements avro.Registry: it writes the schema unless the topic
+// has it already, and returns its fingerprint once the broker acknowledged
+// the write. A different JSON under the same fingerprint is ErrConflict.
+func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, error) {
+	fp, err := parse(schemaJSON)
+	if err != nil {
+		return 0, err
+	}
+	if done, err := r.registered(fp, schemaJSON); done || err != nil {
+		return fp, err
+	}
+	if err := r.CatchUp(ctx); err != nil {
+		return 0, err
+	}
+	if done, err := r.registered(fp, schemaJSON); done || err != nil {
+		return fp, err
+	}
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+	if err := r.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return 0, fmt.Errorf("schemaregistry: write schema %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
+	}
+	r.mu.Lock()
+	if _, ok := r.schemas[fp]; !ok {
+		r.schemas[fp] = schemaJSON
+		delete(r.invalid, fp)
+		delete(r.deleted, fp)
+	}
+	r.mu.Unlock()
+	return fp, nil
+}
+
+// registered reports whether fp is known with schemaJSON, or an error if it
+// is known with another JSON.
+func (r *Registry) registered(fp uint64, schemaJSON string) (bool, error) {
+	r.mu.RLock()
+	have, ok := r.schemas[fp]
+	r.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	if !sameJSON(have, schemaJSON) {
+		return false, conflict(fp, have)
+	}
+	return true, nil
+}
+
+// Lookup implements avro.Registry: the schema of fp, catching up on the
+// topic first if fp is not known yet; an error wrapping avro.ErrUnknownSchema
+// if it is still unknown then.
+func (r *Registry) Lookup(ctx context.Context, fp uint64) (string, error) {
+	r.mu.RLock()
+	js, ok := r.schemas[fp]
+	seq := r.started
+	r.mu.RUnlock()
+	if ok {
+		return js, nil
+	}
+	if err := r.catchUpAfter(ctx, seq); err != nil {
+		return "", err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if js, ok := r.schemas[fp]; ok {
+		return js, nil
+	}
+	return "", r.unknown(fp)
+}
+
+// unknown returns the error for a fingerprint without a schema, saying why
+// as far as the topic tells; the caller holds mu.
+func (r *Registry) unknown(fp uint64) error {
+	if err := r.invalid[fp]; err != nil {
+		return fmt.Errorf("%w: %s: the registry topic %s has only an invalid record for it: %w", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, err)
+	}
+	if off, ok := r.deleted[fp]; ok {
+		return fmt.Errorf("%w: %s was deleted from the registry topic %s (tombstone at offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, off)
+	}
+	return fmt.Errorf("%w: %s is not in the registry topic %s (read to offset %d)", avro.ErrUnknownSchema, avro.FormatFingerprint(fp), r.topic, r.readTo)
+}
+
+// Delete removes a schema from the registry: it writes a tombstone for fp
+// and returns once the broker acknowledged it. Every registry reads the
+// tombstone as "this fingerprint has no schema", at start and when it next
+// catches up. It is for an operator to remove a schema registered by
+// mistake (one that keeps a service from starting because its own schema
+// cannot read what that one would have written); records written with the
+// schema can no longer be read once it is gone. A fingerprint the topic does
+// not hold (or no longer holds) is refused with an error wrapping
+// avro.ErrUnknownSchema; one held only by an invalid record can be deleted,
+// which removes that record at the next compaction.
+func (r *Registry) Delete(ctx context.Context, fp uint64) error {
+	if err := r.CatchUp(ctx); err != nil {
+		return fmt.Errorf("schemaregistry: delete %s: %w", avro.FormatFingerprint(fp), err)
+	}
+	r.mu.RLock()
+	_, valid := r.schemas[fp]
+	_, invalid := r.invalid[fp]
+	var err error
+	if !valid && !invalid {
+		err = r.unknown(fp)
+	}
+	r.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("schemaregistry: delete: %w", err)
+	}
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: nil}
+	res := r.prod.ProduceSync(ctx, rec)
+	if err := res.FirstErr(); err != nil {
+		return fmt.Errorf("schemaregistry: write tombstone for %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
+	}
+	r.mu.Lock()
+	r.forget(fp, res[0].Record.Offset)
+	r.mu.Unlock()
+	return nil
+}
+
+// All implements avro.Registry.
+func (r *Registry) All(ctx context.Context) (map[uint64]string, error) {
+	if err := r.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return maps.Clone(r.schemas), nil
+}
+
+// CatchUp reads the topic up to its last stable offset as of the call.
+func (r *Registry) CatchUp(ctx context.Context) error {
+	r.mu.RLock()
+	seq := r.started
+	r.mu.RUnlock()
+	return r.catchUpAfter(ctx, seq)
+}
+
+// catchUpAfter makes sure that a catch-up started after the seq-th one has
+// completed: it waits for the one running, and runs one itself unless that
+// one started late enough.
+func (r *Registry) catchUpAfter(ctx context.Context, seq uint64) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("schemaregistry: catch up on %s: %w", r.topic, ctx.Err())
+	}
+	defer func() { <-r.sem }()
+	r.mu.Lock()
+	if r.completed > seq {
+		r.mu.Unlock()
+		return nil
+	}
+	r.started++
+	mine := r.started
+	r.mu.Unlock()
+	if err := r.catchUp(ctx); err != nil {
+		return fmt.Errorf("schemaregistry: catch up on %s: %w", r.topic, err)
+	}
+	r.mu.Lock()
+	r.completed = mine
+	r.readTo = r.next
+	r.mu.Unlock()
+	return nil
+}
+
+// catchUp reads to the last stable offset; the caller holds sem.
+func (r *Registry) catchUp(ctx context.Context) error {
+	offsets, err := r.adm.ListCommittedOffsets(ctx, r.topic)
+	if err != nil {
+		return fmt.Errorf("list end offset: %w", err)
+	}
+	o, ok := offsets.Lookup(r.topic, 0)
+	if !ok {
+		return errors.New("list end offset: no answer for partition 0")
+	}
+	if o.Err != nil {
+		return fmt.Errorf("list end offset: %w", o.Err)
+	}
+	for r.next < o.Offset {
+		fetches := r.cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var errs []error
+		fetches.EachError(func(t string, p int32, err error) {
+			errs = append(errs, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+		})
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset >= r.next {
+				r.next = rec.Offset + 1
+			}
+			if !rec.Attrs.IsControl() {
+				r.apply(rec)
+			}
+		})
+	}
+	return nil
+}
+
+// apply takes one registry record in. A record that is not valid is
+// skipped and logged, never an error: one bad record written by anyone must
+// not keep the service from starting or from reading the records after it.
+func (r *Registry) apply(rec *kgo.Record) {
+	fp, err := ParseKey(rec.Key)
+	if err != nil {
+		r.skip(rec, err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec.Value == nil {
+		// An operator removed the schema (catalog schemas delete).
+		if _, ok := r.schemas[fp]; ok {
+			r.log.Info("schema deleted by a tombstone", "partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		}
+		r.forget(fp, rec.Offset)
+		return
+	}
+	js := string(rec.Value)
+	got, err := parse(js)
+	if err == nil && got != fp {
+		err = fmt.Errorf("the schema's fingerprint is %s, not the key", avro.FormatFingerprint(got))
+	}
+	if err != nil {
+		err = errors.New(clip(err.Error()))
+		if _, ok := r.schemas[fp]; !ok {
+			r.invalid[fp] = fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err)
+			delete(r.deleted, fp)
+		}
+		r.skip(rec, err)
+		return
+	}
+	if have, ok := r.schemas[fp]; ok {
+		if !sameJSON(have, js) {
+			r.log.Warn("registry record conflicts with an earlier one for the same fingerprint; keeping the earlier (their canonical forms are equal)",
+				"partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+		}
+		return
+	}
+	r.schemas[fp] = js
+	delete(r.invalid, fp)
+	delete(r.deleted, fp)
+}
+
+// forget removes fp's schema after a tombstone at offset; the caller holds
+// mu.
+func (r *Registry) forget(fp uint64, offset int64) {
+	delete(r.schemas, fp)
+	delete(r.invalid, fp)
+	r.deleted[fp] = offset
+}
+
+// skip logs a registry record that is not valid, with what an operator
+// needs to find it (and delete it, if its key is a fingerprint).
+func (r *Registry) skip(rec *kgo.Record, why error) {
+	r.log.Warn("skipping invalid registry record", "partition", rec.Partition, "offset", rec.Offset,
+		"key", clip(hex.EncodeToString(rec.Key)), "value_bytes", len(rec.Value), "err", why)
+}
+
+// maxReason bounds what a log line or a kept error quotes of a record: a
+// parser's message may echo a large part of a hostile value.
+const maxReason = 256
+
+// clip shortens s to maxReason bytes (at a rune boundary).
+func clip(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// ensureTopic creates the topic if it is missing (unless create is false:
+// then a missing topic is ErrNoTopic) and checks it.
+func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, rf int16, create bool) error {
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: list topics: %w", err)
+	}
+	d, ok := details[topic]
+	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		if !create {
+			return fmt.Errorf("%w: %s", ErrNoTopic, topic)
+		}
+		cfg := map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact"),
+			"retention.ms":   kadm.StringPtr("-1"),
+		}
+		if rf >= 3 {
+			// As the service's other topics (eskafka.MinInsyncReplicas):
+			// a schema acknowledged on one broker only could be lost.
+			cfg["min.insync.replicas"] = kadm.StringPtr("2")
+		}
+		resp, err := adm.CreateTopic(ctx, 1, rf, cfg, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("schemaregistry: create topic %s: %w", topic, err)
+		}
+		// Created (by us or, meanwhile, another instance): wait until
+		// it is visible, and check it.
+	} else if d.Err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, d.Err)
+	}
+	// A created topic's metadata reaches every broker a moment later,
+	// and the reader that follows may ask any of them.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		cl.PurgeTopicsFromClient(topic) // no cached "unknown topic"
+		err := knownEverywhere(ctx, cl, topic)
+		if err == nil {
+			err = checkTopic(ctx, adm, topic)
+		}
+		if !errors.Is(err, errMissing) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for it: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+var errMissing = errors.New("schemaregistry: topic missing")
+
+// knownEverywhere returns nil once every broker of the cluster knows topic
+// and the leader of its partition, else an error wrapping errMissing.
+func knownEverywhere(ctx context.Context, cl *kgo.Client, topic string) error {
+	brokers, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %s: list brokers: %w", errMissing, topic, err)
+	}
+	for _, b := range brokers.Brokers {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, t)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil {
+			return fmt.Errorf("%w: %s: ask broker %d: %w", errMissing, topic, b.NodeID, err)
+		}
+		for _, t := range resp.Topics {
+			if t.ErrorCode != 0 || len(t.Partitions) == 0 || t.Partitions[0].Leader < 0 {
+				return fmt.Errorf("%w: %s: broker %d does not know it yet", errMissing, topic, b.NodeID)
+			}
+		}
+	}
+	return nil
+}
+
+func checkTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: list topics: %w", err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil || len(d.Partitions) == 0 {
+		return fmt.Errorf("%w: %s", errMissing, topic)
+	}
+	var problems []string
+	if n := len(d.Partitions); n != 1 {
+		problems = append(problems, fmt.Sprintf("it has %d partitions, want 1", n))
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, err)
+	}
+	rc, err := configs.On(topic, nil)
+	if err != nil {
+		return fmt.Errorf("schemaregistry: describe topic %s: %w", topic, err)
+	}
+	policy := "delete" // Kafka's default
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if strings.ReplaceAll(policy, " ", "") != "compact" {
+		problems = append(problems, fmt.Sprintf("its cleanup.policy is %s, want compact (schemas must be kept forever)", policy))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("schemaregistry: topic %s cannot be the schema registry: %s", topic, strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+// Package pebblestore is the service's store.Store on Pebble. Data and
+// changelog offsets are written in one Pebble batch, so the store never
+// claims an offset it does not hold the data of.
+package pebblestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/bookscatalog/catalog/store"
+)
+
+// Key prefixes separate user data from offsets.
+const (
+	dataPrefix   = 'd'
+	offsetPrefix = 'o'
+)
+
+// Store is a Pebble-backed store.Store.
+type Store struct {
+	db *pebble.DB
+}
+
+// cacheBytes is the block cache of each store.
+const cacheBytes = 32 << 20
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
+	// Most lookups of a command processor are for keys that are not
+	// there (a new aggregate, an idempotency key not seen yet); without
+	// Bloom filters each one reads index and data blocks of every table.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func dataKey(k string) []byte {
+	b := make([]byte, 0, len(k)+1)
+	return append(append(b, dataPrefix), k...)
+}
+
+func offsetKey(topic string, partition int32) []byte {
+	b := make([]byte, 0, len(topic)+6)
+	b = append(append(append(b, offsetPrefix), topic...), 0)
+	return binary.BigEndian.AppendUint32(b, uint32(partition))
+}
+
+// Get implements store.Store.
+func (s *Store) Get(key string) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get %q: %w", key, err)
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+// Scan implements store.Store.
+func (s *Store) Scan(prefix, after string, fn func(string, []byte) bool) error {
+	lower := dataKey(prefix)
+	if after >= prefix {
+		lower = append(dataKey(after), 0)
+	}
+	upper := prefixEnd(dataKey(prefix))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("scan %q: %w", prefix, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if !fn(string(it.Key()[1:]), it.Value()) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return fmt.Errorf("scan %q: %w", prefix, err)
+	}
+	return it.Close()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Offset implements store.Store.
+func (s *Store) Offset(topic string, partition int32) (int64, bool, error) {
+	v, closer, err := s.db.Get(offsetKey(topic, partition))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("offset of %s/%d: %w", topic, partition, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("offset of %s/%d: corrupt value of %d bytes", topic, partition, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// Apply implements store.Store. It does not fsync: the store is a cache of
+// the changelog, and a crash that loses the tail of the write-ahead log loses
+// data and offsets together, so start-up catches up from the older offset.
+func (s *Store) Apply(b *store.Batch) error {
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	for _, op := range b.Ops {
+		var err error
+		if op.Delete {
+			err = pb.Delete(dataKey(op.Key), nil)
+		} else {
+			err = pb.Set(dataKey(op.Key), op.Value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("stage %q: %w", op.Key, err)
+		}
+	}
+	for tp, o := range b.Offsets {
+		if err := pb.Set(offsetKey(tp.Topic, tp.Partition), binary.BigEndian.AppendUint64(nil, uint64(o)), nil); err != nil {
+			return fmt.Errorf("stage offset of %s/%d: %w", tp.Topic, tp.Partition, err)
+		}
+	}
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	return nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	if err := s.db.Flush(); err != nil {
+		s.db.Close()
+		return fmt.Errorf("flush store: %w", err)
+	}
+	return s.db.Close()
+}
+
+// quietLogger drops Pebble's informational chatter but keeps fatal errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)           {}
+func (quietLogger) Errorf(format string, a ...any) { fmt.Printf("pebble: "+format+"\n", a...) }
+func (quietLogger) Fatalf(format string, a ...any) { panic(fmt.Sprintf("pebble: "+format, a...)) }
