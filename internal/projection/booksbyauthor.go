@@ -53,7 +53,9 @@ type Topics struct {
 	DeadLetter string
 }
 
-// Specs returns the settings of the read model's topics.
+// Specs returns the settings of the read model's topics: the same an App
+// plans for them from their roles (Register), for a caller that creates
+// them itself.
 func (t Topics) Specs() []eskafka.TopicSpec {
 	compact := map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
 	return []eskafka.TopicSpec{
@@ -72,8 +74,21 @@ func BooksByAuthorTopics(service string) Topics {
 	return Topics{LinksChangelog: p + "links-changelog", Repartition: p + "repartition", Changelog: p + "changelog", DeadLetter: p + "deadletter"}
 }
 
-// NewBooksByAuthor returns the read model. linksCfg and viewCfg carry a
-// store each (the stages must not share one).
+// Register adds the read model to app in one call: it opens the two
+// stages' stores (booksbyauthor-links and booksbyauthor-view) and registers
+// both stages, whose topics the App then plans by their roles, with the
+// settings Topics.Specs lists (changelogs compacted, the dead-letter topic
+// kept a month, the repartition topic a week). A failure is returned by
+// the App's Start.
+func Register(app *eskafka.App, codecs Codecs) *BooksByAuthor {
+	m := NewBooksByAuthor(app.StageConfig("booksbyauthor-links"), app.StageConfig("booksbyauthor-view"), codecs)
+	app.AddStage(m.Stages()...)
+	return m
+}
+
+// NewBooksByAuthor returns the read model, for a caller that runs its
+// stages itself (Register is the way for an App). linksCfg and viewCfg
+// carry a store each (the stages must not share one).
 func NewBooksByAuthor(linksCfg, viewCfg eskafka.Config, codecs Codecs) *BooksByAuthor {
 	m := &BooksByAuthor{
 		topics:  BooksByAuthorTopics(linksCfg.Service),

@@ -177,9 +177,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	app := s.app
 	authors := eskafka.Register(app, Authors(), codecs.authors)
 	books := eskafka.Register(app, Books(), codecs.books)
-	byAuthor := projection.NewBooksByAuthor(app.StageConfig("booksbyauthor-links"), app.StageConfig("booksbyauthor-view"), codecs.byAuthor)
-	app.AddStage(byAuthor.Stages()...)
-	app.AddTopics(byAuthor.Topics().Specs()...)
+	byAuthor := projection.Register(app, codecs.byAuthor)
 	if err := app.Start(tctx); err != nil {
 		return nil, err
 	}
