@@ -113,10 +113,8 @@ type Stage struct {
 	// silent are the brokers that let a request of a session time out:
 	// the next sessions bootstrap from the others for a while.
 	silent silentBrokers
-	// seeds are the bootstrap servers of the current session; gen
-	// counts sessions.
-	seeds []string
-	gen   uint64
+	// gen counts sessions.
+	gen uint64
 }
 
 // ifCurrent runs fn, under the stage's lock, if session gen is the
@@ -183,15 +181,12 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 }
 
-// sessionConfig is the stage's configuration with the current session's
-// bootstrap servers, for the clients the session makes besides its own.
+// sessionConfig is the stage's configuration for the clients a session
+// makes: bootstrapped from the brokers not silent lately, and noting the
+// ones that are.
 func (s *Stage) sessionConfig() Config {
 	cfg := s.cfg
-	s.mu.RLock()
-	if len(s.seeds) > 0 {
-		cfg.Brokers = s.seeds
-	}
-	s.mu.RUnlock()
+	cfg.Brokers = s.silent.seeds(s.cfg.Brokers)
 	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(&s.silent))
 	return cfg
 }
@@ -211,13 +206,12 @@ func (s *Stage) outputTopics() []string {
 func (s *Stage) runSession(ctx context.Context) error {
 	setup, cancelSetup := context.WithTimeout(ctx, setupDeadline)
 	defer cancelSetup()
-	seeds := s.silent.seeds(s.cfg.Brokers)
 	s.mu.Lock()
-	s.seeds = seeds
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
-	limits, err := readLimits(setup, s.sessionConfig(), s.outputTopics())
+	sessCfg := s.sessionConfig()
+	limits, err := readLimits(setup, sessCfg, s.outputTopics())
 	if err != nil {
 		return stuck(setup, "read the size limits of the output topics", err)
 	}
@@ -225,7 +219,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 	s.limits = limits
 	s.mu.Unlock()
 	opts := append(append([]kgo.Opt{
-		kgo.SeedBrokers(seeds...),
+		kgo.SeedBrokers(sessCfg.Brokers...),
 		kgo.TransactionalID(s.TransactionalID()),
 		kgo.ConsumerGroup(s.Group()),
 		kgo.ConsumeTopics(s.spec.Inputs...),
@@ -268,7 +262,7 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// metadata refresh, at most one per MetadataMinAge: its 5 s
 		// default stalls writes for seconds (docs/performance.md).
 		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, FailoverOpts()...), s.sessionConfig().ClientOpts...)
+	}, FailoverOpts()...), sessCfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("new transactional session: %w", err)
