@@ -12,7 +12,7 @@ import (
 // Aggregate describes one aggregate type to the runtime. S is its state, C
 // its commands and E its events. Every function must be pure.
 type Aggregate[S, C, E any] struct {
-	// Name is the plural noun used in topic names and URLs, e.g. "authors".
+	// Name is the plural noun used in topic names and URLs, e.g. "accounts".
 	Name string
 	// Decide returns the events a command causes, or a rejection (an
 	// error; see Rejection). It must not mutate its arguments.
