@@ -1,7 +1,11 @@
-// Package jsoncodec encodes values as JSON objects. A Union codec encodes the
-// concrete types behind an interface as flat objects tagged with a "type"
-// member, {"type":"AuthorCreated","code":"…",…}, the same shape the HTTP API
-// shows for events.
+// Package jsoncodec encodes values as JSON objects, as es.Codecs: Value
+// for one struct type (an aggregate's state), Union for the concrete
+// types behind an interface (its commands or events), each a flat object
+// tagged with a "type" member, {"type":"Deposited","amount":100}, the same
+// shape the HTTP layer (package httpapi) shows for commands and events.
+// Records written this way are readable by anyone with a JSON parser,
+// but carry no schema: package avro is the codec for records that must
+// evolve safely.
 package jsoncodec
 
 import (
