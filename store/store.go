@@ -1,7 +1,10 @@
-// Package store defines the local state store: a key-value cache of
-// changelog topics that records, atomically with its data, the offsets of
-// the changelog it reflects. Implementations live in subpackages: Pebble for
-// the service (pebblestore) and a map for tests (memstore).
+// Package store defines the local state store of a stage (an aggregate's
+// processor, a projection): a key-value cache of changelog topics that
+// records, atomically with its data, the offsets of the changelog it
+// reflects, so that a restarted instance reads each changelog only from
+// where its store stops. Implementations live in subpackages: on disk with
+// Pebble (pebblestore), and in memory for tests and examples (memstore);
+// storetest is the conformance suite every implementation runs.
 package store
 
 // Store is a local key-value store. Keys are ordered bytewise. It is safe for

@@ -1,5 +1,7 @@
-// Package memstore is an in-memory store.Store for tests. It forgets
-// everything on Close unless shared through Reopen.
+// Package memstore is an in-memory store.Store, for tests and examples: an
+// eskafka.App given no OpenStore uses one per stage, so every stage
+// restores its state from its changelogs at each start. Clone copies a
+// store as it is, for tests that start again from an older copy.
 package memstore
 
 import (

@@ -1,6 +1,8 @@
-// Package pebblestore is the service's store.Store on Pebble. Data and
-// changelog offsets are written in one Pebble batch, so the store never
-// claims an offset it does not hold the data of.
+// Package pebblestore is a store.Store on disk, with Pebble, for the
+// stages of a service's instances: a restarted instance keeps its state
+// and reads its changelogs only from where it stopped. Data and changelog
+// offsets are written in one Pebble batch, so the store never claims an
+// offset it does not hold the data of.
 package pebblestore
 
 import (
