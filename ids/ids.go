@@ -1,6 +1,7 @@
-// Package ids makes the identifiers the service hands out: random UUIDs for
-// message and book ids, and name-based UUIDs (version 5) where a retry must
-// arrive at the same id, as with an Idempotency-Key.
+// Package ids makes the identifiers a service hands out: random UUIDs for
+// new aggregates and message ids, and name-based UUIDs (version 5) where a
+// retry must arrive at the same id, as with an Idempotency-Key, or a
+// reaction must send the same command however often its input is read.
 package ids
 
 import (
