@@ -10,7 +10,7 @@ import (
 )
 
 // Memory is a registry held in memory, with the rules of the Kafka one, for
-// tests. It is safe for concurrent use.
+// tests and examples. It is safe for concurrent use.
 type Memory struct {
 	mu      sync.Mutex
 	schemas map[uint64]string

@@ -33,7 +33,8 @@
 //   - A tombstone removes its fingerprint's schema (Registry.Delete writes
 //     one). Writers never delete a schema, since records written with it may
 //     live forever; an operator does, to remove one registered by mistake
-//     that keeps a service from starting (catalog schemas delete).
+//     that keeps a service from starting (the catalog's command for it is
+//     `catalog schemas delete`).
 //
 // Memory is the same registry without Kafka, for tests.
 package schemaregistry
