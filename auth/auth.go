@@ -1,9 +1,13 @@
-// Package auth tells who is calling the catalog's HTTP API and what they
+// Package auth tells who is calling a service's HTTP API and what they
 // may do: it checks bearer tokens, from a file of hashed tokens
 // (TokenFile) or issued by an OpenID Connect provider (OIDC), and turns
-// them into a Principal, a subject with roles. What each role may do is
-// the HTTP adapter's policy (docs/security.md); this package only
-// authenticates.
+// them into a Principal, a subject with roles (reader, writer, admin).
+// What each role may do is the HTTP layer's policy (package httpapi's
+// Access; docs/security.md tells the catalog's); this package only
+// authenticates. TokensCommand is the command line that issues tokens and
+// hashes them for a token file (the catalog runs it as `catalog tokens`,
+// and its usage names that command; tokens start with TokenPrefix,
+// "catalog_", kept so that tokens already issued stay recognisable).
 package auth
 
 import (

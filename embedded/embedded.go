@@ -1,16 +1,20 @@
 // Package embedded runs an in-process Kafka broker (franz-go's kfake) so
-// that the service runs on a laptop with no setup. It persists its log under
+// that a service built on the runtime runs on a laptop with no setup, and
+// examples and tests have a broker of their own. It persists its log under
 // a directory, so data survives restarts, and listens on a real TCP address
 // so that kcat, rpk and other instances can use it.
 //
 // The broker listens on a loopback address only, and clients must
 // authenticate with SASL/SCRAM-SHA-512: another user or program on the
-// machine must not read or write the catalog's topics without the
-// password. The service's broker (StartIn) keeps its password in
+// machine must not read or write the service's topics without the
+// password. A service's broker (StartIn) keeps its password in
 // DATA_DIR/kafka-password, created at its first start with mode 0600, and
 // writes DATA_DIR/kafka-client.properties for kcat and other librdkafka
 // clients (kcat -F data/kafka-client.properties -L). Tests that want a
-// plain-text broker ask for one with Plaintext.
+// plain-text broker ask for one with Plaintext. (The user name "catalog"
+// and the cluster id "catalog-embedded" are fixed names kept from the
+// service the runtime was first written for, so that clients configured
+// with them keep working.)
 package embedded
 
 import (

@@ -1,8 +1,10 @@
 // Package kafkasec turns the Kafka security settings (TLS, optionally with
 // a client certificate, and SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)
-// into options for franz-go clients. Every Kafka client the catalog runs
-// (the service's, `catalog loadgen`'s and `catalog schemas`') gets its
-// security from a Config, read from the same variables and flags:
+// into options for franz-go clients, so that every Kafka client a
+// service runs (the service's own, and those of its command-line tools:
+// the catalog's `catalog loadgen` and `catalog schemas`, for instance)
+// gets its security from one Config, read from the same variables
+// (FromEnv) and flags (Flags):
 //
 //	KAFKA_TLS              true/false; on by default when a KAFKA_TLS_* file or name is set
 //	KAFKA_TLS_CA_FILE      PEM certificates to trust (default: the system's)
