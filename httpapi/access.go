@@ -161,7 +161,7 @@ func what(r *http.Request, role auth.Role) string {
 
 func roleList(roles []auth.Role) string {
 	if len(roles) == 0 {
-		return "no catalog role"
+		return "no role"
 	}
 	names := make([]string, len(roles))
 	for i, r := range roles {

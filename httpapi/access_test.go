@@ -184,7 +184,7 @@ func TestAccessProblemsExplain(t *testing.T) {
 		{call{"POST", "/people", "", createJane}, nil, "a write (POST) needs a bearer token (Authorization: Bearer <token>) with the writer role"},
 		{call{"POST", "/people", "", createJane}, []string{"Authorization", "Basic YTpi"}, `the Authorization header must be "Bearer <token>"`},
 		{call{"POST", "/people", "r", createJane}, nil, `a write (POST) needs the writer role; "rita" has the role reader`},
-		{call{"GET", "/metadata", "n", ""}, nil, `"/metadata" (an operator endpoint) needs the admin role; "nobody" has no catalog role`},
+		{call{"GET", "/metadata", "n", ""}, nil, `"/metadata" (an operator endpoint) needs the admin role; "nobody" has no role`},
 		{call{"POST", "/people", "x", createJane}, nil, "the bearer token was refused: not known"},
 	} {
 		w := c.do(t, h, c.header...)

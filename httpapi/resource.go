@@ -52,11 +52,11 @@ type Reader[S any] interface {
 type Resource[S, C, E any] struct {
 	// Aggregate is the aggregate the resource exposes.
 	Aggregate es.Aggregate[S, C, E]
-	// Singular names one item in messages ("author", for "author
-	// \"jane\" not found").
+	// Singular names one item in messages ("account", for "account
+	// \"a1\" not found").
 	Singular string
-	// KeyName names the key in paths and problems: "code" serves
-	// /authors/{code} and answers "malformed code in path".
+	// KeyName names the key in paths and problems: "id" serves
+	// /accounts/{id} and answers "malformed id in path".
 	KeyName string
 	// ValidKey reports why a key is malformed (a 400 in a path, before
 	// any read; a rejection before a command is sent), nil when it is

@@ -337,7 +337,7 @@ func (r *Registry) apply(rec *kgo.Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rec.Value == nil {
-		// An operator removed the schema (catalog schemas delete).
+		// An operator removed the schema (Registry.Delete).
 		if _, ok := r.schemas[fp]; ok {
 			r.log.Info("schema deleted by a tombstone", "partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
 		}
