@@ -10,6 +10,22 @@
 // KAFKA_BROKERS when the KAFKA_TLS_* and KAFKA_SASL_* variables say how
 // to connect to it as a super user (scripts/kafka's KAFKA_SECURITY=sasl_ssl
 // mode writes them), else kfake set up the same way.
+//
+// A test of a service built on the runtime starts like this (its functions
+// need the test's T, so there is no runnable example):
+//
+//	func TestDeposit(t *testing.T) {
+//		brokers := kafkatest.Brokers(t) // a kfake broker stops when t ends
+//		app, err := eskafka.NewApp(eskafka.AppConfig{
+//			Config: eskafka.Config{
+//				Brokers:    brokers,
+//				Service:    kafkatest.Service(t), // topics of its own on a shared cluster
+//				InstanceID: "one", Partitions: 3,
+//			},
+//			ReplicationFactor: kafkatest.ReplicationFactor(t, brokers),
+//		})
+//		...
+//	}
 package kafkatest
 
 import (
