@@ -67,7 +67,11 @@ func compute(f *fault, l *load) figures {
 	var tries []string
 	for _, a := range l.snapshot() {
 		if worst != nil && a.write && a.op == worst.op && a.key == worst.key {
-			tries = append(tries, fmt.Sprintf("%s via node%d %+.1fs %.1fs", statusName(a), a.instance+1, a.start.Sub(f.start).Seconds(), a.took.Seconds()))
+			try := fmt.Sprintf("%s via node%d %+.1fs %.1fs", statusName(a), a.instance+1, a.start.Sub(f.start).Seconds(), a.took.Seconds())
+			if a.detail != "" {
+				try += " (" + a.detail + ")"
+			}
+			tries = append(tries, try)
 		}
 		if a.start.Before(f.start) || a.start.After(f.healthy) {
 			continue

@@ -138,6 +138,7 @@ type attempt struct {
 	took      time.Duration
 	status    int    // 0: no answer (transport error or timeout)
 	err       string // the transport error
+	detail    string // the start of a 5xx answer to a write
 }
 
 // writeOp is one scripted write and what became of it.
@@ -332,6 +333,12 @@ func (l *load) do(o *writeOp, partition int32) bool {
 		if err != nil {
 			a.err = err.Error()
 		}
+		if status >= 500 {
+			a.detail = oneLine(answer)
+			if len(a.detail) > 160 {
+				a.detail = a.detail[:160]
+			}
+		}
 		l.record(a)
 		switch {
 		case err == nil && status >= 200 && status < 300:
@@ -401,6 +408,12 @@ func (l *load) reader() {
 		a.took, a.status = time.Since(a.start), status
 		if err != nil {
 			a.err = err.Error()
+		}
+		if status >= 500 {
+			a.detail = oneLine(answer)
+			if len(a.detail) > 160 {
+				a.detail = a.detail[:160]
+			}
 		}
 		l.record(a)
 		if status == http.StatusOK {
