@@ -117,6 +117,11 @@ func (m *BooksByAuthor) Topics() Topics { return m.topics }
 // Stages returns the two stages, to run and to watch.
 func (m *BooksByAuthor) Stages() []*eskafka.Stage { return []*eskafka.Stage{m.links, m.view} }
 
+// View returns the stage that keeps the views: the instance that owns an
+// author code's partition of it is the one that serves the code's view
+// (Get).
+func (m *BooksByAuthor) View() *eskafka.Stage { return m.view }
+
 // Get returns the view of an author code, if this instance serves it.
 func (m *BooksByAuthor) Get(code string) (booksbyauthor.View, error) {
 	var v booksbyauthor.View

@@ -43,6 +43,9 @@ func TestRegister(t *testing.T) {
 	if links, view := m.Stages()[0], m.Stages()[1]; stages["booksbyauthor.links"] != links || stages["booksbyauthor.view"] != view {
 		t.Error("the stages registered are not the read model's")
 	}
+	if m.View() != stages["booksbyauthor.view"] {
+		t.Error("View is not the stage that keeps the views")
+	}
 
 	plan, err := app.Plan()
 	if err != nil {

@@ -198,7 +198,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Aggregate: Authors(), Singular: "author", KeyName: "code", ValidKey: catalogapi.ValidAuthorCode,
 		Writer: authors.Gateway, Reader: authors.Processor, Commands: authorCommandsJSON(), Events: authorEventsJSON(),
 		Render: catalogapi.RenderAuthor, Writes: catalogapi.AuthorWrites(),
-		Reads: map[string]httpapi.Read{"books": catalogapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.Stages()[1])},
+		Reads: map[string]httpapi.Read{"books": catalogapi.BooksOfAuthorRead(byAuthor.Get, byAuthor.View())},
+	}
+	booksAPI := &catalogapi.Books{
+		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: catalogapi.ValidBookID,
+		Writer: books.Gateway, Reader: books.Processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
+		Render: catalogapi.RenderBook, Writes: catalogapi.BookWrites(),
+		Precheck: catalogapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
 	}
 	api := httpapi.Config{
 		WriteTimeout:  cfg.WriteTimeout,
@@ -206,7 +212,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Partitions:    int(cfg.Partitions),
 		Metadata:      s.metadata,
 		Observe:       s.metrics.Request,
-		Extra:         s.extraHandlers(brokers, rtCfg, codecs),
+		Extra:         s.extraHandlers(rtCfg, codecs, authorsAPI, booksAPI),
 		Health:        s,
 		Logger:        s.log,
 		AllowedHosts:  allowedHosts(cfg),
@@ -214,12 +220,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		AdminListener: cfg.AdminAddr != "",
 	}
 	api.Handle(authorsAPI)
-	api.Handle(&catalogapi.Books{
-		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: catalogapi.ValidBookID,
-		Writer: books.Gateway, Reader: books.Processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
-		Render: catalogapi.RenderBook, Writes: catalogapi.BookWrites(),
-		Precheck: catalogapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
-	})
+	api.Handle(booksAPI)
 	s.handler = httpapi.New(api)
 	if err := s.startAdmin(api); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/internal/catalogapi"
 	"github.com/bookscatalog/catalog/internal/web"
 	"github.com/bookscatalog/catalog/internal/web/catalogui"
 )
@@ -12,11 +13,11 @@ import (
 // extraHandlers returns the handlers mounted beside the JSON API: metrics
 // and the web application (the page at /, its assets under /ui/ and the
 // live events at /events/stream), drawn from the aggregates described
-// here.
-func (s *Service) extraHandlers(brokers []string, rtCfg eskafka.Config, codecs *kafkaCodecs) map[string]http.Handler {
+// here and named as the HTTP resources that serve them.
+func (s *Service) extraHandlers(rtCfg eskafka.Config, codecs *kafkaCodecs, authorsAPI *catalogapi.Authors, booksAPI *catalogapi.Books) map[string]http.Handler {
 	// Each aggregate the page shows: its description, its events topic
 	// and how to show its events as the JSON API does.
-	authors, books := catalogui.Authors(), catalogui.Books()
+	authors, books := catalogui.Authors(authorsAPI), catalogui.Books(booksAPI)
 	authors.Topic = eskafka.AggregateTopics(rtCfg.Service, authors.Name).Events
 	authors.Decode = web.EventDecoder(codecs.authors.Event, authorEventsJSON())
 	books.Topic = eskafka.AggregateTopics(rtCfg.Service, books.Name).Events

@@ -9,6 +9,8 @@ import (
 	"embed"
 	"io/fs"
 
+	"github.com/bookscatalog/catalog/httpapi"
+	"github.com/bookscatalog/catalog/internal/catalogapi"
 	"github.com/bookscatalog/catalog/internal/web"
 )
 
@@ -31,11 +33,20 @@ func Extension() fs.FS {
 	return sub
 }
 
-// Authors describes the authors to the page. The service sets its Topic
-// and Decode.
-func Authors() web.Aggregate {
-	return web.Aggregate{
-		Name: "authors", Singular: "author", Title: "Authors", Key: "code",
+// named returns a with the names of the HTTP resource r that serves the
+// aggregate: its plural (the collection's path), its singular and its key
+// (the path's key, also the representation's field that holds it). They
+// are declared once, with the resource; the page's title is the plural's
+// by default.
+func named[S, C, E any](r *httpapi.Resource[S, C, E], a web.Aggregate) web.Aggregate {
+	a.Name, a.Singular, a.Key = r.Aggregate.Name, r.Singular, r.KeyName
+	return a
+}
+
+// Authors describes to the page the authors the HTTP resource r serves,
+// named as r names them. The service sets its Topic and Decode.
+func Authors(r *catalogapi.Authors) web.Aggregate {
+	return named(r, web.Aggregate{
 		Label: []string{"{firstName} {lastName}"},
 		Fields: []web.Field{
 			{Name: "code", Label: "Code", Hint: "A short unique slug, such as jane-austen.", Create: true},
@@ -49,15 +60,16 @@ func Authors() web.Aggregate {
 			{Type: "AuthorUpdated", Describe: []string{"Names changed to {firstName} {lastName}"}, Summary: []string{"{firstName} {lastName}"}},
 			{Type: "AuthorDeleted", Describe: []string{"Deleted"}},
 		},
-	}
+	})
 }
 
-// Books describes the books to the page; their views are the extension's.
-// The service sets its Topic and Decode.
-func Books() web.Aggregate {
-	return web.Aggregate{
-		Name: "books", Singular: "book", Title: "Books", Key: "id", ShortKey: true,
-		Label: []string{"{title}"},
+// Books describes to the page the books the HTTP resource r serves, named
+// as r names them; their views are the extension's. The service sets its
+// Topic and Decode.
+func Books(r *catalogapi.Books) web.Aggregate {
+	return named(r, web.Aggregate{
+		ShortKey: true,
+		Label:    []string{"{title}"},
 		Fields: []web.Field{
 			{Name: "title", Label: "Title", Create: true, Update: true},
 			{Name: "authorCode", Label: "Author code", Optional: true, Create: true},
@@ -73,5 +85,5 @@ func Books() web.Aggregate {
 			{Type: "ChapterRemoved", Describe: []string{"Chapter {chapterId} removed"}, Summary: []string{"chapter {chapterId}"}},
 			{Type: "BookRemoved", Describe: []string{"Removed"}},
 		},
-	}
+	})
 }
