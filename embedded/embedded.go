@@ -320,7 +320,7 @@ func createPassword(dataDir, path string) ([]byte, error) {
 // writeClientProperties writes dataDir's ClientPropertiesFile: how kcat
 // connects to the broker at addr.
 func writeClientProperties(dataDir, addr string, creds kafkasec.SASL) error {
-	content := fmt.Sprintf(`# The catalog's embedded Kafka broker (DATA_DIR %s), for kcat and other
+	content := fmt.Sprintf(`# The embedded Kafka broker (DATA_DIR %s), for kcat and other
 # librdkafka clients:  kcat -F %s -L
 # Written at every start of the broker; the password is %s's.
 bootstrap.servers=%s
