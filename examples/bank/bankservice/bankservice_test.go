@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,13 +31,21 @@ const deadline = 2 * time.Minute
 // returns the server's URL once the bank is ready.
 func startBank(t *testing.T) string {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	base, _ := runBank(t, kafkatest.Brokers(t), kafkatest.Service(t))
+	return base
+}
+
+// runBank runs a bank of service on brokers, with stores in memory, and
+// returns its URL once it is ready, and a function that stops it (also
+// called when the test ends).
+func runBank(t *testing.T, brokers []string, service string) (base string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	bank, err := bankservice.New(ctx, bankservice.Config{
 		App: eskafka.AppConfig{
 			Config: eskafka.Config{
-				Brokers: brokers, Service: kafkatest.Service(t), InstanceID: "i1", Partitions: 3,
+				Brokers: brokers, Service: service, InstanceID: "i1", Partitions: 3,
 				Logger: slog.New(slog.DiscardHandler),
 			},
 			ReplicationFactor: kafkatest.ReplicationFactor(t, brokers),
@@ -45,23 +54,27 @@ func startBank(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
+	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bank.Run(runCtx) }()
 	srv := httptest.NewServer(bank.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("the bank stopped with %v", err)
-		}
-		bank.Close()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			cancelRun()
+			if err := <-done; err != nil {
+				t.Errorf("the bank stopped with %v", err)
+			}
+			bank.Close()
+		})
+	}
+	t.Cleanup(stop)
 	eventually(t, "the bank is ready", func() (bool, string) {
 		status, body := do(t, srv.URL, "GET", "/readyz", "")
 		return status == http.StatusOK, body
 	})
-	return srv.URL
+	return srv.URL, stop
 }
 
 // do sends a request with a JSON body (none if empty) and returns the
@@ -236,4 +249,33 @@ func TestBankRefusals(t *testing.T) {
 			t.Errorf("%s %s %s: %+v, want code %q field %q", c.method, c.path, c.body, p, c.code, c.field)
 		}
 	}
+}
+
+// TestBankRestores stops a bank and starts another with empty stores on
+// the same topics: the accounts and the balances come back, restored from
+// their changelogs, and the new bank goes on from there.
+func TestBankRestores(t *testing.T) {
+	brokers, service := kafkatest.Brokers(t), kafkatest.Service(t)
+	base, stop := runBank(t, brokers, service)
+	must(t, base, "POST", "/accounts", `{"id":"a1","customer":"alice"}`, http.StatusCreated, nil)
+	must(t, base, "POST", "/accounts", `{"id":"a2","customer":"alice"}`, http.StatusCreated, nil)
+	must(t, base, "POST", "/accounts/a1/deposits", `{"amount":100}`, http.StatusOK, nil)
+	must(t, base, "POST", "/accounts/a2/deposits", `{"amount":20}`, http.StatusOK, nil)
+	balanceIs(t, base, "alice", 120, map[string]int64{"a1": 100, "a2": 20})
+	stop()
+
+	base, _ = runBank(t, brokers, service)
+	var s account.State
+	must(t, base, "GET", "/accounts/a1", "", http.StatusOK, &s)
+	if s != (account.State{ID: "a1", Customer: "alice", Balance: 100, Version: 2}) {
+		t.Fatalf("a1 after a restart: %+v", s)
+	}
+	balanceIs(t, base, "alice", 120, map[string]int64{"a1": 100, "a2": 20})
+	var p httpapi.Problem
+	must(t, base, "POST", "/accounts/a2/withdrawals", `{"amount":21}`, http.StatusUnprocessableEntity, &p)
+	if p.Code != account.CodeInsufficientFunds {
+		t.Fatalf("withdrawing too much after a restart: %+v", p)
+	}
+	must(t, base, "POST", "/accounts/a2/withdrawals", `{"amount":20}`, http.StatusOK, nil)
+	balanceIs(t, base, "alice", 100, map[string]int64{"a1": 100, "a2": 0})
 }
