@@ -72,7 +72,7 @@ func ExampleApp_AddStage() {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	for !app.Ready() {
+	for !app.Ready() && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for i, c := range []cmd{open{"c1"}, add{"c1", 5}, add{"c1", 2}} {
