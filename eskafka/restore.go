@@ -79,9 +79,21 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			if !ok || end.Err != nil {
 				return 0, fmt.Errorf("last stable offset of %s/%d: %v", topic, part, end.Err)
 			}
-			next, _, err := cfg.Store.Offset(topic, part)
+			next, recorded, err := cfg.Store.Offset(topic, part)
 			if err != nil {
 				return 0, err
+			}
+			if !recorded {
+				// The store never read this partition: what it holds
+				// under the table's keys came from other topics (the
+				// same DATA_DIR with another SERVICE, say) and would
+				// answer for this one (a state, or a msgId already
+				// processed). Dropped; the partition is read from its
+				// start.
+				if err := drop(topic, part); err != nil {
+					return 0, err
+				}
+				next = 0
 			}
 			if next > end.Offset {
 				cfg.Logger.Warn("store is ahead of its changelog (topic recreated?); rebuilding the partition", "topic", topic, "partition", part, "store", next, "topic_end", end.Offset)
