@@ -39,6 +39,12 @@ const (
 	// A fetch in flight to a frozen leader holds its partitions until
 	// this plus the overhead, even after the leadership has moved.
 	fetchMaxWait = 2 * time.Second
+	// metadataMinAge is how soon after a refresh the cluster metadata
+	// may be asked again when a request fails: franz-go's 5 s default
+	// keeps a client on a fenced leader that long after the first
+	// timeout, and delays its retry of a produce answered
+	// CONCURRENT_TRANSACTIONS (docs/performance.md).
+	metadataMinAge = 100 * time.Millisecond
 	// commitDeadline bounds a batch's flush and commit. A commit on a
 	// healthy cluster takes milliseconds to a second; past this, the
 	// session is presumed stuck on a broker that stopped answering.
@@ -63,6 +69,7 @@ func FailoverOpts() []kgo.Opt {
 		kgo.RequestTimeoutOverhead(requestTimeoutOverhead),
 		kgo.ProduceRequestTimeout(produceRequestTimeout),
 		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.MetadataMinAge(metadataMinAge),
 	}
 }
 

@@ -256,12 +256,12 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// Batches are cut under each topic's max.message.bytes, so
 		// that only a record too large on its own can be refused.
 		BatchMaxBytes(limits),
-		// franz-go retries a produce answered CONCURRENT_TRANSACTIONS
-		// (the previous transaction's markers are still being
-		// written, frequent on a replicated cluster) only after a
-		// metadata refresh, at most one per MetadataMinAge: its 5 s
-		// default stalls writes for seconds (docs/performance.md).
-		kgo.MetadataMinAge(100 * time.Millisecond),
+		// FailoverOpts also lowers MetadataMinAge: franz-go retries a
+		// produce answered CONCURRENT_TRANSACTIONS (the previous
+		// transaction's markers are still being written, frequent on
+		// a replicated cluster) only after a metadata refresh, at
+		// most one per MetadataMinAge, whose 5 s default stalls
+		// writes for seconds (docs/performance.md).
 	}, FailoverOpts()...), sessCfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
