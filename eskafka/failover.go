@@ -39,6 +39,10 @@ const (
 	// A fetch in flight to a frozen leader holds its partitions until
 	// this plus the overhead, even after the leadership has moved.
 	fetchMaxWait = 2 * time.Second
+	// dialTimeout bounds a connection attempt. A frozen broker's kernel
+	// completes handshakes only until its listen backlog fills; after
+	// that a dial waits out franz-go's 10 s default.
+	dialTimeout = 3 * time.Second
 	// metadataMinAge is how soon after a refresh the cluster metadata
 	// may be asked again when a request fails: franz-go's 5 s default
 	// keeps a client on a fenced leader that long after the first
@@ -70,6 +74,7 @@ func FailoverOpts() []kgo.Opt {
 		kgo.ProduceRequestTimeout(produceRequestTimeout),
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.MetadataMinAge(metadataMinAge),
+		kgo.DialTimeout(dialTimeout),
 	}
 }
 
@@ -120,7 +125,19 @@ type silentBrokers struct {
 
 // OnBrokerRead implements kgo.HookBrokerRead.
 func (b *silentBrokers) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+	b.note(meta, err)
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect: a dial that times out
+// is a broker that does not answer too.
+func (b *silentBrokers) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	b.note(meta, err)
+}
+
+// note remembers meta's broker as silent if err is a timeout.
+func (b *silentBrokers) note(meta kgo.BrokerMetadata, err error) {
+	var nerr net.Error
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) && !(errors.As(err, &nerr) && nerr.Timeout()) {
 		return
 	}
 	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))

@@ -2,6 +2,7 @@ package eskafka
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"testing"
@@ -36,7 +37,24 @@ func TestSilentBrokersLeftOutOfSeeds(t *testing.T) {
 	if got := b.seeds(seeds); !slices.Equal(got, seeds) {
 		t.Fatalf("after %v: seeds %v, want all of them again", unresponsiveFor, got)
 	}
+	// A dial that times out counts as well.
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
+	b.OnBrokerConnect(kgo.BrokerMetadata{Host: "10.0.0.3", Port: 9092}, 0, nil, dialTimeout)
+	if got, want := b.seeds(seeds), []string{"10.0.0.1:9092", "10.0.0.2:9092"}; !slices.Equal(got, want) {
+		t.Fatalf("after a dial timeout of 10.0.0.3: seeds %v, want %v", got, want)
+	}
+	now = now.Add(unresponsiveFor)
+	if got := b.seeds(seeds); !slices.Equal(got, seeds) {
+		t.Fatalf("after %v: seeds %v, want all of them again", unresponsiveFor, got)
+	}
 	if len(b.silent) != 0 {
 		t.Fatalf("expired entries kept: %v", b.silent)
 	}
 }
+
+// timeoutErr is a net.Error that timed out (as a dial that did).
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
