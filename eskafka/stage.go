@@ -498,13 +498,7 @@ func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
 // Put sets key in table to value (nil deletes it), writing the change to
 // the table's changelog in the input record's partition.
 func (tx *Tx) Put(t *Table, key string, value []byte) {
-	sk := t.storeKey(tx.in.Partition, key)
-	tx.staged[sk] = value
-	if value == nil {
-		tx.batch.Delete(sk)
-	} else {
-		tx.batch.Put(sk, value)
-	}
+	tx.PutLocal(t, key, value)
 	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
 }
 
