@@ -425,7 +425,13 @@ func (r *runner) owned(in *instance) []int32 {
 // and still 3s later: those must never commit. A transaction seen open
 // only at first may have had its commit request on the way when the
 // process was killed or frozen (the coordinator still says Ongoing while
-// it writes PrepareCommit): that commit is legitimate.
+// it writes PrepareCommit): that commit is legitimate. So is the commit of
+// a transaction that already holds its consumer offsets (a partition of
+// __consumer_offsets): the process was inside its commit, the group took
+// the offsets while the member was still in it (KIP-447), and the next
+// owner of its partitions waits until that transaction ends (a fetch of
+// the offsets requires them stable); a frozen process may send its commit
+// when it wakes, a commit franz-go decided before the freeze.
 func (r *runner) recordOpen(f *fault, in *instance, what string) {
 	first, err := openTransactions(r.c, r.instanceTxnIDs(in))
 	if err == nil {
@@ -443,10 +449,17 @@ func (r *runner) recordOpen(f *fault, in *instance, what string) {
 		f.note("describe the transactions of %s: %v", in.name, err)
 		return
 	}
-	var parts []string
+	var parts, ending []string
 	for _, tx := range first {
+		if _, ok := tx.Topics["__consumer_offsets"]; ok {
+			ending = append(ending, strings.TrimPrefix(tx.TxnID, r.service+"."))
+			continue
+		}
 		r.fenced = append(r.fenced, fencedTxn{instance: in.name, fault: what, txnID: tx.TxnID, producer: tx.ProducerID, epoch: tx.ProducerEpoch})
 		parts = append(parts, fmt.Sprintf("%s (producer %d, epoch %d, %d topics)", strings.TrimPrefix(tx.TxnID, r.service+"."), tx.ProducerID, tx.ProducerEpoch, len(tx.Topics)))
+	}
+	if len(ending) > 0 {
+		f.note("%s was committing the offsets of %d transactions when it was %s (they may commit): %s", in.name, len(ending), what, strings.Join(ending, ", "))
 	}
 	if len(parts) == 0 {
 		f.note("%s had no transaction open (and not ending) when it was %s", in.name, what)
