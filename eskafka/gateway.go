@@ -61,7 +61,10 @@ func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, 
 		kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100e6), // 100ms: outcomes are latency-sensitive
+		// The fetch wait is FailoverOpts': a broker answers a fetch as
+		// soon as a record arrives, so a long wait costs no latency,
+		// and a short one costs idle requests (with 100 ms, half the
+		// idle service's CPU: docs/performance.md).
 	), cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("results client: %w", err)
