@@ -2,7 +2,8 @@
 // Resource per aggregate, built from its es.Aggregate and registered with
 // Config.Handle, gives JSON reads (one item, pages in key order, history
 // and past states), the write endpoints it declares (Write), and CQRS
-// command endpoints; the API adds probes, operator endpoints, access
+// command endpoints; a View serves a read model keyed by anything else (a
+// customer's balance); the API adds probes, operator endpoints, access
 // control, a Host check and forwarding between instances. Writes become
 // commands sent through the event-sourcing runtime and answered with their
 // outcome; reads come from the local stores, or from the instance that

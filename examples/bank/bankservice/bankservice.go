@@ -19,10 +19,7 @@ package bankservice
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 
@@ -49,9 +46,8 @@ type Config struct {
 
 // Bank is one instance of the bank service.
 type Bank struct {
-	app      *eskafka.App
-	balances *balance.Model
-	handler  http.Handler
+	app     *eskafka.App
+	handler http.Handler
 }
 
 // New registers the bank's aggregate and read model in a new App, creates
@@ -77,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Bank, error) {
 		app.Close()
 		return nil, fmt.Errorf("start the bank: %w", err)
 	}
-	b := &Bank{app: app, balances: balances}
+	b := &Bank{app: app}
 
 	// The API: the caller's settings, with the bank's routes added to
 	// copies of its lists.
@@ -92,10 +88,22 @@ func New(ctx context.Context, cfg Config) (*Bank, error) {
 		Commands: commands, Events: events,
 		Writes: accountWrites(),
 	})
-	extra := map[string]http.Handler{}
-	maps.Copy(extra, api.Extra)
-	extra["GET /customers/{customer}/balance"] = http.HandlerFunc(b.customerBalance)
-	api.Extra = extra
+	// The balance is keyed by customer, not by an aggregate: a View,
+	// read on the instance that owns the customer, forwarded there from
+	// any other.
+	api.Handle(&httpapi.View{
+		Path: "/customers/{customer}/balance", Singular: "balance",
+		ValidKey: func(customer string) error {
+			if rej := account.ValidateID("customer", customer); rej != nil {
+				return rej
+			}
+			return nil
+		},
+		Read: httpapi.Read{
+			Get:       func(_ context.Context, customer string) (any, error) { return balances.Get(customer) },
+			Ownership: balances.Ownership(),
+		},
+	})
 	if api.Logger == nil {
 		api.Logger = cfg.App.Logger
 	}
@@ -162,47 +170,6 @@ func decodeAmount(r *httpapi.WriteRequest) (int64, *httpapi.Problem) {
 		return 0, p
 	}
 	return *body.Amount, nil
-}
-
-// customerBalance serves GET /customers/{customer}/balance from the read
-// model. A read model keyed by something that is not an aggregate has no
-// httpapi.Resource to hang from, so this handler is mounted as one of
-// Config.Extra and answers from this instance's partitions only: a
-// customer served by another instance is a 503, to retry there.
-func (b *Bank) customerBalance(w http.ResponseWriter, r *http.Request) {
-	customer := r.PathValue("customer")
-	if rej := account.ValidateID("customer", customer); rej != nil {
-		p := httpapi.NewProblem(http.StatusBadRequest, "malformed customer in path: %s", rej.Message)
-		p.Field = "customer"
-		writeJSON(w, p.Status, p)
-		return
-	}
-	v, err := b.balances.Get(customer)
-	switch {
-	case err == nil:
-		writeJSON(w, http.StatusOK, v)
-	case errors.Is(err, eskafka.ErrNotFound):
-		p := httpapi.NewProblem(http.StatusNotFound, "customer %s has no open account", httpapi.Quote(customer))
-		writeJSON(w, p.Status, p)
-	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner):
-		w.Header().Set("Retry-After", "1")
-		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the balance of customer %s is not served here yet; retry shortly", httpapi.Quote(customer))
-		writeJSON(w, p.Status, p)
-	default:
-		p := httpapi.NewProblem(http.StatusInternalServerError, "read the balance of customer %s: %v", httpapi.Quote(customer), err)
-		writeJSON(w, p.Status, p)
-	}
-}
-
-// writeJSON answers v as JSON with status; a *httpapi.Problem as a
-// problem document (RFC 9457).
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if _, ok := v.(*httpapi.Problem); ok {
-		w.Header().Set("Content-Type", "application/problem+json")
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Handler returns the HTTP API.
