@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/eskafka"
@@ -28,6 +27,7 @@ import (
 	"github.com/bookscatalog/catalog/internal/domain/book"
 	"github.com/bookscatalog/catalog/internal/domain/booksbyauthor"
 	"github.com/bookscatalog/catalog/internal/projection"
+	"github.com/bookscatalog/catalog/kafkatest"
 	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
@@ -53,60 +53,26 @@ func (r record) String() string {
 // readTopic returns every committed record of topic (read_committed, up to
 // the last stable offsets), in offset order per partition.
 func readTopic(brokers []string, topic string) ([]record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	recs, err := kafkatest.ReadTopic(ctx, brokers, topic, true)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list last stable offsets of %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out []record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reading %s: timed out with partitions %v left", topic, want)
-		}
-		if errs := fs.Errors(); len(errs) > 0 {
-			return nil, fmt.Errorf("fetch %s/%d: %w", errs[0].Topic, errs[0].Partition, errs[0].Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
+	out := make([]record, 0, len(recs))
+	for _, r := range recs {
+		rec := record{topic: topic, partition: r.Partition, offset: r.Offset, key: string(r.Key), value: r.Value, producer: r.ProducerID, epoch: r.ProducerEpoch}
+		for _, h := range r.Headers {
+			switch h.Key {
+			case eskafka.HeaderMsgID:
+				rec.msgID = string(h.Value)
+			case eskafka.HeaderVersion:
+				rec.version = string(h.Value)
+			case eskafka.HeaderType:
+				rec.typ = string(h.Value)
 			}
-			if !r.Attrs.IsControl() {
-				rec := record{topic: topic, partition: r.Partition, offset: r.Offset, key: string(r.Key), value: r.Value, producer: r.ProducerID, epoch: r.ProducerEpoch}
-				for _, h := range r.Headers {
-					switch h.Key {
-					case eskafka.HeaderMsgID:
-						rec.msgID = string(h.Value)
-					case eskafka.HeaderVersion:
-						rec.version = string(h.Value)
-					case eskafka.HeaderType:
-						rec.typ = string(h.Value)
-					}
-				}
-				out = append(out, rec)
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+		}
+		out = append(out, rec)
 	}
 	return out, nil
 }

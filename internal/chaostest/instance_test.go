@@ -5,7 +5,6 @@ package chaostest
 // thawed (SIGCONT), started again.
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/proctest"
 )
 
 // moduleRoot returns the directory of the module's go.mod; go test puts the
@@ -72,13 +73,13 @@ type instance struct {
 // under dir and a free port of 127.0.0.1; its process is killed when the
 // test ends, and the output of each of its runs printed if the test failed.
 func newInstance(t *testing.T, name, bin, dir string, env []string) *instance {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(t)))
 	in := &instance{name: name, bin: bin, env: env, dataDir: filepath.Join(dir, name), addr: addr, url: "http://" + addr, logDir: dir}
 	t.Cleanup(func() {
 		in.kill(t)
 		if t.Failed() {
 			for r := 1; r <= in.runs; r++ {
-				t.Logf("output of %s, run %d:\n%s", in.name, r, tail(in.logPath(r), 48<<10))
+				t.Logf("output of %s, run %d:\n%s", in.name, r, proctest.Tail(in.logPath(r), 48<<10))
 			}
 		}
 	})
@@ -226,34 +227,4 @@ func (in *instance) instanceID(t *testing.T) string {
 		t.Fatalf("instance id of %s: %v", in.name, err)
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// tail returns the last max bytes of the file at path.
-func tail(path string, max int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-		return "[... earlier output cut ...]\n" + string(b)
-	}
-	if len(b) == 0 {
-		return "(no output)"
-	}
-	return string(b)
 }

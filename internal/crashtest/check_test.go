@@ -23,6 +23,7 @@ import (
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/catalogavro"
 	"github.com/bookscatalog/catalog/internal/domain/author"
+	"github.com/bookscatalog/catalog/kafkatest"
 	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
@@ -318,69 +319,26 @@ func readTopic(brokers []string, topic string) ([]topicRecord, error) {
 // offsets); else every record written so far, of open and aborted
 // transactions too (read_uncommitted, up to the high watermarks).
 func readTopicAs(brokers []string, topic string, committed bool) ([]topicRecord, error) {
-	iso := kgo.ReadCommitted()
-	if !committed {
-		iso = kgo.ReadUncommitted()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	recs, err := kafkatest.ReadTopic(ctx, brokers, topic, committed)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	list, what := adm.ListCommittedOffsets, "last stable offsets"
-	if !committed {
-		list, what = adm.ListEndOffsets, "end offsets"
-	}
-	ends, err := list(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list %s of %s: %w", what, topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out []topicRecord
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reading %s: timed out with partitions %v left", topic, want)
-		}
-		if errs := fs.Errors(); len(errs) > 0 {
-			return nil, fmt.Errorf("fetch %s/%d: %w", errs[0].Topic, errs[0].Partition, errs[0].Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
+	out := make([]topicRecord, 0, len(recs))
+	for _, r := range recs {
+		tr := topicRecord{partition: r.Partition, offset: r.Offset, key: string(r.Key), value: r.Value}
+		for _, h := range r.Headers {
+			switch h.Key {
+			case eskafka.HeaderMsgID:
+				tr.msgID = string(h.Value)
+			case eskafka.HeaderVersion:
+				tr.version = string(h.Value)
+			case eskafka.HeaderType:
+				tr.typ = string(h.Value)
 			}
-			if !r.Attrs.IsControl() {
-				tr := topicRecord{partition: r.Partition, offset: r.Offset, key: string(r.Key), value: r.Value}
-				for _, h := range r.Headers {
-					switch h.Key {
-					case eskafka.HeaderMsgID:
-						tr.msgID = string(h.Value)
-					case eskafka.HeaderVersion:
-						tr.version = string(h.Value)
-					case eskafka.HeaderType:
-						tr.typ = string(h.Value)
-					}
-				}
-				out = append(out, tr)
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+		}
+		out = append(out, tr)
 	}
 	return out, nil
 }

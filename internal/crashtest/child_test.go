@@ -4,7 +4,6 @@ package crashtest
 // configuration in the environment, wait until it is ready, kill it.
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/proctest"
 )
 
 // buildCatalog builds cmd/catalog into a temporary directory and returns
@@ -89,7 +90,7 @@ func (d *deployment) start() *child {
 	d.t.Helper()
 	d.started++
 	name := fmt.Sprintf("instance-%d", d.started)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(d.t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(d.t)))
 	return d.launch(name, d.dataDir, addr)
 }
 
@@ -130,7 +131,7 @@ func (d *deployment) launch(name, dataDir, addr string) *child {
 	t.Cleanup(func() {
 		c.kill(t)
 		if t.Failed() || testing.Verbose() {
-			t.Logf("output of %s (pid %d, %s):\n%s", c.name, cmd.Process.Pid, c.exitStatus(), tail(c.stderr, 64<<10))
+			t.Logf("output of %s (pid %d, %s):\n%s", c.name, cmd.Process.Pid, c.exitStatus(), proctest.Tail(c.stderr, 64<<10))
 		}
 	})
 	return c
@@ -230,34 +231,4 @@ func (d *deployment) childLogLevel() string {
 		return d.logLevel
 	}
 	return "warn"
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// tail returns the last max bytes of the file at path.
-func tail(path string, max int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-		return "[... earlier output cut ...]\n" + string(b)
-	}
-	if len(b) == 0 {
-		return "(no output)"
-	}
-	return string(b)
 }

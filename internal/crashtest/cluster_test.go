@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/internal/proctest"
 	"github.com/bookscatalog/catalog/kafkatest"
 )
 
@@ -252,7 +253,7 @@ func newCluster(t *testing.T, bin string, brokers []string, n int) *cluster {
 	t.Cleanup(c.hc.CloseIdleConnections)
 	for i := range n {
 		name := fmt.Sprintf("node%d", i+1)
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(t)))
 		c.nodes = append(c.nodes, &node{name: name, dataDir: filepath.Join(dir, name), addr: addr, url: "http://" + addr})
 	}
 	return c

@@ -22,6 +22,7 @@ import (
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/ids"
 	"github.com/bookscatalog/catalog/internal/domain/book"
+	"github.com/bookscatalog/catalog/internal/proctest"
 	"github.com/bookscatalog/catalog/kafkatest"
 )
 
@@ -59,7 +60,7 @@ func TestReactionExactlyOnceAcrossKill(t *testing.T) {
 		dataDir: filepath.Join(dir, "data"), logDir: dir, partitions: clusterPartitions, logLevel: "info",
 	}
 	topics := eskafka.AggregateTopics(d.service, "books")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(t)))
 	url := "http://" + addr
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
 	t.Cleanup(hc.CloseIdleConnections)

@@ -1,0 +1,36 @@
+package proctest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if got := Tail(path, 10); !strings.HasPrefix(got, "(cannot read") {
+		t.Fatalf("missing file: %q", got)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Tail(path, 10); got != "(no output)" {
+		t.Fatalf("empty file: %q", got)
+	}
+	if err := os.WriteFile(path, []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Tail(path, 100); got != "one\ntwo\nthree\n" {
+		t.Fatalf("short file: %q", got)
+	}
+	if got := Tail(path, 8); got != "[... earlier output cut ...]\nthree\n" {
+		t.Fatalf("cut at a line start: %q", got)
+	}
+}
+
+func TestFreePort(t *testing.T) {
+	if p := FreePort(t); p <= 0 || p > 65535 {
+		t.Fatalf("port %d", p)
+	}
+}
