@@ -5,63 +5,19 @@
 // (AUTH_READS), reads and follows the live events with it.
 //
 // Run it with scripts/e2e, which installs Chromium and playwright-core.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { executablePath, freePort, repo, scenario, shots, waitFor } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const shots = path.join(here, 'screenshots');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-let failed = false;
-function step(name, fn) {
-  it(name, { timeout: 60_000 }, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
-      return;
-    }
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function waitFor(what, fn, timeoutMs = 30_000, everyMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const scene = scenario();
+const step = scene.step;
 
 // A token per role, as `catalog tokens new` makes them, and the file that
 // lists their hashes.
@@ -93,7 +49,7 @@ describe('the web page with tokens', { timeout: 240_000 }, () => {
       });
       fs.mkdirSync(shots, { recursive: true });
     } catch (err) {
-      failed = true;
+      scene.failed = true;
       throw err;
     }
   });
@@ -138,11 +94,11 @@ describe('the web page with tokens', { timeout: 240_000 }, () => {
 
   after(async () => {
     const page = context && context.pages()[0];
-    if (page && failed) await page.screenshot({ path: path.join(shots, 'auth-failure.png'), fullPage: true }).catch(() => {});
+    if (page && scene.failed) await page.screenshot({ path: path.join(shots, 'auth-failure.png'), fullPage: true }).catch(() => {});
     if (context) await context.close();
     for (const svc of services) {
       await stop(svc);
-      if (failed) console.error(`--- ${svc.logPath} (tail)\n${fs.readFileSync(svc.logPath, 'utf8').split('\n').slice(-30).join('\n')}`);
+      if (scene.failed) console.error(`--- ${svc.logPath} (tail)\n${fs.readFileSync(svc.logPath, 'utf8').split('\n').slice(-30).join('\n')}`);
     }
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });

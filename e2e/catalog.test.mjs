@@ -10,64 +10,18 @@
 // to e2e/screenshots/.
 //
 // Run it with scripts/e2e, which installs Chromium and playwright-core.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { executablePath, freePort, here, repo, scenario, shots, waitFor } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const shots = path.join(here, 'screenshots');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-// step is one step of the scenario; a failure is remembered so that the
-// clean-up saves a screenshot and the service's log.
-let failed = false;
-function step(name, fn) {
-  it(name, { timeout: 60_000 }, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
-      return;
-    }
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function waitFor(what, fn, timeoutMs = 30_000, everyMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const scene = scenario();
+const step = scene.step;
 
 describe('the catalog web page', { timeout: 240_000 }, () => {
   let tmp;
@@ -82,7 +36,7 @@ describe('the catalog web page', { timeout: 240_000 }, () => {
     try {
       await start();
     } catch (err) {
-      failed = true;
+      scene.failed = true;
       throw err;
     }
   });
@@ -138,7 +92,7 @@ describe('the catalog web page', { timeout: 240_000 }, () => {
   }
 
   after(async () => {
-    if (page && failed) await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+    if (page && scene.failed) await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});
     if (context) await context.close();
     if (service && !service.exited) {
       service.kill('SIGTERM');
@@ -146,7 +100,7 @@ describe('the catalog web page', { timeout: 240_000 }, () => {
       await serviceExit;
       clearTimeout(timer);
     }
-    if (failed && logPath) {
+    if (scene.failed && logPath) {
       console.error(`--- service log (tail)\n${fs.readFileSync(logPath, 'utf8').split('\n').slice(-40).join('\n')}`);
     }
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });

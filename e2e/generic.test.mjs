@@ -7,62 +7,18 @@
 // nothing of authors or books.
 //
 // Run it with scripts/e2e, which installs Chromium and playwright-core.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { executablePath, freePort, here, repo, scenario, shots, waitFor } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const shots = path.join(here, 'screenshots');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-let failed = false;
-function step(name, fn) {
-  it(name, { timeout: 60_000 }, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
-      return;
-    }
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  });
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function waitFor(what, fn, timeoutMs = 30_000, everyMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const scene = scenario();
+const step = scene.step;
 
 describe('the generic page, with an aggregate of its own', { timeout: 120_000 }, () => {
   let tmp;
@@ -99,13 +55,13 @@ describe('the generic page, with an aggregate of its own', { timeout: 120_000 },
       page.on('pageerror', (err) => { page.errors = [...(page.errors || []), String(err)]; });
       fs.mkdirSync(shots, { recursive: true });
     } catch (err) {
-      failed = true;
+      scene.failed = true;
       throw err;
     }
   });
 
   after(async () => {
-    if (page && failed) await page.screenshot({ path: path.join(shots, 'generic-failure.png'), fullPage: true }).catch(() => {});
+    if (page && scene.failed) await page.screenshot({ path: path.join(shots, 'generic-failure.png'), fullPage: true }).catch(() => {});
     if (context) await context.close();
     if (server && !server.exited) {
       server.kill('SIGTERM');
