@@ -295,10 +295,13 @@ func (b *ownershipBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMembe
 		m.ProtocolMetadata = meta.AppendTo(nil)
 		eligible = append(eligible, m)
 	}
-	mb, topics, err := b.inner.MemberBalancer(eligible)
+	// The inner balancer names the protocol and writes the join
+	// metadata (what each member owns); the plan is instanceBalance's.
+	mb, err := kgo.NewConsumerBalancer(instanceBalance{}, eligible)
 	if err != nil {
 		return nil, nil, err
 	}
+	topics := mb.MemberTopics()
 	return &ownershipMemberBalancer{inner: mb, urls: urls, excluded: excluded, secret: b.secret}, topics, nil
 }
 

@@ -34,6 +34,14 @@ type Config struct {
 	Store store.Store
 	// MaxBatch bounds the records of one transaction (default 1000).
 	MaxBatch int
+	// Lanes is how many transactions each stage keeps in flight on one
+	// instance (default 1): each lane is a member of the stage's group
+	// with its own transactional producer, processing the partitions it
+	// is assigned. More lanes overlap one batch's commit with the next
+	// batch's work on other partitions (docs/performance.md); each costs
+	// a Kafka client and a group member. Past the partitions an instance
+	// owns, a lane has nothing to do.
+	Lanes int
 	// Linger is how long a transaction may wait for more records after
 	// its first one, up to MaxBatch (default 0: take what has arrived).
 	Linger time.Duration
@@ -96,6 +104,9 @@ func (nopObserver) Poisoned(string, string)                      {}
 func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
+	}
+	if c.Lanes <= 0 {
+		c.Lanes = 1
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second

@@ -2,6 +2,7 @@ package eskafka
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,7 @@ type health struct {
 	failures   int // failed batches or sessions since the last commit
 	lastErr    error
 	lastCommit time.Time
-	busySince  time.Time // start of the batch in progress
+	busySince  map[int]time.Time // lane -> start of its batch in progress
 	lag        map[store.TopicPartition]int64
 	lagSince   time.Time // since when some input partition has lag
 }
@@ -43,17 +44,20 @@ func (s *Stage) noteFailure(err error) {
 	h.lastErr = err
 }
 
-func (s *Stage) beginBusy(t time.Time) {
+func (s *Stage) beginBusy(lane int, t time.Time) {
 	h := &s.health
 	h.mu.Lock()
-	h.busySince = t
+	if h.busySince == nil {
+		h.busySince = map[int]time.Time{}
+	}
+	h.busySince[lane] = t
 	h.mu.Unlock()
 }
 
-func (s *Stage) endBusy() {
+func (s *Stage) endBusy(lane int) {
 	h := &s.health
 	h.mu.Lock()
-	h.busySince = time.Time{}
+	delete(h.busySince, lane)
 	h.mu.Unlock()
 }
 
@@ -81,12 +85,20 @@ func (s *Stage) noteLag(topic string, partition int32, lag int64) {
 	}
 }
 
-func (s *Stage) clearLag() {
+// clearLag forgets the lag of the input partitions parts (a lane's, whose
+// session ended).
+func (s *Stage) clearLag(parts []int32) {
 	h := &s.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.lag)
-	h.lagSince = time.Time{}
+	for tp := range h.lag {
+		if slices.Contains(parts, tp.Partition) {
+			delete(h.lag, tp)
+		}
+	}
+	if len(h.lag) == 0 {
+		h.lagSince = time.Time{}
+	}
 }
 
 // Health returns nil while the stage makes progress, else why not: its
@@ -98,9 +110,15 @@ func (s *Stage) Health() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
+	var busySince time.Time
+	for _, t := range h.busySince {
+		if busySince.IsZero() || t.Before(busySince) {
+			busySince = t
+		}
+	}
 	switch {
-	case !h.busySince.IsZero() && now.Sub(h.busySince) > s.cfg.StallTimeout:
-		return fmt.Errorf("stage %s has been committing one batch for %s", s.spec.Name, now.Sub(h.busySince).Round(time.Millisecond))
+	case !busySince.IsZero() && now.Sub(busySince) > s.cfg.StallTimeout:
+		return fmt.Errorf("stage %s has been committing one batch for %s", s.spec.Name, now.Sub(busySince).Round(time.Millisecond))
 	case h.failures >= failuresUnhealthy:
 		return fmt.Errorf("stage %s failed %d times in a row: %v", s.spec.Name, h.failures, h.lastErr)
 	case !h.lagSince.IsZero() && now.Sub(later(h.lagSince, h.lastCommit)) > s.cfg.StallTimeout:

@@ -3,6 +3,7 @@ package eskafka_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -27,8 +28,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Two instances share the partitions; both know who owns each one; when
 // one leaves, the other takes its partitions over, restores them from the
 // changelog and serves every key.
+//
+// With lanes, each instance is several members of the group: the
+// partitions are still shared between the instances, not between the
+// members (three lanes each and three partitions would otherwise leave
+// one instance with nothing).
 func TestTwoInstances(t *testing.T) {
+	for _, lanes := range []int{1, 3} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testTwoInstances(t, lanes) })
+	}
+}
+
+func testTwoInstances(t *testing.T, lanes int) {
 	cfg := newConfig(t)
+	cfg.Lanes = lanes
 	a := cfg
 	a.InstanceID, a.AdvertisedURL, a.Store = "a", "http://a", memstore.New()
 	b := cfg

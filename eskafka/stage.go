@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,52 +78,79 @@ type StageSpec struct {
 // the consumer offsets. Table changes reach the local store only after the
 // transaction commits; a partition is caught up from the changelogs before
 // it is processed or served.
+//
+// A stage runs Config.Lanes lanes: each is a member of the stage's group
+// with a transactional producer of its own, so that as many transactions
+// are in flight at once, each on the partitions its member was assigned.
+// Lanes share the store, whose keys are partitioned like the inputs; a
+// partition is processed by one lane at a time, so a key's commands stay
+// in order.
 type Stage struct {
 	spec StageSpec
 	cfg  Config
 	log  *slog.Logger
 
 	mu    sync.RWMutex
-	parts map[int32]PartitionState
-	// fresh partitions were assigned and not processed yet: before their
-	// first batch they catch up once more, waiting for the previous
-	// owner's last transaction to be resolved.
-	fresh    map[int32]bool
-	owners   map[int32]string // partition -> advertised URL, from the leader
-	joined   bool
+	lanes []*lane
+	// owners is the partition -> advertised URL map of the last
+	// assignment any lane received from the group's leader.
+	owners   map[int32]string
 	restored int64
-	// inflight holds the store keys of the batch being committed, and a
-	// channel closed once the batch reached the store (or was dropped).
-	// A reader that saw a command's outcome (visible at commit) and reads
-	// its key waits for it, so it reads its own write.
-	inflight     map[string]struct{}
-	inflightDone chan struct{}
 
 	// limits are the max.message.bytes of the topics the stage writes,
 	// read at the start of each session.
 	limits map[string]int
 	// poison holds the input records the stage gave up on, to be
 	// quarantined when they come back; failures counts failed attempts
-	// at records; isolate holds, per input partition, the end of a batch
-	// that failed with more than one suspect: up to there, records are
-	// processed one per transaction so the culprit shows.
+	// at records.
 	poison   map[recordID]*Poisoned
 	failures map[recordID]int
-	isolate  map[store.TopicPartition]int64
 	health   health
 	// silent are the brokers that let a request of a session time out:
 	// the next sessions bootstrap from the others for a while.
 	silent silentBrokers
+}
+
+// lane is one member of a stage's group and its transactional session.
+// Its fields are guarded by the stage's mu.
+type lane struct {
+	s     *Stage
+	index int
+	log   *slog.Logger
+	// instanceID is the lane's static group membership; the transactional
+	// id is derived from it.
+	instanceID string
+
+	parts map[int32]PartitionState
+	// fresh partitions were assigned and not processed yet: before their
+	// first batch they catch up once more, waiting for the previous
+	// owner's last transaction to be resolved.
+	fresh  map[int32]bool
+	joined bool
+	// owners is the ownership map of the lane's last assignment.
+	owners map[int32]string
+	// inflight holds the store keys of the batch being committed, and a
+	// channel closed once the batch reached the store (or was dropped).
+	// A reader that saw a command's outcome (visible at commit) and reads
+	// its key waits for it, so it reads its own write.
+	inflight     map[string]struct{}
+	inflightDone chan struct{}
+	// isolate holds, per input partition, the end of a batch that failed
+	// with more than one suspect: up to there, records are processed one
+	// per transaction so the culprit shows.
+	isolate map[store.TopicPartition]int64
+	// commits counts the lane's committed transactions.
+	commits atomic.Int64
 	// gen counts sessions.
 	gen uint64
 }
 
-// ifCurrent runs fn, under the stage's lock, if session gen is the
+// ifCurrent runs fn, under the stage's lock, if session gen is the lane's
 // current one.
-func (s *Stage) ifCurrent(gen uint64, fn func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gen == gen {
+func (l *lane) ifCurrent(gen uint64, fn func()) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.gen == gen {
 		fn()
 	}
 }
@@ -130,36 +158,71 @@ func (s *Stage) ifCurrent(gen uint64, fn func()) {
 // NewStage returns a stage; call Run to start it.
 func NewStage(spec StageSpec, cfg Config) *Stage {
 	cfg.defaults()
-	return &Stage{
+	s := &Stage{
 		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
-		parts: map[int32]PartitionState{}, fresh: map[int32]bool{},
-		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{}, isolate: map[store.TopicPartition]int64{},
+		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{},
 	}
+	for i := range cfg.Lanes {
+		l := &lane{
+			s: s, index: i, instanceID: laneInstanceID(cfg.InstanceID, i), log: s.log,
+			parts: map[int32]PartitionState{}, fresh: map[int32]bool{}, isolate: map[store.TopicPartition]int64{},
+		}
+		if cfg.Lanes > 1 {
+			l.log = s.log.With("lane", i)
+		}
+		s.lanes = append(s.lanes, l)
+	}
+	return s
+}
+
+// laneInstanceID is lane i's group instance id: the instance's own for the
+// first lane, so that one lane is what a stage always was.
+func laneInstanceID(instanceID string, i int) string {
+	if i == 0 {
+		return instanceID
+	}
+	return fmt.Sprintf("%s.lane%d", instanceID, i)
 }
 
 // Group returns the stage's consumer group.
 func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
 
-// TransactionalID returns the stage's stable transactional id.
-func (s *Stage) TransactionalID() string { return s.Group() + "." + s.cfg.InstanceID }
+// TransactionalID returns the stable transactional id of the stage's
+// first lane.
+func (s *Stage) TransactionalID() string { return s.lanes[0].transactionalID() }
+
+// transactionalID returns the lane's stable transactional id.
+func (l *lane) transactionalID() string { return l.s.Group() + "." + l.instanceID }
 
 // maxSessionBackoff bounds the wait between failed sessions: while Kafka
 // is away a stage tries again this often, and is back this soon after.
 const maxSessionBackoff = 5 * time.Second
 
-// Run processes input until ctx is done. A transaction in flight when ctx
-// is cancelled is finished. A failed session is replaced after a backoff,
-// which starts again from one second once a session made progress; a
-// session stuck on a broker that does not answer is replaced at once.
+// Run processes input until ctx is done, running every lane. A transaction
+// in flight when ctx is cancelled is finished.
 func (s *Stage) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, l := range s.lanes {
+		wg.Go(func() { l.run(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// run runs the lane's sessions until ctx is done. A failed session is
+// replaced after a backoff, which starts again from one second once a
+// session made progress; a session stuck on a broker that does not answer
+// is replaced at once.
+func (l *lane) run(ctx context.Context) {
+	s := l.s
 	backoff := time.Second
 	for {
-		commits := s.health.commits.Load()
-		err := s.runSession(ctx)
+		commits := l.commits.Load()
+		err := l.runSession(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
-		if s.health.commits.Load() != commits {
+		if l.commits.Load() != commits {
 			backoff = time.Second
 		}
 		s.noteFailure(err)
@@ -172,10 +235,10 @@ func (s *Stage) Run(ctx context.Context) error {
 		} else {
 			backoff = min(2*backoff, maxSessionBackoff)
 		}
-		s.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", wait)
+		l.log.Error("transactional session failed; starting a new one", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(wait):
 		}
 	}
@@ -203,12 +266,13 @@ func (s *Stage) outputTopics() []string {
 	return topics
 }
 
-func (s *Stage) runSession(ctx context.Context) error {
+func (l *lane) runSession(ctx context.Context) error {
+	s := l.s
 	setup, cancelSetup := context.WithTimeout(ctx, setupDeadline)
 	defer cancelSetup()
 	s.mu.Lock()
-	s.gen++
-	gen := s.gen
+	l.gen++
+	gen := l.gen
 	s.mu.Unlock()
 	sessCfg := s.sessionConfig()
 	limits, err := readLimits(setup, sessCfg, s.outputTopics())
@@ -218,9 +282,11 @@ func (s *Stage) runSession(ctx context.Context) error {
 	s.mu.Lock()
 	s.limits = limits
 	s.mu.Unlock()
+	laneCfg := s.cfg
+	laneCfg.InstanceID = l.instanceID
 	opts := append(append([]kgo.Opt{
 		kgo.SeedBrokers(sessCfg.Brokers...),
-		kgo.TransactionalID(s.TransactionalID()),
+		kgo.TransactionalID(l.transactionalID()),
 		kgo.ConsumerGroup(s.Group()),
 		kgo.ConsumeTopics(s.spec.Inputs...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -232,21 +298,21 @@ func (s *Stage) runSession(ctx context.Context) error {
 		// close in the background) must not touch what the next
 		// session owns: they apply only while theirs is current.
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			s.ifCurrent(gen, func() { s.onAssigned(m) })
+			l.ifCurrent(gen, func() { l.onAssigned(m) })
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			s.ifCurrent(gen, func() { s.onRevoked(m) })
+			l.ifCurrent(gen, func() { l.onRevoked(m) })
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			s.ifCurrent(gen, func() { s.onRevoked(m) })
+			l.ifCurrent(gen, func() { l.onRevoked(m) })
 		}),
-		kgo.Balancers(newOwnershipBalancer(s.cfg, s.log, func(owners map[int32]string, mine map[string][]int32) {
-			s.ifCurrent(gen, func() { s.setOwners(owners, mine) })
+		kgo.Balancers(newOwnershipBalancer(laneCfg, l.log, func(owners map[int32]string, mine map[string][]int32) {
+			l.ifCurrent(gen, func() { l.setOwners(owners, mine) })
 		})),
 		// Static membership: an instance restarted after a crash takes
 		// its partitions back at once instead of waiting out the
 		// session of its dead predecessor.
-		kgo.InstanceID(s.cfg.InstanceID),
+		kgo.InstanceID(l.instanceID),
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
 		// Batches commit in milliseconds; a transaction left open by a
 		// crashed instance blocks readers of its partitions until this
@@ -272,32 +338,36 @@ func (s *Stage) runSession(ctx context.Context) error {
 	// before a crash) and aborts its open transaction at once, rather
 	// than leaving it to time out while partitions wait for it.
 	if _, _, err := sess.Client().ProducerID(setup); err != nil {
-		closeBounded(sess.Close, s.log)
-		return stuck(setup, "initialise transactional producer "+s.TransactionalID(), err)
+		closeBounded(sess.Close, l.log)
+		return stuck(setup, "initialise transactional producer "+l.transactionalID(), err)
 	}
 	defer func() {
-		closeBounded(sess.Close, s.log)
+		closeBounded(sess.Close, l.log)
 		if ctx.Err() != nil {
 			// Shutting down for good: a static member does not leave
 			// the group on close, so leave explicitly and let the
 			// survivors take the partitions now.
-			s.leaveGroup()
+			l.leaveGroup()
 		}
 		s.mu.Lock()
-		s.gen++ // the session is over: its late callbacks are ignored
-		clear(s.parts)
-		clear(s.fresh)
-		clear(s.isolate)
-		s.owners = nil
-		s.joined = false
+		l.gen++ // the session is over: its late callbacks are ignored
+		held := slices.Collect(maps.Keys(l.parts))
+		clear(l.parts)
+		clear(l.fresh)
+		clear(l.isolate)
+		l.joined = false
+		l.owners = nil
+		if !slices.ContainsFunc(s.lanes, func(o *lane) bool { return o.joined }) {
+			s.owners = nil
+		}
 		s.mu.Unlock()
-		s.clearLag()
+		s.clearLag(held)
 	}()
 	for ctx.Err() == nil {
-		if err := s.restorePending(ctx); err != nil {
+		if err := l.restorePending(ctx); err != nil {
 			return err
 		}
-		recs, err := s.poll(ctx, sess)
+		recs, err := l.poll(ctx, sess)
 		if err != nil {
 			return err
 		}
@@ -306,13 +376,13 @@ func (s *Stage) runSession(ctx context.Context) error {
 		}
 		// A partition assigned during the poll is caught up before
 		// any of its records is processed.
-		if err := s.restorePending(ctx); err != nil {
+		if err := l.restorePending(ctx); err != nil {
 			return err
 		}
-		if err := s.catchUpFresh(ctx, recs); err != nil {
+		if err := l.catchUpFresh(ctx, recs); err != nil {
 			return err
 		}
-		if err := s.processBatch(ctx, sess, recs); err != nil {
+		if err := l.processBatch(ctx, sess, recs); err != nil {
 			return err
 		}
 	}
@@ -321,12 +391,13 @@ func (s *Stage) runSession(ctx context.Context) error {
 
 // poll returns the next batch: what has arrived, up to MaxBatch, waiting
 // up to Linger after the first record for more.
-func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
+func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
+	s := l.s
 	var recs []*kgo.Record
 	var deadline time.Time
 	maxBatch := s.cfg.MaxBatch
 	s.mu.RLock()
-	if len(s.isolate) > 0 {
+	if len(l.isolate) > 0 {
 		// Looking for the record whose output the broker refused:
 		// one record per transaction, so that it shows.
 		maxBatch = 1
@@ -350,7 +421,7 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
-			s.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			l.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
@@ -378,9 +449,10 @@ func (s *Stage) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kg
 // at once: OnPartitionsRevoked alone is not enough, for franz-go's
 // GroupTransactSession does not call it when a revocation came before and
 // no transaction has ended since (an idle stage losing partitions twice).
-func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
-	s.owners = owners
-	s.joined = true
+func (l *lane) setOwners(owners map[int32]string, mine map[string][]int32) {
+	l.s.owners = owners
+	l.owners = owners
+	l.joined = true
 	kept := map[int32]bool{}
 	for _, ps := range mine {
 		for _, p := range ps {
@@ -388,28 +460,29 @@ func (s *Stage) setOwners(owners map[int32]string, mine map[string][]int32) {
 		}
 	}
 	var gone []int32
-	for p := range s.parts {
+	for p := range l.parts {
 		if !kept[p] {
-			delete(s.parts, p)
-			delete(s.fresh, p)
+			delete(l.parts, p)
+			delete(l.fresh, p)
 			gone = append(gone, p)
 		}
 	}
 	if len(gone) > 0 {
-		s.log.Info("partitions no longer assigned", "partitions", gone)
+		l.log.Info("partitions no longer assigned", "partitions", gone)
 	}
 	// The new ones are restoring from now, not from OnPartitionsAssigned
 	// a moment later: in between, Ready would report an instance that
 	// has joined and owns nothing yet as ready.
 	for p := range kept {
-		if s.parts[p] == NotOwned {
-			s.parts[p] = Restoring
-			s.fresh[p] = true
+		if l.parts[p] == NotOwned {
+			l.parts[p] = Restoring
+			l.fresh[p] = true
 		}
 	}
 }
 
-func (s *Stage) leaveGroup() {
+func (l *lane) leaveGroup() {
+	s := l.s
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, s.cfg.ClientOpts...)...)
@@ -417,8 +490,8 @@ func (s *Stage) leaveGroup() {
 		return
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.Group()).InstanceIDs(s.cfg.InstanceID).Reason("instance shutting down")); err != nil {
-		s.log.Warn("leave group", "err", err)
+	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.Group()).InstanceIDs(l.instanceID).Reason("instance shutting down")); err != nil {
+		l.log.Warn("leave group", "err", err)
 	}
 }
 
@@ -438,32 +511,32 @@ func (s *Stage) Owners() map[int32]string {
 	return maps.Clone(s.owners)
 }
 
-func (s *Stage) onAssigned(assigned map[string][]int32) {
-	s.joined = true
+func (l *lane) onAssigned(assigned map[string][]int32) {
+	l.joined = true
 	// Inputs are co-partitioned: partition p of every input is one unit.
 	for _, ps := range assigned {
 		for _, p := range ps {
-			if s.parts[p] == NotOwned {
-				s.parts[p] = Restoring
-				s.fresh[p] = true
+			if l.parts[p] == NotOwned {
+				l.parts[p] = Restoring
+				l.fresh[p] = true
 			}
 		}
 	}
-	s.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(s.parts)))
+	l.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(l.parts)))
 }
 
-func (s *Stage) onRevoked(revoked map[string][]int32) {
+func (l *lane) onRevoked(revoked map[string][]int32) {
 	var gone []int32
 	for _, ps := range revoked {
 		for _, p := range ps {
-			if _, ok := s.parts[p]; ok {
-				delete(s.parts, p)
-				delete(s.fresh, p)
+			if _, ok := l.parts[p]; ok {
+				delete(l.parts, p)
+				delete(l.fresh, p)
 				gone = append(gone, p)
 			}
 		}
 	}
-	s.log.Info("partitions revoked", "partitions", gone)
+	l.log.Info("partitions revoked", "partitions", gone)
 }
 
 // Tx is the work of one transaction: table changes staged until it
@@ -585,10 +658,11 @@ func (tx *Tx) promise(r *kgo.Record, err error) {
 // processBatch handles recs in one transaction and commits it. A record
 // that cannot be handled does not stop the stage: it is quarantined (see
 // Quarantiner) once it is known, and the batch is retried without it.
-func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	s := l.s
 	start := time.Now()
-	s.beginBusy(start)
-	defer s.endBusy()
+	s.beginBusy(l.index, start)
+	defer s.endBusy(l.index)
 	// The transaction is finished even when ctx is cancelled meanwhile:
 	// shutting down must not leave it open until the broker times it out.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -602,7 +676,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	tx.send = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
 	abort := func(reason error) error {
-		s.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
+		l.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
 		s.noteFailure(reason)
 		actx, cancelAbort := context.WithTimeout(tctx, commitDeadline)
@@ -652,7 +726,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	failed, culprits, fault := tx.failed, tx.culprits, tx.fault
 	tx.mu.Unlock()
 	if failed != nil {
-		s.isolateCulprits(recs, culprits, fault, failed)
+		l.isolateCulprits(recs, culprits, fault, failed)
 		return abort(failed)
 	}
 	if s.cfg.BeforeCommit != nil {
@@ -660,8 +734,8 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 			return abort(err)
 		}
 	}
-	s.beginInflight(tx.staged)
-	defer s.endInflight()
+	l.beginInflight(tx.staged)
+	defer l.endInflight()
 	ectx, cancelEnd := context.WithTimeout(tctx, commitDeadline)
 	defer cancelEnd()
 	committed, err := sess.End(ectx, kgo.TryCommit)
@@ -673,10 +747,10 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		// A rebalance took partitions away mid-batch: the session has
 		// rewound to the committed offsets, so the records come back
 		// to whoever owns them now. Nothing was staged in the store.
-		s.log.Info("transaction aborted by a rebalance", "records", len(recs))
+		l.log.Info("transaction aborted by a rebalance", "records", len(recs))
 		return nil
 	}
-	s.committed(recs, quarantined)
+	l.committed(recs, quarantined)
 	for tp, next := range tx.offsets {
 		if s.table(tp.Topic) != nil {
 			tx.batch.SetOffset(tp.Topic, tp.Partition, next)
@@ -695,7 +769,8 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 // batch, how the retry finds the input at fault: a single suspect is
 // poisoned at once; several, or none known, make the stage retry the
 // batch's records one per transaction.
-func (s *Stage) isolateCulprits(recs []*kgo.Record, culprits map[recordID]*kgo.Record, fault string, failed error) {
+func (l *lane) isolateCulprits(recs []*kgo.Record, culprits map[recordID]*kgo.Record, fault string, failed error) {
+	s := l.s
 	if fault == "" {
 		return // not the records' fault: retry as it is
 	}
@@ -709,14 +784,16 @@ func (s *Stage) isolateCulprits(recs []*kgo.Record, culprits map[recordID]*kgo.R
 	defer s.mu.Unlock()
 	for _, r := range recs {
 		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		s.isolate[tp] = max(s.isolate[tp], r.Offset+1)
+		l.isolate[tp] = max(l.isolate[tp], r.Offset+1)
 	}
-	s.log.Warn("the broker refused the output of several records of a batch; retrying them one per transaction", "records", len(recs), "suspects", len(culprits), "err", failed)
+	l.log.Warn("the broker refused the output of several records of a batch; retrying them one per transaction", "records", len(recs), "suspects", len(culprits), "err", failed)
 }
 
 // committed forgets what the stage knew of records now committed: their
 // failures, their poison entries, and the isolation ranges they closed.
-func (s *Stage) committed(recs []*kgo.Record, quarantined []recordID) {
+func (l *lane) committed(recs []*kgo.Record, quarantined []recordID) {
+	s := l.s
+	l.commits.Add(1)
 	s.noteCommit()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -730,8 +807,8 @@ func (s *Stage) committed(recs []*kgo.Record, quarantined []recordID) {
 	}
 	for _, r := range recs {
 		tp := store.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		if end, ok := s.isolate[tp]; ok && r.Offset+1 >= end {
-			delete(s.isolate, tp)
+		if end, ok := l.isolate[tp]; ok && r.Offset+1 >= end {
+			delete(l.isolate, tp)
 		}
 	}
 }
@@ -746,10 +823,11 @@ func (s *Stage) table(topic string) *Table {
 }
 
 // restorePending catches up every assigned partition that is not ready yet.
-func (s *Stage) restorePending(ctx context.Context) error {
+func (l *lane) restorePending(ctx context.Context) error {
+	s := l.s
 	s.mu.RLock()
 	var pending []int32
-	for part, st := range s.parts {
+	for part, st := range l.parts {
 		if st == Restoring {
 			pending = append(pending, part)
 		}
@@ -758,7 +836,7 @@ func (s *Stage) restorePending(ctx context.Context) error {
 	if err := s.catchUp(ctx, pending, false); err != nil {
 		return err
 	}
-	s.markReady(pending)
+	l.markReady(pending)
 	return nil
 }
 
@@ -787,11 +865,12 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) err
 // are stable (KIP-447): the previous owner's last transaction is resolved,
 // though its markers may still be on their way to the changelogs, which
 // restore waits for.
-func (s *Stage) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
+func (l *lane) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
+	s := l.s
 	s.mu.RLock()
 	var fresh []int32
 	for _, r := range recs {
-		if s.fresh[r.Partition] && !slices.Contains(fresh, r.Partition) {
+		if l.fresh[r.Partition] && !slices.Contains(fresh, r.Partition) {
 			fresh = append(fresh, r.Partition)
 		}
 	}
@@ -801,18 +880,18 @@ func (s *Stage) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
 	}
 	s.mu.Lock()
 	for _, p := range fresh {
-		delete(s.fresh, p)
+		delete(l.fresh, p)
 	}
 	s.mu.Unlock()
 	return nil
 }
 
-func (s *Stage) markReady(parts []int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (l *lane) markReady(parts []int32) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
 	for _, p := range parts {
-		if s.parts[p] == Restoring {
-			s.parts[p] = Ready
+		if l.parts[p] == Restoring {
+			l.parts[p] = Ready
 		}
 	}
 }
@@ -887,45 +966,80 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 	return s.cfg.Store.Apply(&b)
 }
 
-func (s *Stage) beginInflight(staged map[string][]byte) {
+func (l *lane) beginInflight(staged map[string][]byte) {
 	keys := make(map[string]struct{}, len(staged))
 	for k := range staged {
 		keys[k] = struct{}{}
 	}
-	s.mu.Lock()
-	s.inflight, s.inflightDone = keys, make(chan struct{})
-	s.mu.Unlock()
+	l.s.mu.Lock()
+	l.inflight, l.inflightDone = keys, make(chan struct{})
+	l.s.mu.Unlock()
 }
 
-func (s *Stage) endInflight() {
-	s.mu.Lock()
-	close(s.inflightDone)
-	s.inflight, s.inflightDone = nil, nil
-	s.mu.Unlock()
+func (l *lane) endInflight() {
+	l.s.mu.Lock()
+	close(l.inflightDone)
+	l.inflight, l.inflightDone = nil, nil
+	l.s.mu.Unlock()
 }
 
 // awaitInflight waits while storeKey is part of a batch being committed.
 func (s *Stage) awaitInflight(storeKey string) {
 	s.mu.RLock()
-	_, busy := s.inflight[storeKey]
-	done := s.inflightDone
+	var done chan struct{}
+	for _, l := range s.lanes {
+		if _, busy := l.inflight[storeKey]; busy {
+			done = l.inflightDone
+		}
+	}
 	s.mu.RUnlock()
-	if busy {
+	if done != nil {
 		<-done
 	}
+}
+
+// partitionState returns what the stage does with partition part; the
+// caller holds s.mu.
+func (s *Stage) partitionState(part int32) PartitionState {
+	for _, l := range s.lanes {
+		if st, ok := l.parts[part]; ok {
+			return st
+		}
+	}
+	return NotOwned
+}
+
+// allJoined reports whether every lane has joined the group; the caller
+// holds s.mu. Until then, a partition owned by no lane may still come to
+// one of them.
+func (s *Stage) allJoined() bool {
+	return !slices.ContainsFunc(s.lanes, func(l *lane) bool { return !l.joined })
+}
+
+// settled reports whether every lane's last assignment gave every
+// partition an owner; the caller holds s.mu. With several lanes, the group
+// moves partitions between them in two steps (cooperative rebalancing:
+// revoked in one generation, assigned in the next), and an instance whose
+// lanes joined one after the other is not ready until the second step is
+// done. With one lane, an assignment is always settled.
+func (s *Stage) settled() bool {
+	if len(s.lanes) == 1 || s.cfg.Partitions <= 0 {
+		return true
+	}
+	return !slices.ContainsFunc(s.lanes, func(l *lane) bool { return len(l.owners) < int(s.cfg.Partitions) })
 }
 
 // servable returns nil if the stage serves partition part now.
 func (s *Stage) servable(part int32) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	switch s.parts[part] {
+	switch s.partitionState(part) {
 	case Ready:
 		return nil
 	case Restoring:
 		return ErrRestoring
 	}
-	if !s.joined {
+	if !s.allJoined() {
 		return ErrRestoring
 	}
 	return ErrNotOwner
@@ -956,14 +1070,19 @@ func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
 func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) bool) (partial bool, err error) {
 	s.mu.RLock()
 	ready := map[int32]bool{}
-	for part, st := range s.parts {
-		ready[part] = st == Ready
-		partial = partial || st == Restoring
+	var inflight []chan struct{}
+	for _, l := range s.lanes {
+		for part, st := range l.parts {
+			ready[part] = st == Ready
+			partial = partial || st == Restoring
+		}
+		if l.inflightDone != nil {
+			inflight = append(inflight, l.inflightDone)
+		}
 	}
-	partial = partial || !s.joined
-	done := s.inflightDone
+	partial = partial || !s.allJoined()
 	s.mu.RUnlock()
-	if done != nil {
+	for _, done := range inflight {
 		<-done // read your own writes: let a committing batch land
 	}
 	err = s.cfg.Store.Scan(t.Prefix, t.Prefix+after, func(k string, v []byte) bool {
@@ -980,18 +1099,25 @@ func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) b
 func (s *Stage) Partitions() map[int32]PartitionState {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return maps.Clone(s.parts)
+	parts := map[int32]PartitionState{}
+	for _, l := range s.lanes {
+		maps.Copy(parts, l.parts)
+	}
+	return parts
 }
 
-// Ready reports whether the stage has joined its group and restored every
-// partition it owns.
+// Ready reports whether the stage has joined its group with every lane,
+// its assignment is settled (see settled), and it restored every partition
+// it owns.
 func (s *Stage) Ready() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if !s.joined {
+	if !s.allJoined() || !s.settled() {
 		return false
 	}
-	return !slices.Contains(slices.Collect(maps.Values(s.parts)), Restoring)
+	return !slices.ContainsFunc(s.lanes, func(l *lane) bool {
+		return slices.Contains(slices.Collect(maps.Values(l.parts)), Restoring)
+	})
 }
 
 // Restored returns the number of changelog records restored so far.

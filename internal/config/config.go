@@ -52,6 +52,9 @@ type Config struct {
 	// StallTimeout is how long a stage may have lag without committing
 	// before /readyz reports it stuck.
 	StallTimeout time.Duration
+	// Lanes is how many transactions each stage keeps in flight on this
+	// instance (eskafka.Config.Lanes).
+	Lanes int
 	// StreamMaxSubscribers bounds the web page's live event streams open
 	// at once, and StreamMaxPerClient those of one client.
 	StreamMaxSubscribers int
@@ -91,6 +94,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	maxConns := fs.String("http-max-conns", env("HTTP_MAX_CONNS", "1000"), "most HTTP connections open at once (HTTP_MAX_CONNS)")
 	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
+	lanes := fs.String("stage-lanes", env("STAGE_LANES", "2"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
 	kafkaSec := kafkasec.Flags(fs, getenv)
@@ -162,6 +166,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("OUTCOME_CACHE_MB: %w (MiB)", err)
 	}
 	c.OutcomeCacheBytes = int64(mb) << 20
+	if c.Lanes, err = intIn(*lanes, 1, 64); err != nil {
+		return c, fmt.Errorf("STAGE_LANES: %w", err)
+	}
 	if c.StallTimeout, err = time.ParseDuration(*stallTimeout); err != nil || c.StallTimeout <= 0 {
 		return c, fmt.Errorf("STALL_TIMEOUT: %q must be a positive duration such as 30s", *stallTimeout)
 	}

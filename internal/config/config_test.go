@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
-		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 {
+		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 2 {
 		t.Fatalf("defaults of the limits = %+v", c)
 	}
 }
@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 func TestLimits(t *testing.T) {
 	env := map[string]string{
 		"ALLOWED_HOSTS": " catalog.example.com, 10.0.0.7 ,[::1],localhost.,*", "HTTP_MAX_CONNS": "20", "OUTCOME_CACHE_MB": "3",
-		"STALL_TIMEOUT": "2m", "STREAM_MAX_SUBSCRIBERS": "7", "STREAM_MAX_PER_CLIENT": "1",
+		"STALL_TIMEOUT": "2m", "STREAM_MAX_SUBSCRIBERS": "7", "STREAM_MAX_PER_CLIENT": "1", "STAGE_LANES": "3",
 	}
 	c, err := Load([]string{"-http-max-conns", "30"}, func(k string) string { return env[k] })
 	if err != nil {
@@ -36,7 +36,7 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("AllowedHosts = %q, want %q", c.AllowedHosts, want)
 	}
 	if c.HTTPMaxConns != 30 || c.OutcomeCacheBytes != 3<<20 || c.StallTimeout != 2*time.Minute ||
-		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 {
+		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 || c.Lanes != 3 {
 		t.Fatalf("config = %+v", c)
 	}
 	// Commas alone are no hosts: the default applies.
@@ -67,6 +67,7 @@ func TestInvalid(t *testing.T) {
 		{"STALL_TIMEOUT", "0s"}, {"STALL_TIMEOUT", "-1s"}, {"STALL_TIMEOUT", "30"},
 		{"STREAM_MAX_SUBSCRIBERS", "0"}, {"STREAM_MAX_SUBSCRIBERS", "x"},
 		{"STREAM_MAX_PER_CLIENT", "0"}, {"STREAM_MAX_PER_CLIENT", "2.5"},
+		{"STAGE_LANES", "0"}, {"STAGE_LANES", "65"}, {"STAGE_LANES", "two"},
 	} {
 		_, err := Load(nil, func(key string) string {
 			if key == c.k {
