@@ -153,3 +153,58 @@ func BenchmarkHistory(b *testing.B) {
 		}
 	})
 }
+
+// slowTransform spends a fixed time on each record without using the CPU,
+// as a transform that calls out to something slow would.
+type slowTransform struct{ per time.Duration }
+
+func (s slowTransform) Handle(*eskafka.Tx, *kgo.Record) error {
+	time.Sleep(s.per)
+	return nil
+}
+
+// BenchmarkStageLanes measures records per second through a stage whose
+// transform takes 200 µs a record, with one lane and with three: where a
+// lane's own work bounds the stage (not the broker, not the CPU), lanes
+// multiply it. The records are produced, over 6 partitions, before the
+// clock starts; one op is one record.
+func BenchmarkStageLanes(b *testing.B) {
+	for _, lanes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			cfg := eskafka.Config{
+				Brokers: kafkatest.Brokers(b), Service: kafkatest.Service(b), InstanceID: "bench",
+				Partitions: 6, Store: memstore.New(), Lanes: lanes,
+			}
+			obs := &countingObserver{}
+			cfg.Observer = obs
+			cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			ensureTopicsTB(b, cl, cfg)
+			topic := eskafka.AggregateTopics(cfg.Service, "counters").Commands
+			recs := make([]*kgo.Record, 0, b.N)
+			for i := range b.N {
+				recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("x")})
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+			st := eskafka.NewStage(eskafka.StageSpec{Name: "slow", Inputs: []string{topic}, Transform: slowTransform{200 * time.Microsecond}}, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			b.ResetTimer()
+			start := time.Now()
+			go func() { defer close(done); _ = st.Run(ctx) }()
+			for obs.records.Load() < int64(b.N) {
+				time.Sleep(time.Millisecond)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cancel()
+			<-done
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+		})
+	}
+}

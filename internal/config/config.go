@@ -94,7 +94,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	maxConns := fs.String("http-max-conns", env("HTTP_MAX_CONNS", "1000"), "most HTTP connections open at once (HTTP_MAX_CONNS)")
 	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
-	lanes := fs.String("stage-lanes", env("STAGE_LANES", "2"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
+	lanes := fs.String("stage-lanes", env("STAGE_LANES", "1"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
 	kafkaSec := kafkasec.Flags(fs, getenv)

@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
-		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 2 {
+		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 {
 		t.Fatalf("defaults of the limits = %+v", c)
 	}
 }

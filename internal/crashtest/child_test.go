@@ -63,6 +63,8 @@ type deployment struct {
 	// logLevel is the children's LOG_LEVEL when TEST_LOG_LEVEL is not
 	// set; "" means warn.
 	logLevel string
+	// lanes is the children's STAGE_LANES; 0 means the service's default.
+	lanes int
 }
 
 // partitionCount is the children's PARTITIONS.
@@ -116,6 +118,9 @@ func (d *deployment) launch(name, dataDir, addr string) *child {
 		"SERVICE_NAME=" + d.service,
 		"PARTITIONS=" + strconv.Itoa(int(d.partitionCount())),
 		"LOG_LEVEL=" + d.childLogLevel(),
+	}
+	if d.lanes > 0 {
+		cmd.Env = append(cmd.Env, "STAGE_LANES="+strconv.Itoa(d.lanes))
 	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

@@ -29,16 +29,18 @@ import (
 //   - the latest changelog record of each key is the fold of its events.
 //
 // It runs twice, in parallel: restarting with the local stores as the
-// killed process left them, and with them deleted (rebuilt from the
-// changelogs).
+// killed process left them, with two lanes per stage (STAGE_LANES: two
+// transactions in flight, two transactional ids to fence at the restart),
+// and with them deleted (rebuilt from the changelogs), with one lane.
 func TestCrashRestart(t *testing.T) {
 	bin := buildCatalog(t)
 	for _, v := range []struct {
 		name       string
 		dropStores bool
+		lanes      int
 	}{
-		{"same-stores", false},
-		{"stores-deleted", true},
+		{"same-stores-2-lanes", false, 2},
+		{"stores-deleted", true, 1},
 	} {
 		// Each variant has its own broker (with kfake), started here
 		// one after the other: kafkatest.Brokers reserves a free port
@@ -47,7 +49,7 @@ func TestCrashRestart(t *testing.T) {
 		brokers := kafkatest.Brokers(t)
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			crashAndRestart(t, bin, brokers, v.dropStores)
+			crashAndRestart(t, bin, brokers, v.dropStores, v.lanes)
 		})
 	}
 }
@@ -62,11 +64,11 @@ const partitions = 3
 // readers' 5s wait that a stall would show.
 const writeStallBound = 15 * time.Second
 
-func crashAndRestart(t *testing.T, bin string, brokers []string, dropStores bool) {
+func crashAndRestart(t *testing.T, bin string, brokers []string, dropStores bool, lanes int) {
 	dir := t.TempDir()
 	d := &deployment{
 		t: t, bin: bin, brokers: strings.Join(brokers, ","), service: kafkatest.Service(t),
-		dataDir: filepath.Join(dir, "data"), logDir: dir,
+		dataDir: filepath.Join(dir, "data"), logDir: dir, lanes: lanes,
 	}
 	topics := eskafka.AggregateTopics(d.service, "authors")
 	// The command processor's consumer group (eskafka.Stage.Group).
