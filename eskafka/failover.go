@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -111,15 +112,16 @@ func stuck(ctx context.Context, what string, err error) error {
 // out of a new session's bootstrap servers.
 const unresponsiveFor = 30 * time.Second
 
-// silentBrokers remembers the brokers that let a request time out. A new
-// client starts from its bootstrap servers, and franz-go tries a seed twice
-// before the next: a frozen broker among them costs a new session twice
-// the request timeout before it has even found its coordinator, long after
-// the cluster has fenced that broker. So a new session starts from the
-// other seeds while one was silent lately (all of them if every one was).
+// silentBrokers remembers the brokers that let a request time out or
+// refused a connection. A new client starts from its bootstrap servers,
+// and franz-go tries a seed twice before the next: a frozen broker among
+// them costs a new session twice the request timeout before it has even
+// found its coordinator, long after the cluster has fenced that broker.
+// So a new session starts from the other seeds while one was silent
+// lately (all of them if every one was).
 type silentBrokers struct {
 	mu     sync.Mutex
-	silent map[string]time.Time // host:port -> when it last timed out
+	silent map[string]time.Time // host:port -> when it last timed out or refused
 	now    func() time.Time
 }
 
@@ -129,8 +131,15 @@ func (b *silentBrokers) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _,
 }
 
 // OnBrokerConnect implements kgo.HookBrokerConnect: a dial that times out
-// is a broker that does not answer too.
+// is a broker that does not answer too, and one refused is a broker that
+// is down (killed, not fenced yet): franz-go sends a request for "any
+// broker" to its seeds in turn, and a new session's first requests would
+// keep finding it.
 func (b *silentBrokers) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		b.remember(meta)
+		return
+	}
 	b.note(meta, err)
 }
 
@@ -140,6 +149,11 @@ func (b *silentBrokers) note(meta kgo.BrokerMetadata, err error) {
 	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) && !(errors.As(err, &nerr) && nerr.Timeout()) {
 		return
 	}
+	b.remember(meta)
+}
+
+// remember leaves meta's broker out of new sessions' seeds for a while.
+func (b *silentBrokers) remember(meta kgo.BrokerMetadata) {
 	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +43,18 @@ func TestSilentBrokersLeftOutOfSeeds(t *testing.T) {
 	b.OnBrokerConnect(kgo.BrokerMetadata{Host: "10.0.0.3", Port: 9092}, 0, nil, dialTimeout)
 	if got, want := b.seeds(seeds), []string{"10.0.0.1:9092", "10.0.0.2:9092"}; !slices.Equal(got, want) {
 		t.Fatalf("after a dial timeout of 10.0.0.3: seeds %v, want %v", got, want)
+	}
+	now = now.Add(unresponsiveFor)
+	if got := b.seeds(seeds); !slices.Equal(got, seeds) {
+		t.Fatalf("after %v: seeds %v, want all of them again", unresponsiveFor, got)
+	}
+	// So does a refused connection (a killed broker), not other dial
+	// errors (a name that does not resolve is no broker's state).
+	b.OnBrokerConnect(kgo.BrokerMetadata{Host: "10.0.0.1", Port: 9092}, 0, nil, &net.DNSError{Err: "no such host", Name: "x"})
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	b.OnBrokerConnect(kgo.BrokerMetadata{Host: "10.0.0.2", Port: 9092}, 0, nil, refused)
+	if got, want := b.seeds(seeds), []string{"10.0.0.1:9092", "10.0.0.3:9092"}; !slices.Equal(got, want) {
+		t.Fatalf("after 10.0.0.2 refused a connection: seeds %v, want %v", got, want)
 	}
 	now = now.Add(unresponsiveFor)
 	if got := b.seeds(seeds); !slices.Equal(got, seeds) {

@@ -2,11 +2,15 @@ package eskafka_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookscatalog/catalog/eskafka"
@@ -121,5 +125,67 @@ func TestFrozenBrokerDoesNotStopTheStage(t *testing.T) {
 	t.Logf("write processed %v after broker %d froze", time.Since(frozenAt).Round(time.Millisecond), node)
 	if !res.Accepted() || res.State.Total != 2 {
 		t.Fatalf("add after the freeze: %+v", res.Outcome)
+	}
+}
+
+// A new session that cannot read its output topics' size limits (here no
+// broker answers DescribeConfigs; on a real cluster, the "any broker"
+// franz-go picks was just killed and is not fenced yet) keeps the ones an
+// earlier session read. Before, it failed and retried with a backoff
+// growing to 5 s for as long as the request failed: in the chaos test a
+// killed broker held an authors stage 13 s past its fence.
+func TestStageKeepsItsLimitsWhenConfigsCannotBeRead(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("refuses requests of an in-process broker; the chaos test kills real ones")
+	}
+	c := newFrozenCluster(t)
+	cfg := newConfig(t)
+	cfg.Brokers = c.ListenAddrs()
+	e := start(t, cfg)
+	e.waitReady()
+	if res := e.do(open{"k1"}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open before the fault: %+v", res.Outcome)
+	}
+
+	var refused atomic.Int64
+	c.ControlKey(int16(kmsg.DescribeConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		refused.Add(1)
+		return nil, errors.New("broker down"), true // the connection is closed
+	})
+	// Another producer with the stage's transactional id fences the
+	// stage's: its next transaction fails, and it starts a new session,
+	// which reads the limits first.
+	fencer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fencer.Close()
+	init := kmsg.NewPtrInitProducerIDRequest()
+	txnID := e.proc.Stage.TransactionalID()
+	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 10000
+	resp, err := init.RequestWith(context.Background(), fencer)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("fence the stage's producer: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgID := ids.New()
+	if err := e.gw.Send(ctx, add{"k1", 3}, eskafka.SendOptions{MsgID: msgID}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	res, err := e.gw.Await(ctx, msgID)
+	if err != nil {
+		t.Fatalf("no outcome while DescribeConfigs fails (%d refused): the stage does not start a session without reading the limits again: %v", refused.Load(), err)
+	}
+	if !res.Accepted() || res.State.Total != 3 {
+		t.Fatalf("add: %+v", res.Outcome)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("no DescribeConfigs was refused: the test did not make a new session read the limits")
 	}
 }

@@ -275,13 +275,10 @@ func (l *lane) runSession(ctx context.Context) error {
 	gen := l.gen
 	s.mu.Unlock()
 	sessCfg := s.sessionConfig()
-	limits, err := readLimits(setup, sessCfg, s.outputTopics())
+	limits, err := l.sessionLimits(setup, sessCfg)
 	if err != nil {
 		return stuck(setup, "read the size limits of the output topics", err)
 	}
-	s.mu.Lock()
-	s.limits = limits
-	s.mu.Unlock()
 	laneCfg := s.cfg
 	laneCfg.InstanceID = l.instanceID
 	opts := append(append([]kgo.Opt{
@@ -387,6 +384,40 @@ func (l *lane) runSession(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// limitsRefresh bounds how long a session waits for the output topics'
+// size limits when an earlier session read them.
+const limitsRefresh = time.Second
+
+// sessionLimits reads the max.message.bytes of the stage's output topics
+// for a new session. Once a session has read them, a later one that cannot
+// (the broker it asks was killed and not fenced yet) keeps the last ones:
+// a limit lowered meanwhile only makes a batch too large, which the
+// session isolates and quarantines like any refused record, whereas
+// failing here would stop the stage until that broker is back.
+func (l *lane) sessionLimits(ctx context.Context, cfg Config) (map[string]int, error) {
+	s := l.s
+	s.mu.RLock()
+	last := s.limits
+	s.mu.RUnlock()
+	if last != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limitsRefresh)
+		defer cancel()
+	}
+	limits, err := readLimits(ctx, cfg, s.outputTopics())
+	if err != nil {
+		if last == nil {
+			return nil, err
+		}
+		l.log.Warn("cannot read the size limits of the output topics; keeping the last ones read", "err", err)
+		return last, nil
+	}
+	s.mu.Lock()
+	s.limits = limits
+	s.mu.Unlock()
+	return limits, nil
 }
 
 // poll returns the next batch: what has arrived, up to MaxBatch, waiting
