@@ -339,15 +339,16 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 }
 
 // send checks cmd and sends it with the request's Idempotency-Key and
-// If-Match. The key's form is checked before it becomes a record key (a huge
-// one would not even fit a record).
-func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Problem) {
+// If-Match, within ctx: the write's whole deadline, which its precheck and
+// its wait for Kafka share. The key's form is checked before it becomes a
+// record key (a huge one would not even fit a record).
+func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (msgID string, p *Problem) {
 	key := res.Aggregate.Key(cmd)
 	if rej := res.checkKey(key); rej != nil {
 		return "", rejectionProblem(rej, "")
 	}
 	if res.Precheck != nil {
-		if p := res.Precheck(r.Context(), cmd); p != nil {
+		if p := res.Precheck(ctx, cmd); p != nil {
 			return "", p
 		}
 	}
@@ -364,11 +365,7 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 		// Who sent it, recorded on the command and its events.
 		opt.Subject = p.Subject
 	}
-	// Sending waits no longer than the whole write may: Kafka being away
-	// must not hold the request (and its connection) indefinitely.
-	sctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
-	defer cancel()
-	if err := res.Writer.Send(sctx, cmd, opt); err != nil {
+	if err := res.Writer.Send(ctx, cmd, opt); err != nil {
 		if errors.Is(err, eskafka.ErrSendUnconfirmed) {
 			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.writeTimeout, res.name(), msgID)
 			p.MsgID = msgID
@@ -387,13 +384,16 @@ func (res *Resource[S, C, E]) send(r *http.Request, cmd C) (msgID string, p *Pro
 // execute sends cmd, waits for its outcome, and returns the result of an
 // accepted command or the problem of a rejected one.
 func (res *Resource[S, C, E]) execute(w http.ResponseWriter, r *http.Request, cmd C) (*eskafka.Result[S, E], *Problem) {
-	msgID, p := res.send(r, cmd)
-	if p != nil {
-		return nil, p
-	}
+	// One deadline for the whole write (its precheck, the send, the
+	// wait for the outcome): a client is answered within WRITE_TIMEOUT
+	// even when each step is slow, as when Kafka comes and goes.
 	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
+	msgID, p := res.send(ctx, r, cmd)
+	if p != nil {
+		return nil, p
+	}
 	result, err := res.Writer.Await(ctx, msgID)
 	if err != nil {
 		p := problem(http.StatusGatewayTimeout, "the command was accepted for processing but its outcome did not arrive within %s; look it up at /%s/commands/%s", res.writeTimeout, res.name(), msgID)
@@ -641,7 +641,9 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 		writeProblem(w, problem(http.StatusInternalServerError, "command type %s is not a command", quoted(typ)))
 		return
 	}
-	msgID, p := res.send(r, cmd)
+	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
+	defer cancel()
+	msgID, p := res.send(ctx, r, cmd)
 	if p != nil {
 		writeProblem(w, p)
 		return

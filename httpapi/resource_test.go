@@ -3,10 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/eskafka"
@@ -154,4 +156,56 @@ func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) Problem {
 		}
 	}
 	return p
+}
+
+// slowWriter is a Writer whose Send and Await each take d (or until their
+// context ends) before the inner writer's: Kafka slow to confirm the
+// command, then slow to deliver its outcome.
+type slowWriter[S, C, E any] struct {
+	Writer[S, C, E]
+	d time.Duration
+}
+
+func (s slowWriter[S, C, E]) wait(ctx context.Context) error {
+	t := time.NewTimer(s.d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowWriter[S, C, E]) Send(ctx context.Context, cmd C, opt eskafka.SendOptions) error {
+	if err := s.wait(ctx); err != nil {
+		return fmt.Errorf("%w: %w", eskafka.ErrSendUnconfirmed, err)
+	}
+	return s.Writer.Send(ctx, cmd, opt)
+}
+
+func (s slowWriter[S, C, E]) Await(ctx context.Context, msgID string) (*eskafka.Result[S, E], error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Writer.Await(ctx, msgID)
+}
+
+// The write timeout bounds the whole write, not each of its steps: a
+// command confirmed by Kafka after 70% of it and whose outcome takes as
+// long again is answered 504 when the timeout is up. Before, the wait for
+// the outcome had a timeout of its own, and all-brokers-down in the chaos
+// test saw a write answered after 13.7 s with WRITE_TIMEOUT 10 s.
+func TestWriteTimeoutBoundsTheWholeWrite(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteTimeout = time.Second
+	people := peopleIn(cfg)
+	people.Writer = slowWriter[person, personCommand, personEvent]{Writer: people.Writer, d: 700 * time.Millisecond}
+	w := (call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}).do(t, New(cfg))
+	if w.Code != http.StatusGatewayTimeout {
+		t.Fatalf("send and outcome %v each, write timeout %v: %d %s, want 504", 700*time.Millisecond, cfg.WriteTimeout, w.Code, w.Body.String())
+	}
+	if p := decodeProblem(t, w); p.MsgID == "" {
+		t.Fatalf("the 504 of a sent command names no msgId: %+v", p)
+	}
 }
