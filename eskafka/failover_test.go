@@ -66,6 +66,21 @@ func (c *frozenCluster) Freeze(t *testing.T, node int32) {
 	}
 }
 
+// startOnFrozenCluster starts the counters processor on a frozenCluster,
+// ready, with counter key opened.
+func startOnFrozenCluster(t *testing.T, key string) (*frozenCluster, eskafka.Config, *env) {
+	t.Helper()
+	c := newFrozenCluster(t)
+	cfg := newConfig(t)
+	cfg.Brokers = c.ListenAddrs()
+	e := start(t, cfg)
+	e.waitReady()
+	if res := e.do(open{key}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open %s before the fault: %+v", key, res.Outcome)
+	}
+	return c, cfg, e
+}
+
 // A broker that stops answering without closing its connections — the
 // transaction coordinator of the stage, and leader of some of its
 // partitions — does not stop the stage for longer than it takes to give up
@@ -78,14 +93,7 @@ func TestFrozenBrokerDoesNotStopTheStage(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("freezes an in-process broker; the chaos test freezes real ones")
 	}
-	c := newFrozenCluster(t)
-	cfg := newConfig(t)
-	cfg.Brokers = c.ListenAddrs()
-	e := start(t, cfg)
-	e.waitReady()
-	if res := e.do(open{"f1"}, eskafka.SendOptions{}); !res.Accepted() {
-		t.Fatalf("open before the freeze: %+v", res.Outcome)
-	}
+	c, cfg, e := startOnFrozenCluster(t, "f1")
 
 	// The broker to freeze is the stage's transaction coordinator, and
 	// leads every partition, so that the stage's fetch, produce and
@@ -138,14 +146,7 @@ func TestStageKeepsItsLimitsWhenConfigsCannotBeRead(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("refuses requests of an in-process broker; the chaos test kills real ones")
 	}
-	c := newFrozenCluster(t)
-	cfg := newConfig(t)
-	cfg.Brokers = c.ListenAddrs()
-	e := start(t, cfg)
-	e.waitReady()
-	if res := e.do(open{"k1"}, eskafka.SendOptions{}); !res.Accepted() {
-		t.Fatalf("open before the fault: %+v", res.Outcome)
-	}
+	c, _, e := startOnFrozenCluster(t, "k1")
 
 	var refused atomic.Int64
 	c.ControlKey(int16(kmsg.DescribeConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
