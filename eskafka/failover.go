@@ -136,24 +136,17 @@ func (b *silentBrokers) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _,
 // broker" to its seeds in turn, and a new session's first requests would
 // keep finding it.
 func (b *silentBrokers) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		b.remember(meta)
-		return
-	}
 	b.note(meta, err)
 }
 
-// note remembers meta's broker as silent if err is a timeout.
+// note remembers meta's broker as silent if err is a timeout or a refused
+// connection.
 func (b *silentBrokers) note(meta kgo.BrokerMetadata, err error) {
 	var nerr net.Error
-	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) && !(errors.As(err, &nerr) && nerr.Timeout()) {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &nerr) && nerr.Timeout()
+	if err == nil || !timedOut && !errors.Is(err, syscall.ECONNREFUSED) {
 		return
 	}
-	b.remember(meta)
-}
-
-// remember leaves meta's broker out of new sessions' seeds for a while.
-func (b *silentBrokers) remember(meta kgo.BrokerMetadata) {
 	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
 	b.mu.Lock()
 	defer b.mu.Unlock()
