@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bookscatalog/catalog/kafkasec"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config is the service's configuration.
@@ -38,6 +39,9 @@ type Config struct {
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
+	// KafkaLogLevel is what the Kafka clients themselves log
+	// (KAFKA_LOG_LEVEL, none by default), to the same output.
+	KafkaLogLevel kgo.LogLevel
 	// WriteTimeout bounds how long an HTTP write waits for its outcome.
 	WriteTimeout time.Duration
 	// AllowedHosts are the host names and addresses HTTP requests may
@@ -88,6 +92,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	partitions := fs.String("partitions", env("PARTITIONS", "6"), "partitions of the topics it creates (PARTITIONS)")
 	rf := fs.String("replication-factor", env("REPLICATION_FACTOR", "1"), "replication factor of the topics it creates (REPLICATION_FACTOR)")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	kafkaLevel := fs.String("kafka-log-level", env("KAFKA_LOG_LEVEL", "none"), "what the Kafka clients log: none, error, warn, info or debug (KAFKA_LOG_LEVEL)")
 	format := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	writeTimeout := fs.String("write-timeout", env("WRITE_TIMEOUT", "10s"), "how long an HTTP write waits for its outcome (WRITE_TIMEOUT)")
 	allowedHosts := fs.String("allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated hosts HTTP requests may name, \"*\" for any; default localhost and the hosts of HTTP_ADDR and ADVERTISED_URL, or any when HTTP_ADDR listens on all interfaces (ALLOWED_HOSTS)")
@@ -146,6 +151,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	c.ReplicationFactor = int16(r)
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %q must be debug, info, warn or error", *level)
+	}
+	if c.KafkaLogLevel, err = parseKafkaLogLevel(*kafkaLevel); err != nil {
+		return c, fmt.Errorf("KAFKA_LOG_LEVEL: %w", err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("LOG_FORMAT: %q must be text or json", c.LogFormat)
@@ -260,4 +268,22 @@ func (c Config) Logger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// parseKafkaLogLevel reads KAFKA_LOG_LEVEL: none, error, warn, info or
+// debug.
+func parseKafkaLogLevel(s string) (kgo.LogLevel, error) {
+	switch strings.ToLower(s) {
+	case "none", "off":
+		return kgo.LogLevelNone, nil
+	case "error":
+		return kgo.LogLevelError, nil
+	case "warn":
+		return kgo.LogLevelWarn, nil
+	case "info":
+		return kgo.LogLevelInfo, nil
+	case "debug":
+		return kgo.LogLevelDebug, nil
+	}
+	return kgo.LogLevelNone, fmt.Errorf("%q must be none, error, warn, info or debug", s)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestDefaults(t *testing.T) {
@@ -14,7 +16,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Brokers != nil || c.EmbeddedAddr != "127.0.0.1:9092" || c.HTTPAddr != "localhost:9081" ||
 		c.AdvertisedURL != "http://localhost:9081" || c.DataDir != "./data" || c.Service != "catalog" ||
-		c.Partitions != 6 || c.ReplicationFactor != 1 || c.LogFormat != "text" {
+		c.Partitions != 6 || c.ReplicationFactor != 1 || c.LogFormat != "text" || c.KafkaLogLevel != kgo.LogLevelNone {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
@@ -46,12 +48,13 @@ func TestLimits(t *testing.T) {
 }
 
 func TestEnvAndFlags(t *testing.T) {
-	env := map[string]string{"KAFKA_BROKERS": "a:1, b:2", "PARTITIONS": "3", "HTTP_ADDR": "127.0.0.1:9000", "LOG_FORMAT": "json"}
+	env := map[string]string{"KAFKA_BROKERS": "a:1, b:2", "PARTITIONS": "3", "HTTP_ADDR": "127.0.0.1:9000", "LOG_FORMAT": "json", "KAFKA_LOG_LEVEL": "Debug"}
 	c, err := Load([]string{"-partitions", "12"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Brokers) != 2 || c.Brokers[1] != "b:2" || c.Partitions != 12 || c.AdvertisedURL != "http://127.0.0.1:9000" || c.LogFormat != "json" {
+	if len(c.Brokers) != 2 || c.Brokers[1] != "b:2" || c.Partitions != 12 || c.AdvertisedURL != "http://127.0.0.1:9000" || c.LogFormat != "json" ||
+		c.KafkaLogLevel != kgo.LogLevelDebug {
 		t.Fatalf("config = %+v", c)
 	}
 }
@@ -59,7 +62,7 @@ func TestEnvAndFlags(t *testing.T) {
 func TestInvalid(t *testing.T) {
 	for _, c := range []struct{ k, v string }{
 		{"KAFKA_BROKERS", "nohost"}, {"PARTITIONS", "0"}, {"REPLICATION_FACTOR", "x"}, {"HTTP_ADDR", "9081"},
-		{"ADVERTISED_URL", "ftp://x"}, {"SERVICE_NAME", "a.b"}, {"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"}, {"WRITE_TIMEOUT", "-1s"},
+		{"ADVERTISED_URL", "ftp://x"}, {"SERVICE_NAME", "a.b"}, {"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"}, {"KAFKA_LOG_LEVEL", "trace"}, {"WRITE_TIMEOUT", "-1s"},
 		{"ALLOWED_HOSTS", "http://catalog.example.com"}, {"ALLOWED_HOSTS", "localhost:9081"}, {"ALLOWED_HOSTS", "a/b"},
 		{"ALLOWED_HOSTS", "ok.example, bad host"}, {"ALLOWED_HOSTS", "a..b"}, {"ALLOWED_HOSTS", strings.Repeat("a", 64) + ".example"},
 		{"HTTP_MAX_CONNS", "0"}, {"HTTP_MAX_CONNS", "-5"}, {"HTTP_MAX_CONNS", "many"}, {"HTTP_MAX_CONNS", "1e3"},

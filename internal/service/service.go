@@ -137,6 +137,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		return nil, fmt.Errorf("kafka security: %w", err)
 	}
 	opts.ClientOpts = append(secOpts, opts.ClientOpts...)
+	if cfg.KafkaLogLevel != kgo.LogLevelNone {
+		opts.ClientOpts = append(opts.ClientOpts, kgo.WithLogger(eskafka.ClientLogger(s.log, cfg.KafkaLogLevel)))
+	}
 	for _, w := range kafkaSec.Warnings() {
 		s.log.Warn(w)
 	}
