@@ -128,6 +128,11 @@ func NewApp(cfg AppConfig) (*App, error) {
 	}
 	cfg.Store = nil
 	cfg.defaults()
+	// A broker one client found silent is silent for all: every client
+	// of the App notes it, and new sessions and restores of any stage
+	// start from the other brokers.
+	cfg.silent = &silentBrokers{}
+	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(cfg.silent))
 	a := &App{cfg: cfg, limits: map[string]int{}, storeIDs: map[string]bool{}}
 	// One idempotent producer for every gateway. Commands are cut into
 	// batches under their topic's limit, so that only a command too

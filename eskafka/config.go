@@ -60,6 +60,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ClientOpts are appended to the options of every Kafka client.
 	ClientOpts []kgo.Opt
+
+	// silent, in a Config an App made, are the brokers any client of
+	// the App found silent lately (its ClientOpts carry the hook that
+	// notes them); nil elsewhere, and a stage keeps a set of its own.
+	silent *silentBrokers
 	// BeforeCommit, when set, runs after a batch is produced and before
 	// its transaction is committed; an error aborts the transaction. It
 	// lets tests inject a failure at the worst moment.
@@ -100,6 +105,15 @@ func (nopObserver) Lag(string, string, int32, int64)             {}
 func (nopObserver) Restored(string, int64)                       {}
 func (nopObserver) Command(string, string, string, string)       {}
 func (nopObserver) Poisoned(string, string)                      {}
+
+// seeds are the bootstrap servers for a new client: Brokers less those
+// found silent lately (all of them if every one was).
+func (c Config) seeds() []string {
+	if c.silent == nil {
+		return c.Brokers
+	}
+	return c.silent.seeds(c.Brokers)
+}
 
 func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {

@@ -1,6 +1,7 @@
 package eskafka
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -70,3 +72,45 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// A broker one client of an App found down is left out of every stage's
+// next sessions: here the command producer, which no stage shares a
+// client with, meets a refused connection.
+func TestSilentBrokersSharedByAnApp(t *testing.T) {
+	c, err := kfake.NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // refuses connections from now on
+	up := c.ListenAddrs()[0]
+
+	a, err := NewApp(AppConfig{Config: Config{Service: "silent", Partitions: 1, InstanceID: "i1", Brokers: []string{down, up}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.producer.Close()
+	stage := func(name string) *Stage {
+		return NewStage(StageSpec{Name: name, Inputs: []string{name + ".in"}}, a.StageConfig(name))
+	}
+	one, two := stage("one"), stage("two")
+	if got := one.sessionConfig().Brokers; !slices.Equal(got, []string{down, up}) {
+		t.Fatalf("before any failure, a session's seeds are %v", got)
+	}
+	// franz-go sends a new client's first request to its first seed.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Producer().Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*Stage{one, two} {
+		if got := st.sessionConfig().Brokers; !slices.Equal(got, []string{up}) {
+			t.Errorf("stage %s: after the producer found %s down, a session's seeds are %v, want [%s]", st.spec.Name, down, got, up)
+		}
+	}
+}

@@ -27,7 +27,7 @@ import (
 // owner's last batch.
 func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, waitStable bool, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
 	start := time.Now()
-	cl, err := kgo.NewClient(append(append(FailoverOpts(), kgo.SeedBrokers(cfg.Brokers...)), cfg.ClientOpts...)...)
+	cl, err := kgo.NewClient(append(append(FailoverOpts(), kgo.SeedBrokers(cfg.seeds()...)), cfg.ClientOpts...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +116,7 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	}
 	cl.Close()
 	cl, err = kgo.NewClient(append(append(FailoverOpts(),
-		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.SeedBrokers(cfg.seeds()...),
 		kgo.ConsumePartitions(consume),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Without control records a tail of transaction markers would

@@ -106,9 +106,6 @@ type Stage struct {
 	poison   map[recordID]*Poisoned
 	failures map[recordID]int
 	health   health
-	// silent are the brokers that let a request of a session time out:
-	// the next sessions bootstrap from the others for a while.
-	silent silentBrokers
 }
 
 // lane is one member of a stage's group and its transactional session.
@@ -158,6 +155,13 @@ func (l *lane) ifCurrent(gen uint64, fn func()) {
 // NewStage returns a stage; call Run to start it.
 func NewStage(spec StageSpec, cfg Config) *Stage {
 	cfg.defaults()
+	// The brokers that let a request time out or refused a connection
+	// lately are noted by every client of the stage (of the App it was
+	// made for, if any): the next sessions bootstrap from the others.
+	if cfg.silent == nil {
+		cfg.silent = &silentBrokers{}
+		cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(cfg.silent))
+	}
 	s := &Stage{
 		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
 		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{},
@@ -249,8 +253,7 @@ func (l *lane) run(ctx context.Context) {
 // ones that are.
 func (s *Stage) sessionConfig() Config {
 	cfg := s.cfg
-	cfg.Brokers = s.silent.seeds(s.cfg.Brokers)
-	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(&s.silent))
+	cfg.Brokers = s.cfg.seeds()
 	return cfg
 }
 
