@@ -42,8 +42,13 @@ const (
 	fetchMaxWait = 2 * time.Second
 	// dialTimeout bounds a connection attempt. A frozen broker's kernel
 	// completes handshakes only until its listen backlog fills; after
-	// that a dial waits out franz-go's 10 s default.
-	dialTimeout = 3 * time.Second
+	// that a dial waits out franz-go's 10 s default. Until the cluster
+	// fences it, a frozen broker is still named as coordinator and
+	// leader, each lookup that picks it costs a dial, and the requests
+	// queued for it wait one dial each: with 3 s, a group's JoinGroup in
+	// the chaos test failed its dials until 7.7 s after the fence. A dial
+	// within a data centre takes milliseconds, a TLS handshake tens.
+	dialTimeout = time.Second
 	// metadataMinAge is how soon after a refresh the cluster metadata
 	// may be asked again when a request fails: franz-go's 5 s default
 	// keeps a client on a fenced leader that long after the first
