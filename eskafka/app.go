@@ -133,6 +133,9 @@ func NewApp(cfg AppConfig) (*App, error) {
 	// start from the other brokers.
 	cfg.silent = &silentBrokers{}
 	cfg.ClientOpts = append(slices.Clone(cfg.ClientOpts), kgo.WithHooks(cfg.silent))
+	if cfg.ClientLogLevel != kgo.LogLevelNone {
+		cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithLogger(ClientLogger(cfg.Logger, cfg.ClientLogLevel)))
+	}
 	a := &App{cfg: cfg, limits: map[string]int{}, storeIDs: map[string]bool{}}
 	// One idempotent producer for every gateway. Commands are cut into
 	// batches under their topic's limit, so that only a command too

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -78,5 +79,29 @@ func TestClientLoggerLogsAtTheClientsLevel(t *testing.T) {
 	cl.Close()
 	if s := quiet.String(); s != "" {
 		t.Fatalf("a healthy client at warn logged:\n%s", s)
+	}
+}
+
+// With Config.ClientLogLevel, a stage's clients log under the stage's
+// name: a wait on a broker is traced to the stage that waited.
+func TestStageClientsLogUnderTheStagesName(t *testing.T) {
+	var out lockedBuffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	app := newApp(t, eskafka.AppConfig{Config: eskafka.Config{Logger: log, ClientLogLevel: kgo.LogLevelInfo}})
+	p := app.Config().Service + ".logged."
+	app.AddStage(eskafka.NewStage(eskafka.StageSpec{
+		Name: "logged", Inputs: []string{p + "in"}, Transform: copyTransform{output: p + "out"}, Outputs: []string{p + "out"},
+	}, app.StageConfig("logged")))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runApp(t, app)
+	for !strings.Contains(out.String(), `msg=syncing stage=logged component=kafka-client`) {
+		if ctx.Err() != nil {
+			t.Fatalf("no client line of the stage's group join under stage=logged in a minute:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -60,6 +60,10 @@ type Config struct {
 	Logger *slog.Logger
 	// ClientOpts are appended to the options of every Kafka client.
 	ClientOpts []kgo.Opt
+	// ClientLogLevel, when not kgo.LogLevelNone, has every client log
+	// at that level to Logger (ClientLogger), a stage's clients with the
+	// stage's name: which stage waited on which broker.
+	ClientLogLevel kgo.LogLevel
 
 	// silent, in a Config an App made, are the brokers any client of
 	// the App found silent lately (its ClientOpts carry the hook that

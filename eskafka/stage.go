@@ -166,6 +166,9 @@ func NewStage(spec StageSpec, cfg Config) *Stage {
 		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
 		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{},
 	}
+	if cfg.ClientLogLevel != kgo.LogLevelNone {
+		s.cfg.ClientOpts = append(slices.Clone(s.cfg.ClientOpts), kgo.WithLogger(ClientLogger(s.log, cfg.ClientLogLevel)))
+	}
 	for i := range cfg.Lanes {
 		l := &lane{
 			s: s, index: i, instanceID: laneInstanceID(cfg.InstanceID, i), log: s.log,

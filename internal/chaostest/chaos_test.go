@@ -72,7 +72,8 @@ const (
 // longer than the session timeout plus 5s, no write request answered later
 // than the write timeout while every broker is down) are logged as held or
 // NOT HELD; CHAOS_BOUNDS=fail makes one not held fail the test. The
-// instances' logs and data go to CHAOS_WORK_DIR when set.
+// instances' logs and data go to CHAOS_WORK_DIR when set, with their
+// Kafka clients' logs at CHAOS_KAFKA_LOG_LEVEL (KAFKA_LOG_LEVEL).
 func TestChaos(t *testing.T) {
 	dir, bootstrap := os.Getenv("CHAOS_KAFKA_DIR"), os.Getenv("KAFKA_BROKERS")
 	if dir == "" || bootstrap == "" {
@@ -86,6 +87,9 @@ func TestChaos(t *testing.T) {
 	env := []string{
 		"KAFKA_BROKERS=" + bootstrap, "SERVICE_NAME=" + service, fmt.Sprintf("PARTITIONS=%d", partitions),
 		"REPLICATION_FACTOR=3", "LOG_LEVEL=info", "WRITE_TIMEOUT=" + writeTimeout.String(),
+	}
+	if l := os.Getenv("CHAOS_KAFKA_LOG_LEVEL"); l != "" {
+		env = append(env, "KAFKA_LOG_LEVEL="+l)
 	}
 	work := os.Getenv("CHAOS_WORK_DIR") // kept: the instances' logs and data
 	if work == "" {
