@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -168,26 +169,24 @@ func (b *silentBrokers) clock() time.Time {
 	return time.Now()
 }
 
-// seeds returns the brokers of seeds that were not silent lately, in
-// order; all of seeds when every one was.
+// seeds returns seeds with the brokers silent lately moved to the end,
+// the most recently silent last. franz-go sends a new client's first
+// requests to its seeds in order, so a new session starts from the
+// brokers that answered; the silent ones stay as a last resort. On a
+// busy cluster a live broker lets a request time out now and then too:
+// leaving out every broker silent lately would, once each had been,
+// put the frozen one first again.
 func (b *silentBrokers) seeds(seeds []string) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clock()
-	var out []string
-	for _, s := range seeds {
-		if at, ok := b.silent[s]; ok && now.Sub(at) < unresponsiveFor {
-			continue
-		}
-		out = append(out, s)
-	}
 	for addr, at := range b.silent {
 		if now.Sub(at) >= unresponsiveFor {
 			delete(b.silent, addr)
 		}
 	}
-	if len(out) == 0 {
-		return seeds
-	}
+	out := slices.Clone(seeds)
+	// Never silent (the zero time) first, in the given order.
+	slices.SortStableFunc(out, func(x, y string) int { return b.silent[x].Compare(b.silent[y]) })
 	return out
 }
