@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -169,13 +168,12 @@ func (b *silentBrokers) clock() time.Time {
 	return time.Now()
 }
 
-// seeds returns seeds with the brokers silent lately moved to the end,
-// the most recently silent last. franz-go sends a new client's first
-// requests to its seeds in order, so a new session starts from the
-// brokers that answered; the silent ones stay as a last resort. On a
-// busy cluster a live broker lets a request time out now and then too:
-// leaving out every broker silent lately would, once each had been,
-// put the frozen one first again.
+// seeds returns the brokers of seeds that were not silent lately, in
+// order (franz-go starts from a random one). On a busy cluster a live
+// broker lets a request time out now and then too (an EndTxn waiting on
+// markers for a frozen broker, a produce waiting for it to leave the
+// ISR), so every seed may have been silent lately; then only the most
+// recently silent is left out, the one a frozen broker keeps being.
 func (b *silentBrokers) seeds(seeds []string) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -185,8 +183,26 @@ func (b *silentBrokers) seeds(seeds []string) []string {
 			delete(b.silent, addr)
 		}
 	}
-	out := slices.Clone(seeds)
-	// Never silent (the zero time) first, in the given order.
-	slices.SortStableFunc(out, func(x, y string) int { return b.silent[x].Compare(b.silent[y]) })
+	var out []string
+	latest := ""
+	for _, s := range seeds {
+		at, ok := b.silent[s]
+		if !ok {
+			out = append(out, s)
+		} else if latest == "" || at.After(b.silent[latest]) {
+			latest = s
+		}
+	}
+	switch {
+	case len(out) > 0:
+		return out
+	case len(seeds) < 2:
+		return seeds
+	}
+	for _, s := range seeds {
+		if s != latest {
+			out = append(out, s)
+		}
+	}
 	return out
 }
