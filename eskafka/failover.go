@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -68,7 +69,24 @@ const (
 	// finish by itself; its transactional id is fenced by the next
 	// session's.
 	closeDeadline = 3 * time.Second
+	// maxRetryBackoff caps how long a client waits before it tries a
+	// failed request or fetch again (franz-go's default grows to 5 s).
+	// A consumer whose leader died asks for metadata only when a fetch
+	// backoff begins: with backoffs of 4–5 s, an outcome follower kept
+	// fetching from a killed leader 3.8 s after the cluster had moved
+	// the partition, and a write waited that long for its outcome.
+	maxRetryBackoff = time.Second
 )
+
+// retryBackoff is 100 ms doubled per failed try up to maxRetryBackoff,
+// within ±20% so that clients failing together do not retry together.
+func retryBackoff(tries int) time.Duration {
+	d := maxRetryBackoff
+	if tries < 5 {
+		d = min(maxRetryBackoff, 100*time.Millisecond<<max(tries-1, 0))
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
 
 // FailoverOpts are the request timeouts of every Kafka client of the
 // runtime, so that one broker that stops answering holds a request for a
@@ -81,6 +99,7 @@ func FailoverOpts() []kgo.Opt {
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.MetadataMinAge(metadataMinAge),
 		kgo.DialTimeout(dialTimeout),
+		kgo.RetryBackoffFn(retryBackoff),
 	}
 }
 

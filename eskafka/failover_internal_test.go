@@ -121,3 +121,26 @@ func TestSilentBrokersSharedByAnApp(t *testing.T) {
 		}
 	}
 }
+
+// Every runtime client retries within a second: a consumer learns that
+// its dead leader's partitions moved only when a fetch backoff begins.
+func TestRetryBackoffIsCapped(t *testing.T) {
+	prev := time.Duration(0)
+	for tries := 1; tries <= 30; tries++ {
+		var hi time.Duration
+		for range 50 {
+			d := retryBackoff(tries)
+			if d <= 0 || d > maxRetryBackoff*12/10 {
+				t.Fatalf("retryBackoff(%d) = %v, want in (0, %v]", tries, d, maxRetryBackoff*12/10)
+			}
+			hi = max(hi, d)
+		}
+		if tries <= 4 && hi <= prev*8/10 {
+			t.Errorf("retryBackoff(%d) at most %v, not above the previous try's %v", tries, hi, prev)
+		}
+		prev = hi
+	}
+	if d := retryBackoff(1); d > 150*time.Millisecond {
+		t.Errorf("first retry after %v, want about 100ms", d)
+	}
+}
