@@ -110,8 +110,8 @@ func (nopObserver) Restored(string, int64)                       {}
 func (nopObserver) Command(string, string, string, string)       {}
 func (nopObserver) Poisoned(string, string)                      {}
 
-// seeds are the bootstrap servers for a new client: Brokers less those
-// found silent lately (all of them if every one was).
+// seeds are the bootstrap servers for a new client of a stage or an App:
+// Brokers less those found silent lately (silentBrokers.seeds).
 func (c Config) seeds() []string {
 	if c.silent == nil {
 		return c.Brokers

@@ -106,7 +106,7 @@ func TestSilentBrokersSharedByAnApp(t *testing.T) {
 		return NewStage(StageSpec{Name: name, Inputs: []string{name + ".in"}}, a.StageConfig(name))
 	}
 	one, two := stage("one"), stage("two")
-	if got := one.sessionConfig().Brokers; !slices.Equal(got, []string{down, up}) {
+	if got := one.cfg.seeds(); !slices.Equal(got, []string{down, up}) {
 		t.Fatalf("before any failure, a session's seeds are %v", got)
 	}
 	// franz-go sends a new client's first request to its first seed.
@@ -116,7 +116,7 @@ func TestSilentBrokersSharedByAnApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range []*Stage{one, two} {
-		if got := st.sessionConfig().Brokers; !slices.Equal(got, []string{up}) {
+		if got := st.cfg.seeds(); !slices.Equal(got, []string{up}) {
 			t.Errorf("stage %s: after the producer found %s down, a session's seeds are %v, want [%s]", st.spec.Name, down, got, up)
 		}
 	}

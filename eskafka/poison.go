@@ -127,7 +127,7 @@ const defaultMaxBatchBytes = 1_000_012
 // readLimits returns the max.message.bytes of each topic as the broker
 // reports it, capped at what one produce request may carry.
 func readLimits(ctx context.Context, cfg Config, topics []string) (map[string]int, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.seeds()...)}, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -251,15 +251,6 @@ func (l *lane) run(ctx context.Context) {
 	}
 }
 
-// sessionConfig is the stage's configuration for the clients a session
-// makes: bootstrapped from the brokers not silent lately, and noting the
-// ones that are.
-func (s *Stage) sessionConfig() Config {
-	cfg := s.cfg
-	cfg.Brokers = s.cfg.seeds()
-	return cfg
-}
-
 // outputTopics are the topics the stage writes.
 func (s *Stage) outputTopics() []string {
 	topics := slices.Clone(s.spec.Outputs)
@@ -280,15 +271,14 @@ func (l *lane) runSession(ctx context.Context) error {
 	l.gen++
 	gen := l.gen
 	s.mu.Unlock()
-	sessCfg := s.sessionConfig()
-	limits, err := l.sessionLimits(setup, sessCfg)
+	limits, err := l.sessionLimits(setup, s.cfg)
 	if err != nil {
 		return stuck(setup, "read the size limits of the output topics", err)
 	}
 	laneCfg := s.cfg
 	laneCfg.InstanceID = l.instanceID
 	opts := append(append([]kgo.Opt{
-		kgo.SeedBrokers(sessCfg.Brokers...),
+		kgo.SeedBrokers(s.cfg.seeds()...),
 		kgo.TransactionalID(l.transactionalID()),
 		kgo.ConsumerGroup(s.Group()),
 		kgo.ConsumeTopics(s.spec.Inputs...),
@@ -331,7 +321,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		// a replicated cluster) only after a metadata refresh, at
 		// most one per MetadataMinAge, whose 5 s default stalls
 		// writes for seconds (docs/performance.md).
-	}, FailoverOpts()...), sessCfg.ClientOpts...)
+	}, FailoverOpts()...), s.cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("new transactional session: %w", err)
@@ -886,7 +876,7 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) err
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.sessionConfig(), topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
