@@ -54,9 +54,19 @@ func (f *recordFormat) event(b []byte) (author.Event, error) { return f.events.D
 
 func (f *recordFormat) state(b []byte) (author.State, error) { return f.states.Decode(b) }
 
+// retryUnknownFor bounds the retries of one unknown write: the
+// transaction timeout and the broker's check interval, with room.
+const retryUnknownFor = 45 * time.Second
+
 // retryUnknown sends again every unknown write that carried an
 // Idempotency-Key, as a client would after a crash: the answer must be a
-// success (the model's), and the write then counts as acked.
+// success (the model's), and the write then counts as acked. A 503 or
+// 504 is sent again with the same key, as the API tells clients to, for
+// up to retryUnknownFor: an instance killed inside a transaction leaves
+// it open until the coordinator aborts it (the stages' 20 s transaction
+// timeout, checked every 10 s by the broker), and until then no
+// read_committed reader of its partitions, the outcome followers
+// included, sees what was written there after it.
 func retryUnknown(t *testing.T, w *workload, url string) (retried int) {
 	t.Helper()
 	for _, a := range w.authors {
@@ -65,6 +75,11 @@ func retryUnknown(t *testing.T, w *workload, url string) (retried int) {
 			continue
 		}
 		status, body, err := w.send(url, a, n)
+		for deadline, tries := time.Now().Add(retryUnknownFor), 1; err == nil && (status == 503 || status == 504) && time.Now().Before(deadline); tries++ {
+			t.Logf("retry %d of %s %s (Idempotency-Key %s) after the restart: %d, sent again", tries, a.code, u.kind, u.idemKey, status)
+			time.Sleep(500 * time.Millisecond)
+			status, body, err = w.send(url, a, n)
+		}
 		if err != nil || status < 200 || status >= 300 {
 			t.Errorf("retry of %s %s (Idempotency-Key %s) after the restart: %d %v %s\n%v", a.code, u.kind, u.idemKey, status, err, oneLine(body), a)
 			continue
