@@ -106,6 +106,14 @@ type Stage struct {
 	poison   map[recordID]*Poisoned
 	failures map[recordID]int
 	health   health
+
+	// fenceDue is set when a lane is assigned partitions it did not
+	// have: their previous owner may have left a transaction open
+	// (fenceDeparted). fencing is set while a search runs; fences
+	// tracks the searches, which Run waits for.
+	fenceDue atomic.Bool
+	fencing  atomic.Bool
+	fences   sync.WaitGroup
 }
 
 // lane is one member of a stage's group and its transactional session.
@@ -213,6 +221,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		wg.Go(func() { l.run(ctx) })
 	}
 	wg.Wait()
+	s.fences.Wait()
 	return nil
 }
 
@@ -357,6 +366,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		s.clearLag(held)
 	}()
 	for ctx.Err() == nil {
+		s.startFence(ctx)
 		if err := l.restorePending(ctx); err != nil {
 			return err
 		}
@@ -504,6 +514,7 @@ func (l *lane) setOwners(owners map[int32]string, mine map[string][]int32) {
 		if l.parts[p] == NotOwned {
 			l.parts[p] = Restoring
 			l.fresh[p] = true
+			l.s.fenceDue.Store(true)
 		}
 	}
 }
@@ -546,6 +557,7 @@ func (l *lane) onAssigned(assigned map[string][]int32) {
 			if l.parts[p] == NotOwned {
 				l.parts[p] = Restoring
 				l.fresh[p] = true
+				l.s.fenceDue.Store(true)
 			}
 		}
 	}

@@ -1,0 +1,68 @@
+package eskafka_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/eskafka"
+)
+
+// TestNewOwnerFencesATransactionLeftOpenByADepartedMember: a member of the
+// processor's group died inside a transaction that wrote an outcome to a
+// key's results partition, and did not come back. Until that transaction
+// ends, read_committed readers stop before it: no outcome on that partition
+// can be seen. Its timeout here (5 minutes) outlasts the test, so the
+// command's outcome arrives only if the instance that takes the partitions
+// ends the transaction itself, and the dead member, should it wake, can
+// no longer commit.
+func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
+	cfg := newConfig(t)
+	ensureTopics(t, cfg)
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	group := cfg.Service + ".counters.processor"
+	k := key(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	gone, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.TransactionalID(group+".gone"),
+		kgo.TransactionTimeout(5*time.Minute),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close()
+	if err := gone.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	partition := eskafka.PartitionFor(k, cfg.Partitions)
+	if err := gone.ProduceSync(ctx, &kgo.Record{Topic: topics.Results, Partition: partition, Key: []byte(k), Value: []byte("left open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	e := start(t, cfg)
+	e.waitReady()
+	if res := e.do(open{ID: k}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open %s: %+v, want accepted", k, res)
+	}
+
+	adm := kadm.NewClient(e.producer)
+	described, err := adm.DescribeTransactions(ctx, group+".gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described[group+".gone"]; d.State == "Ongoing" {
+		t.Errorf("the departed member's transaction is still open: %+v", d)
+	}
+	if err := gone.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("the departed member committed its transaction after the new owner took its partitions; want it fenced")
+	} else {
+		t.Logf("the departed member's commit was refused: %v", err)
+	}
+}
