@@ -43,8 +43,11 @@ const (
 //  2. broker-freeze: SIGSTOP of the broker that leads the most partitions
 //     at that point, SIGCONT 20s later;
 //  3. instance-kill: SIGKILL of an instance (mid-transaction: the test logs
-//     the transactions it had open), started again 12s later, past the
-//     session timeout, so the others take its partitions first;
+//     the transactions it had open), started again 30s later: past the
+//     session timeout, and past the 20s transaction timeout and the
+//     broker's 10s check of it, so that its partitions are back in time
+//     only if the others take them and end its open transactions
+//     themselves;
 //  4. instance-freeze: SIGSTOP of an instance for 15s, longer than the
 //     session timeout, then SIGCONT: a zombie, whose open transaction must
 //     never commit;
@@ -486,7 +489,7 @@ func (r *runner) awaitOngoing(f *fault, in *instance) {
 	f.note("%s had no transaction open for 10s before the fault", in.name)
 }
 
-// instanceKill kills an instance and starts it again 12s later.
+// instanceKill kills an instance and starts it again instanceDownFor later.
 func (r *runner) instanceKill(f *fault) {
 	t := r.t
 	in := r.instances[1]
@@ -496,12 +499,17 @@ func (r *runner) instanceKill(f *fault) {
 	f.start = time.Now()
 	in.kill(t)
 	r.recordOpen(f, in, "killed")
-	time.Sleep(time.Until(f.start.Add(sessionTimeout + 2*time.Second)))
+	time.Sleep(time.Until(f.start.Add(instanceDownFor)))
 	in.start(t)
 	f.end = time.Now()
 	f.note("%s ready %v after its restart", in.name, in.waitReady(t, 120*time.Second).Round(time.Millisecond))
 	f.bound, f.boundWhy = sessionTimeout+5*time.Second, "the session timeout plus 5s"
 }
+
+// instanceDownFor is how long a killed instance stays down: longer than
+// its open transactions would stay open if nobody ended them (the stages'
+// 20s transaction timeout, checked by the broker every 10s).
+const instanceDownFor = 30 * time.Second
 
 // instanceFreeze freezes an instance for longer than the session timeout.
 func (r *runner) instanceFreeze(f *fault) {
