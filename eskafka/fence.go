@@ -36,8 +36,8 @@ const consumerOffsetsTopic = "__consumer_offsets"
 // A transaction is fenced only when it is open, its transactional id is
 // this stage's ({group}.{member instance id}), no current member of the
 // group has that instance id, and it writes only the stage's own topics:
-// the last keeps a stage from fencing another service's or stage whose
-// name happens to extend this group's. Transactions are listed before the
+// the last keeps a stage from fencing the transactions of another service
+// or stage whose group's name happens to extend this one's. Transactions are listed before the
 // group is described, so a member seen with an open transaction and not in
 // the group had left by the time it was looked for.
 func (s *Stage) fenceDeparted(ctx context.Context) error {
