@@ -202,6 +202,10 @@ func laneInstanceID(instanceID string, i int) string {
 // Group returns the stage's consumer group.
 func (s *Stage) Group() string { return s.cfg.Service + "." + s.spec.Name }
 
+// Linger returns how long the stage waits for more records after the
+// first of a batch (Config.Linger).
+func (s *Stage) Linger() time.Duration { return s.cfg.Linger }
+
 // TransactionalID returns the stable transactional id of the stage's
 // first lane.
 func (s *Stage) TransactionalID() string { return s.lanes[0].transactionalID() }

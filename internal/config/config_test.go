@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
-		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 {
+		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 || c.ProjectionLinger != 25*time.Millisecond {
 		t.Fatalf("defaults of the limits = %+v", c)
 	}
 }
@@ -29,6 +29,7 @@ func TestLimits(t *testing.T) {
 	env := map[string]string{
 		"ALLOWED_HOSTS": " catalog.example.com, 10.0.0.7 ,[::1],localhost.,*", "HTTP_MAX_CONNS": "20", "OUTCOME_CACHE_MB": "3",
 		"STALL_TIMEOUT": "2m", "STREAM_MAX_SUBSCRIBERS": "7", "STREAM_MAX_PER_CLIENT": "1", "STAGE_LANES": "3",
+		"PROJECTION_LINGER": "0",
 	}
 	c, err := Load([]string{"-http-max-conns", "30"}, func(k string) string { return env[k] })
 	if err != nil {
@@ -38,7 +39,7 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("AllowedHosts = %q, want %q", c.AllowedHosts, want)
 	}
 	if c.HTTPMaxConns != 30 || c.OutcomeCacheBytes != 3<<20 || c.StallTimeout != 2*time.Minute ||
-		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 || c.Lanes != 3 {
+		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 || c.Lanes != 3 || c.ProjectionLinger != 0 {
 		t.Fatalf("config = %+v", c)
 	}
 	// Commas alone are no hosts: the default applies.
@@ -71,6 +72,7 @@ func TestInvalid(t *testing.T) {
 		{"STREAM_MAX_SUBSCRIBERS", "0"}, {"STREAM_MAX_SUBSCRIBERS", "x"},
 		{"STREAM_MAX_PER_CLIENT", "0"}, {"STREAM_MAX_PER_CLIENT", "2.5"},
 		{"STAGE_LANES", "0"}, {"STAGE_LANES", "65"}, {"STAGE_LANES", "two"},
+		{"PROJECTION_LINGER", "-1ms"}, {"PROJECTION_LINGER", "2s"}, {"PROJECTION_LINGER", "25"},
 	} {
 		_, err := Load(nil, func(key string) string {
 			if key == c.k {

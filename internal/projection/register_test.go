@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/projection"
@@ -46,6 +47,11 @@ func TestRegister(t *testing.T) {
 	if m.View() != stages["booksbyauthor.view"] {
 		t.Error("View is not the stage that keeps the views")
 	}
+	for _, s := range m.Stages() {
+		if s.Linger() != 0 {
+			t.Errorf("stage %s lingers %v by default, want 0", s.Group(), s.Linger())
+		}
+	}
 
 	plan, err := app.Plan()
 	if err != nil {
@@ -82,5 +88,23 @@ func TestRegister(t *testing.T) {
 	projection.Register(app, projection.Codecs{})
 	if _, err := app.Plan(); err == nil {
 		t.Error("registering the read model twice: no error")
+	}
+}
+
+// TestRegisterWithLinger: WithLinger reaches both of the read model's
+// stages.
+func TestRegisterWithLinger(t *testing.T) {
+	app, err := eskafka.NewApp(eskafka.AppConfig{
+		Config: eskafka.Config{Brokers: []string{"127.0.0.1:1"}, Service: "shop", Partitions: 3, InstanceID: "test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	m := projection.Register(app, projection.Codecs{}, projection.WithLinger(25*time.Millisecond))
+	for _, s := range m.Stages() {
+		if s.Linger() != 25*time.Millisecond {
+			t.Errorf("stage %s lingers %v, want 25ms", s.Group(), s.Linger())
+		}
 	}
 }

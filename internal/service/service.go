@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	app := s.app
 	authors := eskafka.Register(app, Authors(), codecs.authors)
 	books := eskafka.Register(app, Books(), codecs.books)
-	byAuthor := projection.Register(app, codecs.byAuthor)
+	byAuthor := projection.Register(app, codecs.byAuthor, projection.WithLinger(cfg.ProjectionLinger))
 	if err := app.Start(tctx); err != nil {
 		return nil, err
 	}
