@@ -63,10 +63,12 @@ const retryUnknownFor = 45 * time.Second
 // success (the model's), and the write then counts as acked. A 503 or
 // 504 is sent again with the same key, as the API tells clients to, for
 // up to retryUnknownFor: an instance killed inside a transaction leaves
-// it open until the coordinator aborts it (the stages' 20 s transaction
-// timeout, checked every 10 s by the broker), and until then no
-// read_committed reader of its partitions, the outcome followers
-// included, sees what was written there after it.
+// it open until the instance that takes its partitions fences it (after
+// the session timeout; eskafka/fence.go), or failing that until the
+// coordinator aborts it (the stages' 20 s transaction timeout, checked
+// every 10 s by the broker), and until then no read_committed reader of
+// its partitions, the outcome followers included, sees what was written
+// there after it.
 func retryUnknown(t *testing.T, w *workload, url string) (retried int) {
 	t.Helper()
 	for _, a := range w.authors {
