@@ -15,9 +15,10 @@ import (
 	"github.com/bookscatalog/catalog/store/pebblestore"
 )
 
-// countingObserver counts processed commands and transactions.
+// countingObserver counts processed commands, transactions and fenced
+// transactions.
 type countingObserver struct {
-	commands, txns, records atomic.Int64
+	commands, txns, records, fenced atomic.Int64
 }
 
 func (o *countingObserver) Transaction(_ string, records int, committed bool, _ time.Duration) {
@@ -30,6 +31,7 @@ func (o *countingObserver) Lag(string, string, int32, int64)       {}
 func (o *countingObserver) Restored(string, int64)                 {}
 func (o *countingObserver) Command(string, string, string, string) { o.commands.Add(1) }
 func (o *countingObserver) Poisoned(string, string)                {}
+func (o *countingObserver) Fenced(string)                          { o.fenced.Add(1) }
 
 // BenchmarkProcessor measures commands per second through the whole
 // processor: fetch, decode, decide, evolve, encode, produce events, state,

@@ -100,6 +100,10 @@ type Observer interface {
 	// state is corrupt; kind is one of the Poison* constants or
 	// CodeCorruptState.
 	Poisoned(stage, kind string)
+	// Fenced reports a transaction a member that left the stage's group
+	// had left open, ended by this instance (fenceDeparted): an
+	// instance of the service died or froze and did not come back.
+	Fenced(stage string)
 }
 
 type nopObserver struct{}
@@ -109,6 +113,7 @@ func (nopObserver) Lag(string, string, int32, int64)             {}
 func (nopObserver) Restored(string, int64)                       {}
 func (nopObserver) Command(string, string, string, string)       {}
 func (nopObserver) Poisoned(string, string)                      {}
+func (nopObserver) Fenced(string)                                {}
 
 // seeds are the bootstrap servers for a new client of a stage or an App:
 // Brokers less those found silent lately (silentBrokers.seeds).

@@ -145,6 +145,7 @@ func (s *Stage) fence(ctx context.Context, id string) error {
 		return fmt.Errorf("fence the transactions of %s: %w", id, err)
 	}
 	s.log.Warn("fenced the open transaction of a member that left the group: its partitions need not wait for the transaction timeout", "transactional_id", id)
+	s.cfg.Observer.Fenced(s.spec.Name)
 	return nil
 }
 

@@ -21,6 +21,8 @@ import (
 // no longer commit.
 func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
 	cfg := newConfig(t)
+	obs := &countingObserver{}
+	cfg.Observer = obs
 	ensureTopics(t, cfg)
 	topics := eskafka.AggregateTopics(cfg.Service, "counters")
 	group := cfg.Service + ".counters.processor"
@@ -59,6 +61,9 @@ func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
 	}
 	if d := described[group+".gone"]; d.State == "Ongoing" {
 		t.Errorf("the departed member's transaction is still open: %+v", d)
+	}
+	if n := obs.fenced.Load(); n != 1 {
+		t.Errorf("the observer was told of %d fenced transactions, want 1", n)
 	}
 	if err := gone.EndTransaction(ctx, kgo.TryCommit); err == nil {
 		t.Error("the departed member committed its transaction after the new owner took its partitions; want it fenced")

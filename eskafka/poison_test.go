@@ -309,6 +309,7 @@ func (o *recordingObserver) Lag(string, string, int32, int64)             {}
 func (o *recordingObserver) Restored(string, int64)                       {}
 func (o *recordingObserver) Command(_, typ, _, _ string)                  { o.add("command:" + typ) }
 func (o *recordingObserver) Poisoned(_, kind string)                      { o.add("poisoned:" + kind) }
+func (o *recordingObserver) Fenced(string)                                {}
 
 // A stage that keeps failing reports it, and so does one whose batch does
 // not commit for longer than the stall timeout; both recover once

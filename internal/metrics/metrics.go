@@ -27,6 +27,7 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 	forwarded    *prometheus.CounterVec
 	poisoned     *prometheus.CounterVec
+	fenced       *prometheus.CounterVec
 }
 
 // New returns metrics registered on a new registry, with the Go runtime
@@ -67,9 +68,12 @@ func New() *Metrics {
 		poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "catalog_poisoned_records_total", Help: "Input records a stage gave up on (dead-lettered) and commands refused for a corrupt stored state, by stage and kind.",
 		}, []string{"stage", "kind"}),
+		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catalog_fenced_transactions_total", Help: "Transactions left open by instances that left a stage's group, ended by this instance when it took their partitions.",
+		}, []string{"stage"}),
 	}
 	m.reg.MustRegister(m.commands, m.transactions, m.txnDuration, m.batchSize, m.lag, m.restored,
-		m.httpRequests, m.httpDuration, m.forwarded, m.poisoned,
+		m.httpRequests, m.httpDuration, m.forwarded, m.poisoned, m.fenced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,6 +115,11 @@ func (m *Metrics) Command(aggregate, typ, status, code string) {
 // Poisoned implements eskafka.Observer.
 func (m *Metrics) Poisoned(stage, kind string) {
 	m.poisoned.WithLabelValues(label(stage), label(kind)).Inc()
+}
+
+// Fenced implements eskafka.Observer.
+func (m *Metrics) Fenced(stage string) {
+	m.fenced.WithLabelValues(label(stage)).Inc()
 }
 
 // WatchStage exports whether a stage is healthy (1) or not (0), asked at

@@ -49,6 +49,7 @@ func TestLabelsAreGuarded(t *testing.T) {
 	m.Command("authors", "\xff\xfe", "accepted", "")
 	m.Command("authors", strings.Repeat("t", 10_000), "accepted", "")
 	m.Poisoned("books.processor", "too_large")
+	m.Fenced("authors.processor")
 	healthy := false
 	m.WatchStage("books.processor", func() bool { return healthy })
 	rec := httptest.NewRecorder()
@@ -57,6 +58,7 @@ func TestLabelsAreGuarded(t *testing.T) {
 	for _, want := range []string{
 		`catalog_commands_total{aggregate="authors",code="",status="accepted",type="invalid"} 2`,
 		`catalog_poisoned_records_total{kind="too_large",stage="books.processor"} 1`,
+		`catalog_fenced_transactions_total{stage="authors.processor"} 1`,
 		`catalog_stage_healthy{stage="books.processor"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
