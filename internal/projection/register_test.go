@@ -108,3 +108,20 @@ func TestRegisterWithLinger(t *testing.T) {
 		}
 	}
 }
+
+// TestRegisterKeepsTheAppsLinger: without WithLinger, the stages linger as
+// the App's configuration says.
+func TestRegisterKeepsTheAppsLinger(t *testing.T) {
+	app, err := eskafka.NewApp(eskafka.AppConfig{
+		Config: eskafka.Config{Brokers: []string{"127.0.0.1:1"}, Service: "shop", Partitions: 3, InstanceID: "test", Linger: 7 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	for _, s := range projection.Register(app, projection.Codecs{}).Stages() {
+		if s.Linger() != 7*time.Millisecond {
+			t.Errorf("stage %s lingers %v, want the App's 7ms", s.Group(), s.Linger())
+		}
+	}
+}
