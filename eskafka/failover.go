@@ -103,6 +103,14 @@ func FailoverOpts() []kgo.Opt {
 	}
 }
 
+// newClient returns a client of the runtime: FailoverOpts, bootstrapped
+// from the brokers not silent lately (seeds), with opts, then ClientOpts.
+func (c Config) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	all := append(FailoverOpts(), kgo.SeedBrokers(c.seeds()...))
+	all = append(all, opts...)
+	return kgo.NewClient(append(all, c.ClientOpts...)...)
+}
+
 // errSessionStuck marks a session given up because a commit or its setup
 // did not finish in time: the stage starts the next one at once.
 var errSessionStuck = errors.New("session stuck on a broker that does not answer")

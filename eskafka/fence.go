@@ -37,13 +37,13 @@ const consumerOffsetsTopic = "__consumer_offsets"
 // this stage's ({group}.{member instance id}), no current member of the
 // group has that instance id, and it writes only the stage's own topics:
 // the last keeps a stage from fencing the transactions of another service
-// or stage whose group's name happens to extend this one's. Transactions are listed before the
-// group is described, so a member seen with an open transaction and not in
-// the group had left by the time it was looked for.
+// or stage whose group's name happens to extend this one's. Transactions
+// are listed before the group is described, so a member seen with an open
+// transaction and not in the group had left by the time it was looked for.
 func (s *Stage) fenceDeparted(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, fenceDeadline)
 	defer cancel()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.seeds()...)}, FailoverOpts()...), s.cfg.ClientOpts...)...)
+	cl, err := s.cfg.newClient()
 	if err != nil {
 		return fmt.Errorf("new admin client: %w", err)
 	}
@@ -73,8 +73,11 @@ func (s *Stage) fenceDeparted(ctx context.Context) error {
 		return fmt.Errorf("describe group %s: %w", group, err)
 	}
 	g, ok := groups[group]
-	if !ok || g.Err != nil {
-		return fmt.Errorf("describe group %s: %v", group, g.Err)
+	if !ok {
+		return fmt.Errorf("describe group %s: not in the answer", group)
+	}
+	if g.Err != nil {
+		return fmt.Errorf("describe group %s: %w", group, g.Err)
 	}
 	members := map[string]bool{}
 	for _, m := range g.Members {
@@ -130,11 +133,7 @@ func writesOnly(topics kadm.TopicsSet, outputs []string) bool {
 // fence initialises a producer with the transactional id id, which aborts
 // its open transaction and fences whoever held it.
 func (s *Stage) fence(ctx context.Context, id string) error {
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{
-		kgo.SeedBrokers(s.cfg.seeds()...),
-		kgo.TransactionalID(id),
-		kgo.TransactionTimeout(transactionTimeout),
-	}, FailoverOpts()...), s.cfg.ClientOpts...)...)
+	cl, err := s.cfg.newClient(kgo.TransactionalID(id), kgo.TransactionTimeout(transactionTimeout))
 	if err != nil {
 		return fmt.Errorf("new client to fence %s: %w", id, err)
 	}

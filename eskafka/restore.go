@@ -27,7 +27,7 @@ import (
 // owner's last batch.
 func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, waitStable bool, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
 	start := time.Now()
-	cl, err := kgo.NewClient(append(append(FailoverOpts(), kgo.SeedBrokers(cfg.seeds()...)), cfg.ClientOpts...)...)
+	cl, err := cfg.newClient()
 	if err != nil {
 		return 0, err
 	}
@@ -115,15 +115,14 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 		return 0, nil
 	}
 	cl.Close()
-	cl, err = kgo.NewClient(append(append(FailoverOpts(),
-		kgo.SeedBrokers(cfg.seeds()...),
+	cl, err = cfg.newClient(
 		kgo.ConsumePartitions(consume),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Without control records a tail of transaction markers would
 		// never arrive, and the end would never be seen as reached.
 		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	), cfg.ClientOpts...)...)
+	)
 	if err != nil {
 		return 0, err
 	}
