@@ -515,11 +515,7 @@ func (l *lane) setOwners(owners map[int32]string, mine map[string][]int32) {
 	// a moment later: in between, Ready would report an instance that
 	// has joined and owns nothing yet as ready.
 	for p := range kept {
-		if l.parts[p] == NotOwned {
-			l.parts[p] = Restoring
-			l.fresh[p] = true
-			l.s.fenceDue.Store(true)
-		}
+		l.gain(p)
 	}
 }
 
@@ -553,16 +549,23 @@ func (s *Stage) Owners() map[int32]string {
 	return maps.Clone(s.owners)
 }
 
+// gain starts restoring partition p if the lane did not own it: it is
+// caught up before it is processed or served, and its previous owner may
+// have left a transaction open (fenceDeparted). The stage's lock is held.
+func (l *lane) gain(p int32) {
+	if l.parts[p] == NotOwned {
+		l.parts[p] = Restoring
+		l.fresh[p] = true
+		l.s.fenceDue.Store(true)
+	}
+}
+
 func (l *lane) onAssigned(assigned map[string][]int32) {
 	l.joined = true
 	// Inputs are co-partitioned: partition p of every input is one unit.
 	for _, ps := range assigned {
 		for _, p := range ps {
-			if l.parts[p] == NotOwned {
-				l.parts[p] = Restoring
-				l.fresh[p] = true
-				l.s.fenceDue.Store(true)
-			}
+			l.gain(p)
 		}
 	}
 	l.log.Info("partitions assigned", "partitions", slices.Sorted(maps.Keys(l.parts)))
