@@ -14,9 +14,11 @@ import (
 // health.
 type figures struct {
 	// waitByPartition is, per partition, the longest a write on it
-	// waited from its first attempt to its acknowledgement, retries
-	// included, among the writes pending at some time during the fault
-	// (in seconds, for the report).
+	// waited until its acknowledgement, retries included, among the
+	// writes pending at some time during the fault (in seconds, for the
+	// report). A write begun before the injection waited for the fault
+	// from the injection: what it waited before belongs to the previous
+	// fault, whose own figures count it.
 	waitByPartition map[int32]float64
 	maxWait         time.Duration // over the partitions
 	medianWait      time.Duration // of the partitions' longest waits
@@ -36,6 +38,7 @@ func compute(f *fault, l *load) figures {
 	fig := figures{waitByPartition: map[int32]float64{}, failedWrites: map[string]int{}, failedReads: map[string]int{}}
 	waits := map[int32]time.Duration{}
 	var worst *writeOp
+	var worstWait time.Duration
 	for _, w := range l.writes() {
 		done := w.ackedAt
 		if !w.acked {
@@ -44,11 +47,12 @@ func compute(f *fault, l *load) figures {
 		if w.first.IsZero() || done.Before(f.start) || w.first.After(f.healthy) {
 			continue
 		}
-		if d := done.Sub(w.first); d > waits[w.partition] {
+		d := done.Sub(later(w.first, f.start))
+		if d > waits[w.partition] {
 			waits[w.partition] = d
 		}
-		if worst == nil || done.Sub(w.first) > worst.ackedAt.Sub(worst.first) {
-			worst = w
+		if worst == nil || d > worstWait {
+			worst, worstWait = w, d
 		}
 	}
 	var all []time.Duration
@@ -93,8 +97,12 @@ func compute(f *fault, l *load) figures {
 		}
 	}
 	if worst != nil {
-		fig.worst = fmt.Sprintf("%s of %s (partition %d) from %+.1fs to %+.1fs of the injection, attempts (answer, start, took): %s",
-			worst.op, worst.key, worst.partition, worst.first.Sub(f.start).Seconds(), worst.ackedAt.Sub(f.start).Seconds(), strings.Join(tries, "; "))
+		end := "not acknowledged"
+		if worst.acked {
+			end = fmt.Sprintf("%+.1fs", worst.ackedAt.Sub(f.start).Seconds())
+		}
+		fig.worst = fmt.Sprintf("%s of %s (partition %d) from %+.1fs to %s of the injection, attempts (answer, start, took): %s",
+			worst.op, worst.key, worst.partition, worst.first.Sub(f.start).Seconds(), end, strings.Join(tries, "; "))
 	}
 	return fig
 }
@@ -116,6 +124,13 @@ func (fig figures) summary(f *fault) string {
 	}
 	fmt.Fprintf(&b, "; longest wait by partition %s", strings.Join(ps, " "))
 	return b.String()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func counts(m map[string]int) string {

@@ -107,6 +107,7 @@ func (in *instance) start(t *testing.T) {
 		"HTTP_ADDR=" + in.addr,
 		"ADVERTISED_URL=" + in.url,
 		"DATA_DIR=" + in.dataDir,
+		"GOTRACEBACK=all", // dumpGoroutines
 	}, in.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -163,6 +164,46 @@ func (in *instance) signal(t *testing.T, sig syscall.Signal) {
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("%v to %s: %v", sig, in.name, err)
 	}
+}
+
+// dumpGoroutines ends the current process with SIGQUIT, which makes the Go
+// runtime print every goroutine's stack, and logs the stacks that pass
+// through the module's own code.
+func (in *instance) dumpGoroutines(t *testing.T) {
+	t.Helper()
+	in.mu.Lock()
+	cmd, done, run := in.cmd, in.done, in.runs
+	in.mu.Unlock()
+	if cmd == nil || !in.running() {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		t.Logf("SIGQUIT to %s: %v", in.name, err)
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Logf("%s did not exit within 10s of SIGQUIT", in.name)
+		return
+	}
+	b, err := os.ReadFile(in.logPath(run))
+	if err != nil {
+		t.Logf("goroutines of %s: %v", in.name, err)
+		return
+	}
+	dump := string(b)
+	if i := strings.LastIndex(dump, "SIGQUIT: quit"); i >= 0 {
+		dump = dump[i:]
+	}
+	var ours []string
+	for _, g := range strings.Split(dump, "\n\n") {
+		if strings.Contains(g, "bookscatalog/catalog/") {
+			ours = append(ours, g)
+		}
+	}
+	t.Logf("goroutines of %s (run %d) in the module's code, at SIGQUIT:\n%s", in.name, run, strings.Join(ours, "\n\n"))
 }
 
 // kill sends SIGKILL (SIGCONT first: a frozen process is killed too) and

@@ -32,7 +32,8 @@ type balancer struct {
 	hc        *http.Client
 
 	mu     sync.Mutex
-	status []int // the last /readyz status of each instance; 0: no answer
+	status []int    // the last /readyz status of each instance; 0: no answer
+	why    []string // what the last /readyz other than 200 said
 	next   int
 	// readiness is every change of an instance's /readyz, in order.
 	readiness []readyChange
@@ -50,7 +51,7 @@ type readyChange struct {
 func newBalancer(instances []*instance) *balancer {
 	return &balancer{
 		instances: instances, hc: &http.Client{Timeout: time.Second},
-		status: make([]int, len(instances)), stop: make(chan struct{}),
+		status: make([]int, len(instances)), why: make([]string, len(instances)), stop: make(chan struct{}),
 	}
 }
 
@@ -61,12 +62,16 @@ func (b *balancer) run() {
 			tick := time.NewTicker(250 * time.Millisecond)
 			defer tick.Stop()
 			for {
-				status := 0
+				status, why := 0, "no answer"
 				if resp, err := b.hc.Get(in.url + "/readyz"); err == nil {
+					body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 					resp.Body.Close()
-					status = resp.StatusCode
+					status, why = resp.StatusCode, fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+				} else {
+					why = err.Error()
 				}
 				b.mu.Lock()
+				b.why[i] = why
 				if b.status[i] != status || len(b.readiness) == 0 {
 					b.readiness = append(b.readiness, readyChange{at: time.Now(), instance: i, status: status})
 				}
@@ -109,16 +114,18 @@ func (b *balancer) pick() (int, *instance) {
 	return 0, b.instances[0]
 }
 
-// allReady reports whether every instance's /readyz answered 200 last.
-func (b *balancer) allReady() bool {
+// notReady returns the instances whose /readyz did not answer 200 last,
+// each with what it answered.
+func (b *balancer) notReady() map[*instance]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, s := range b.status {
+	m := map[*instance]string{}
+	for i, s := range b.status {
 		if s != http.StatusOK {
-			return false
+			m[b.instances[i]] = b.why[i]
 		}
 	}
-	return true
+	return m
 }
 
 func (b *balancer) changes() []readyChange {
@@ -151,6 +158,9 @@ type writeOp struct {
 	idemKey string
 
 	partition int32
+	// authorPartition is, for a create-book, the partition of the
+	// author the service checks before it accepts the book.
+	authorPartition int32
 
 	acked    bool
 	status   int
@@ -255,7 +265,7 @@ func (l *load) writer(c int) {
 			l.books = append(l.books, b)
 			l.mu.Unlock()
 			if l.stopped.Load() || !l.do(l.addBookOp(b, &writeOp{op: "create-book", method: http.MethodPost, path: "/books",
-				body: map[string]string{"id": b.id, "title": b.title0, "authorCode": a.code}}), b.partition) {
+				body: map[string]string{"id": b.id, "title": b.title0, "authorCode": a.code}, authorPartition: a.partition}), b.partition) {
 				break
 			}
 		}
