@@ -220,3 +220,50 @@ func (c *cluster) topicSettings(ctx context.Context, topics []string) (map[strin
 	}
 	return out, nil
 }
+
+// openTransactions describes what holds read_committed readers back: the
+// partitions of topics whose last stable offset is behind their high
+// watermark, and every transaction the cluster has not ended, with its
+// state, age and partitions.
+func (c *cluster) openTransactions(ctx context.Context, topics []string) string {
+	var b strings.Builder
+	ends, err := c.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		fmt.Fprintf(&b, "list end offsets: %v; ", err)
+	}
+	stable, err := c.adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		fmt.Fprintf(&b, "list last stable offsets: %v; ", err)
+	}
+	var behind []string
+	ends.Each(func(e kadm.ListedOffset) {
+		if s, ok := stable.Lookup(e.Topic, e.Partition); ok && s.Err == nil && e.Err == nil && s.Offset < e.Offset {
+			behind = append(behind, fmt.Sprintf("%s/%d (stable %d, end %d)", e.Topic, e.Partition, s.Offset, e.Offset))
+		}
+	})
+	fmt.Fprintf(&b, "partitions whose last stable offset is behind: %v; ", behind)
+	listed, err := c.adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		fmt.Fprintf(&b, "list transactions: %v", err)
+		return b.String()
+	}
+	var open []string
+	for _, id := range listed.TransactionalIDs() {
+		described, err := c.adm.DescribeTransactions(ctx, id)
+		if err != nil {
+			open = append(open, fmt.Sprintf("%s: %v", id, err))
+			continue
+		}
+		for _, tx := range described.Sorted() {
+			switch tx.State {
+			case "Empty", "CompleteCommit", "CompleteAbort":
+				continue
+			}
+			age := time.Since(time.UnixMilli(tx.StartTimestamp)).Round(time.Second)
+			open = append(open, fmt.Sprintf("%s: %s for %v (coordinator %d, producer %d epoch %d, partitions %v)",
+				tx.TxnID, tx.State, age, tx.Coordinator, tx.ProducerID, tx.ProducerEpoch, tx.Topics))
+		}
+	}
+	fmt.Fprintf(&b, "transactions not ended: %v", open)
+	return b.String()
+}

@@ -354,6 +354,9 @@ func (r *runner) awaitHealth(f *fault) time.Time {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Errorf("%s: not back to full health within %v of its end: %s", f.name, healthTimeout, last)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Logf("%s: %s", f.name, r.c.openTransactions(ctx, r.topics))
+	cancel()
 	// What an instance that stays not ready is doing shows in its
 	// goroutines: a stage that waits silently logs nothing.
 	for in := range r.lb.notReady() {
