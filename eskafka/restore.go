@@ -2,7 +2,10 @@ package eskafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -128,12 +131,23 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	}
 	var n int64
 	b := &store.Batch{}
+	// A fetch that keeps failing in a way the client retries by itself
+	// (a leader that answers every fetch with an error, say) returns
+	// nothing, forever: past cfg.StallTimeout without a record the
+	// restore fails, naming where it stands, and the session that asked
+	// for it starts again instead of waiting silently.
+	progress := time.Now()
 	for len(targets) > 0 {
-		fetches := cl.PollRecords(ctx, 10000)
+		pctx, cancel := context.WithDeadline(ctx, progress.Add(cfg.StallTimeout))
+		fetches := cl.PollRecords(pctx, 10000)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
 		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
 			return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -142,6 +156,7 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			if !ok {
 				return
 			}
+			progress = time.Now()
 			if !r.Attrs.IsControl() {
 				apply(b, r)
 				n++
@@ -151,6 +166,9 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 				delete(targets, tp)
 			}
 		})
+		if len(targets) > 0 && time.Since(progress) >= cfg.StallTimeout {
+			return n, fmt.Errorf("%w: no record for %v; still to read: %s", errRestoreStalled, cfg.StallTimeout, describeTargets(targets))
+		}
 		if len(b.Ops) >= 4096 || len(targets) == 0 {
 			if err := cfg.Store.Apply(b); err != nil {
 				return n, err
@@ -160,6 +178,20 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	}
 	cfg.Logger.Info("restored partitions", "topics", topics, "partitions", partitions, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
+}
+
+// errRestoreStalled marks a restore that read nothing for the stall timeout.
+var errRestoreStalled = errors.New("restore stalled")
+
+// describeTargets names each partition still to read and the offset it
+// must be read up to.
+func describeTargets(targets map[store.TopicPartition]int64) string {
+	var parts []string
+	for tp, target := range targets {
+		parts = append(parts, fmt.Sprintf("%s/%d up to %d", tp.Topic, tp.Partition, target))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // PartitionFor returns the partition of key among n partitions, as Kafka's

@@ -1,0 +1,82 @@
+package eskafka
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bookscatalog/catalog/store"
+	"github.com/bookscatalog/catalog/store/memstore"
+)
+
+// A restore whose fetches keep failing in a way the client retries by
+// itself reads nothing, forever. It used to wait for as long as its
+// context, which for a stage is its whole life: the stage stopped without
+// a word, holding its partitions. Now it fails after the stall timeout,
+// saying what it still had to read, and the stage's session starts again.
+func TestRestoreFailsWhenItReadsNothing(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "svc.things.changelog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const topic = "svc.things.changelog"
+	produce := func(keys ...string) {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for _, k := range keys {
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(k), Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := Config{Brokers: c.ListenAddrs(), Store: memstore.New(), StallTimeout: time.Second}
+	cfg.defaults()
+	var applied int
+	apply := func(*store.Batch, *kgo.Record) { applied++ }
+	drop := func(string, int32) error { return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	produce("a", "b", "c")
+	if n, err := restore(ctx, cfg, []string{topic}, []int32{0}, false, apply, drop); err != nil || n != 3 {
+		t.Fatalf("restore of a partition that answers: %d records, %v; want 3, nil", n, err)
+	}
+
+	produce("d", "e")
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		fetch := req.(*kmsg.FetchRequest)
+		resp := fetch.ResponseKind().(*kmsg.FetchResponse)
+		for _, rt := range fetch.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.NotLeaderForPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	start := time.Now()
+	n, err := restore(ctx, cfg, []string{topic}, []int32{0}, false, apply, drop)
+	if !errors.Is(err, errRestoreStalled) {
+		t.Fatalf("restore of a partition whose fetches all fail: %d records, %v (after %v); want it to give up as stalled", n, err, time.Since(start).Round(time.Millisecond))
+	}
+	if want := topic + "/0 up to 5"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say what was left to read (%s)", err, want)
+	}
+}
