@@ -19,16 +19,23 @@ import (
 // read_committed, and applies what it reads with apply, recording offsets
 // atomically with the data. It returns the number of records applied.
 //
-// A store that claims more than the topic holds belongs to another history
-// (the topic was recreated); its data for the partition is dropped and
-// rebuilt from the start.
-//
-// With waitStable, it first waits until no transaction is open on those
+// It first waits until no transaction is open on those
 // partitions (last stable offset = high watermark): only the owner writes a
 // changelog partition, so an open transaction there belongs to its previous
-// owner and is about to be resolved; reading before it is would miss that
-// owner's last batch.
-func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, waitStable bool, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
+// owner, and reading before it ends would miss that owner's last batch if it
+// commits. It may have committed already: a transaction's commit is decided
+// when the coordinator logs it, and its markers reach each partition after
+// that, in milliseconds usually, but tens of seconds after the whole cluster
+// restarted. Its outcome may be read, and the write acknowledged, while the
+// changelog's marker is still missing: a store restored up to the marker
+// would answer without that write. Past cfg.StallTimeout the restore fails
+// instead (errRestoreStalled), and the stage's session starts again.
+//
+// Then a store that claims more than the topic holds belongs to another
+// history (the topic was recreated): its data for the partition is dropped
+// and rebuilt from the start. Before the wait, that could also be a store
+// ahead of a commit marker not yet written, and a write would be lost.
+func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
 	start := time.Now()
 	cl, err := cfg.newClient()
 	if err != nil {
@@ -40,30 +47,31 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	if err != nil {
 		return 0, fmt.Errorf("list last stable offsets: %w", err)
 	}
-	for wait := 5 * time.Millisecond; waitStable; wait = min(2*wait, 500*time.Millisecond) {
+	warned := false
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		hwms, err := adm.ListEndOffsets(ctx, topics...)
 		if err != nil {
 			return 0, fmt.Errorf("list end offsets: %w", err)
 		}
-		stable := true
+		var open []string
 		for _, topic := range topics {
 			for _, part := range partitions {
 				lso, _ := ends.Lookup(topic, part)
 				hwm, _ := hwms.Lookup(topic, part)
-				stable = stable && lso.Offset >= hwm.Offset
+				if lso.Offset < hwm.Offset {
+					open = append(open, fmt.Sprintf("%s/%d (stable up to %d of %d)", topic, part, lso.Offset, hwm.Offset))
+				}
 			}
 		}
-		if stable {
+		if len(open) == 0 {
 			break
 		}
-		if time.Since(start) > 5*time.Second {
-			// Markers of a resolved transaction arrive within
-			// milliseconds; a transaction still open this long was
-			// left by an owner that is gone and cannot commit anymore
-			// (its offsets were not pending, or our records would not
-			// have arrived): it will be aborted.
-			cfg.Logger.Warn("a transaction stays open on a changelog; restoring up to it", "topics", topics, "partitions", partitions)
-			break
+		switch waited := time.Since(start); {
+		case waited > cfg.StallTimeout:
+			return 0, fmt.Errorf("%w: a transaction stayed open for %v on %s", errRestoreStalled, cfg.StallTimeout, strings.Join(open, ", "))
+		case waited > 5*time.Second && !warned:
+			warned = true
+			cfg.Logger.Warn("a transaction stays open on a changelog; its partitions are served once it ends", "open", open)
 		}
 		select {
 		case <-ctx.Done():

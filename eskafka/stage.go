@@ -869,6 +869,9 @@ func (s *Stage) table(topic string) *Table {
 }
 
 // restorePending catches up every assigned partition that is not ready yet.
+// restore waits for a transaction open on their changelogs to end first: a
+// partition served before would answer without a write that may already be
+// acknowledged (its commit marker still on its way, say).
 func (l *lane) restorePending(ctx context.Context) error {
 	s := l.s
 	s.mu.RLock()
@@ -879,7 +882,7 @@ func (l *lane) restorePending(ctx context.Context) error {
 		}
 	}
 	s.mu.RUnlock()
-	if err := s.catchUp(ctx, pending, false); err != nil {
+	if err := s.catchUp(ctx, pending); err != nil {
 		return err
 	}
 	l.markReady(pending)
@@ -887,7 +890,7 @@ func (l *lane) restorePending(ctx context.Context) error {
 }
 
 // catchUp restores the tables' partitions parts from their changelogs.
-func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) error {
+func (s *Stage) catchUp(ctx context.Context, parts []int32) error {
 	if len(parts) == 0 || len(s.spec.Tables) == 0 {
 		return nil
 	}
@@ -895,7 +898,7 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32, waitStable bool) err
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, parts, waitStable, s.applyRestored(map[string][]byte{}), s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, parts, s.applyRestored(map[string][]byte{}), s.dropPartition)
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
@@ -921,7 +924,7 @@ func (l *lane) catchUpFresh(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	s.mu.RUnlock()
-	if err := s.catchUp(ctx, fresh, true); err != nil {
+	if err := s.catchUp(ctx, fresh); err != nil {
 		return err
 	}
 	s.mu.Lock()
