@@ -64,6 +64,9 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			}
 		}
 		if len(open) == 0 {
+			if warned {
+				cfg.Logger.Info("the transactions open on the changelog ended", "waited", time.Since(start).Round(time.Millisecond))
+			}
 			break
 		}
 		switch waited := time.Since(start); {
