@@ -51,7 +51,8 @@ type Config struct {
 	SessionTimeout time.Duration
 	// StallTimeout is how long a stage may have input waiting, or one
 	// batch in progress, without committing before Health reports it
-	// (default 30s).
+	// (default 30s); and how long a restore may read nothing, or wait for
+	// a transaction open on a changelog, before its session gives up.
 	StallTimeout time.Duration
 	// OutcomeCacheBytes bounds the memory an Outcomes follower keeps of
 	// recent outcomes (default 64 MiB).
