@@ -34,7 +34,8 @@ import (
 // Then a store that claims more than the topic holds belongs to another
 // history (the topic was recreated): its data for the partition is dropped
 // and rebuilt from the start. Before the wait, that could also be a store
-// ahead of a commit marker not yet written, and a write would be lost.
+// ahead of a commit marker not yet written, rebuilt without its last
+// write.
 func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
 	start := time.Now()
 	cl, err := cfg.newClient()
