@@ -152,16 +152,38 @@ func (s *Stage) fence(ctx context.Context, id string) error {
 // (fenceDeparted) in the background when partitions were assigned since the
 // last one; the lane goes on meanwhile, for its new partitions' offsets and
 // changelogs wait for exactly those transactions to end. One search runs
-// at a time; partitions assigned during it start another after it.
+// at a time; one asked for during it runs right after it, by itself: the
+// lane may be waiting, in a restore, for the very transaction it would end
+// (a search still held by a frozen broker when the partitions came).
 func (s *Stage) startFence(ctx context.Context) {
 	if !s.fenceDue.Load() || !s.fencing.CompareAndSwap(false, true) {
 		return
 	}
-	s.fenceDue.Store(false)
 	s.fences.Go(func() {
-		defer s.fencing.Store(false)
-		if err := s.fenceDeparted(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("could not look for transactions left open by members that left the group; they end at their timeout", "err", err)
+		for s.fenceDue.Swap(false) && ctx.Err() == nil {
+			if err := s.fenceDeparted(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not look for transactions left open by members that left the group; they end at their timeout", "err", err)
+			}
 		}
+		s.fencing.Store(false)
+		// Asked for between the last check and the store: not lost.
+		s.startFence(ctx)
 	})
+}
+
+// fenceWhileWaiting asks for another search for departed members'
+// transactions while a restore waits for a transaction open on a changelog
+// (restore's waiting): the search made when the partitions came may have
+// run before their owner left the group, and the transaction would then
+// last until its timeout. At most one search a second.
+func (s *Stage) fenceWhileWaiting(ctx context.Context) func() {
+	var last time.Time
+	return func() {
+		if time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		s.fenceDue.Store(true)
+		s.startFence(ctx)
+	}
 }

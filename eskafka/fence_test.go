@@ -2,13 +2,17 @@ package eskafka_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // TestNewOwnerFencesATransactionLeftOpenByADepartedMember: a member of the
@@ -69,5 +73,69 @@ func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
 		t.Error("the departed member committed its transaction after the new owner took its partitions; want it fenced")
 	} else {
 		t.Logf("the departed member's commit was refused: %v", err)
+	}
+}
+
+// TestRestoreWaitingForADepartedMemberFencesIt: the search for departed
+// members' transactions made when the partitions came found nothing (here
+// the broker's first answer to ListTransactions is empty; in the chaos test,
+// a search still held by a frozen broker made the new one wait), and the
+// departed member's transaction is open on the changelog of a partition the
+// stage now owns. The restore of that partition waits for it to end; while
+// it waits it asks for another search, which fences the transaction. Before,
+// nothing did until the transaction's timeout (5 minutes here, past the
+// stall timeout of 2), and the stage was not ready within a minute.
+func TestRestoreWaitingForADepartedMemberFencesIt(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers a request of an in-process broker in its place")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := newConfig(t)
+	cfg.Brokers = c.ListenAddrs()
+	cfg.StallTimeout = 2 * time.Minute
+	ensureTopics(t, cfg)
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	group := cfg.Service + ".counters.processor"
+	k := key(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	gone, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.TransactionalID(group+".gone"),
+		kgo.TransactionTimeout(5*time.Minute),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close()
+	if err := gone.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	partition := eskafka.PartitionFor(k, cfg.Partitions)
+	if err := gone.ProduceSync(ctx, &kgo.Record{Topic: topics.Changelog, Partition: partition, Key: []byte(k), Value: []byte("left open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var missed atomic.Bool
+	c.ControlKey(int16(kmsg.ListTransactions), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		missed.Store(true)
+		return req.(*kmsg.ListTransactionsRequest).ResponseKind(), nil, true
+	})
+
+	e := start(t, cfg)
+	e.waitReady()
+	if !missed.Load() {
+		t.Fatal("no search for departed members' transactions was made when the partitions came")
+	}
+	if res := e.do(open{ID: k}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open %s: %+v, want accepted", k, res)
+	}
+	if err := gone.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("the departed member committed its transaction after the new owner took its partitions; want it fenced")
 	}
 }

@@ -29,14 +29,15 @@ import (
 // restarted. Its outcome may be read, and the write acknowledged, while the
 // changelog's marker is still missing: a store restored up to the marker
 // would answer without that write. Past cfg.StallTimeout the restore fails
-// instead (errRestoreStalled), and the stage's session starts again.
+// instead (errRestoreStalled), and the stage's session starts again. While
+// it waits it calls waiting, if not nil, at every check.
 //
 // Then a store that claims more than the topic holds belongs to another
 // history (the topic was recreated): its data for the partition is dropped
 // and rebuilt from the start. Before the wait, that could also be a store
 // ahead of a commit marker not yet written, rebuilt without its last
 // write.
-func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error) (int64, error) {
+func restore(ctx context.Context, cfg Config, topics []string, partitions []int32, apply func(*store.Batch, *kgo.Record), drop func(topic string, partition int32) error, waiting func()) (int64, error) {
 	start := time.Now()
 	cl, err := cfg.newClient()
 	if err != nil {
@@ -69,6 +70,9 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 				cfg.Logger.Info("the transactions open on the changelog ended", "waited", time.Since(start).Round(time.Millisecond))
 			}
 			break
+		}
+		if waiting != nil {
+			waiting()
 		}
 		switch waited := time.Since(start); {
 		case waited > cfg.StallTimeout:

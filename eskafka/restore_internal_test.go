@@ -50,7 +50,7 @@ func TestRestoreFailsWhenItReadsNothing(t *testing.T) {
 	defer cancel()
 
 	produce("a", "b", "c")
-	if n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop); err != nil || n != 3 {
+	if n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop, nil); err != nil || n != 3 {
 		t.Fatalf("restore of a partition that answers: %d records, %v; want 3, nil", n, err)
 	}
 
@@ -72,7 +72,7 @@ func TestRestoreFailsWhenItReadsNothing(t *testing.T) {
 		return resp, nil, true
 	})
 	start := time.Now()
-	n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop)
+	n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop, nil)
 	if !errors.Is(err, errRestoreStalled) {
 		t.Fatalf("restore of a partition whose fetches all fail: %d records, %v (after %v); want it to give up as stalled", n, err, time.Since(start).Round(time.Millisecond))
 	}
@@ -130,7 +130,7 @@ func TestRestoreWaitsForAnOpenTransaction(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop)
+		n, err := restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop, nil)
 		done <- result{n, err}
 	}()
 	select {
@@ -150,7 +150,7 @@ func TestRestoreWaitsForAnOpenTransaction(t *testing.T) {
 	// restore, saying where.
 	write("c", false)
 	cfg.StallTimeout = time.Second
-	_, err = restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop)
+	_, err = restore(ctx, cfg, []string{topic}, []int32{0}, apply, drop, nil)
 	if !errors.Is(err, errRestoreStalled) || !strings.Contains(err.Error(), topic+"/0") {
 		t.Fatalf("restore with a transaction open past the stall timeout: %v; want it stalled, naming %s/0", err, topic)
 	}

@@ -898,7 +898,7 @@ func (s *Stage) catchUp(ctx context.Context, parts []int32) error {
 	for i, t := range s.spec.Tables {
 		topics[i] = t.Topic
 	}
-	n, err := restore(ctx, s.cfg, topics, parts, s.applyRestored(map[string][]byte{}), s.dropPartition)
+	n, err := restore(ctx, s.cfg, topics, parts, s.applyRestored(map[string][]byte{}), s.dropPartition, s.fenceWhileWaiting(ctx))
 	if err != nil {
 		return fmt.Errorf("restore partitions %v of %s: %w", parts, s.spec.Name, err)
 	}
