@@ -33,24 +33,7 @@ func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
 	k := key(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-
-	gone, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.TransactionalID(group+".gone"),
-		kgo.TransactionTimeout(5*time.Minute),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gone.Close()
-	if err := gone.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	partition := eskafka.PartitionFor(k, cfg.Partitions)
-	if err := gone.ProduceSync(ctx, &kgo.Record{Topic: topics.Results, Partition: partition, Key: []byte(k), Value: []byte("left open")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	gone := leaveOpen(ctx, t, cfg, group+".gone", topics.Results, k)
 
 	e := start(t, cfg)
 	e.waitReady()
@@ -103,24 +86,7 @@ func TestRestoreWaitingForADepartedMemberFencesIt(t *testing.T) {
 	k := key(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-
-	gone, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.TransactionalID(group+".gone"),
-		kgo.TransactionTimeout(5*time.Minute),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gone.Close()
-	if err := gone.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	partition := eskafka.PartitionFor(k, cfg.Partitions)
-	if err := gone.ProduceSync(ctx, &kgo.Record{Topic: topics.Changelog, Partition: partition, Key: []byte(k), Value: []byte("left open")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	gone := leaveOpen(ctx, t, cfg, group+".gone", topics.Changelog, k)
 	var missed atomic.Bool
 	c.ControlKey(int16(kmsg.ListTransactions), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		missed.Store(true)
@@ -138,4 +104,29 @@ func TestRestoreWaitingForADepartedMemberFencesIt(t *testing.T) {
 	if err := gone.EndTransaction(ctx, kgo.TryCommit); err == nil {
 		t.Error("the departed member committed its transaction after the new owner took its partitions; want it fenced")
 	}
+}
+
+// leaveOpen begins a transaction with the transactional id id, with a
+// timeout longer than any test, and writes to topic, on key's partition, a
+// record it leaves uncommitted: a member that died inside its transaction.
+func leaveOpen(ctx context.Context, t *testing.T, cfg eskafka.Config, id, topic, key string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.TransactionalID(id),
+		kgo.TransactionTimeout(5*time.Minute),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: topic, Partition: eskafka.PartitionFor(key, cfg.Partitions), Key: []byte(key), Value: []byte("left open")}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
