@@ -330,8 +330,8 @@ func (r *runner) awaitHealth(f *fault) time.Time {
 		}
 		var unseen []string
 		for p := range int32(partitions) {
-			for _, k := range []string{"author", "book", "author check"} {
-				if k = fmt.Sprintf("%s on %d", k, p); normal[k].IsZero() {
+			for _, kind := range []string{"author", "book", "author check"} {
+				if k := healthKind(kind, p); normal[k].IsZero() {
 					unseen = append(unseen, k)
 				}
 			}
@@ -374,12 +374,15 @@ func healthKinds(w *writeOp) []string {
 	if strings.HasSuffix(w.op, "-author") {
 		kind = "author"
 	}
-	kinds := []string{fmt.Sprintf("%s on %d", kind, w.partition)}
+	kinds := []string{healthKind(kind, w.partition)}
 	if w.op == "create-book" {
-		kinds = append(kinds, fmt.Sprintf("author check on %d", w.authorPartition))
+		kinds = append(kinds, healthKind("author check", w.authorPartition))
 	}
 	return kinds
 }
+
+// healthKind names one kind of write on partition p, for awaitHealth.
+func healthKind(kind string, p int32) string { return fmt.Sprintf("%s on %d", kind, p) }
 
 // brokerKill kills the broker that leads the most partitions and restarts
 // it 15s later.
