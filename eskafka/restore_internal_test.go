@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/bookscatalog/catalog/kafkatest"
 	"github.com/bookscatalog/catalog/store"
 	"github.com/bookscatalog/catalog/store/memstore"
 )
@@ -89,19 +91,19 @@ func TestRestoreFailsWhenItReadsNothing(t *testing.T) {
 // author acknowledged moments before was refused as "author does not
 // exist" (the chaos test, 2026-12-02).
 func TestRestoreWaitsForAnOpenTransaction(t *testing.T) {
-	const topic = "svc.things.changelog"
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	owner, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.TransactionalID("svc.things.previous-owner"))
+	brokers := kafkatest.Brokers(t)
+	service := kafkatest.Service(t)
+	topic := service + ".things.changelog"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.TransactionalID(service+".things.previous-owner"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	if _, err := kadm.NewClient(owner).CreateTopic(ctx, 1, kafkatest.ReplicationFactor(t, brokers), nil, topic); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
 	write := func(key string, commit bool) {
 		t.Helper()
 		if err := owner.BeginTransaction(); err != nil {
@@ -119,7 +121,7 @@ func TestRestoreWaitsForAnOpenTransaction(t *testing.T) {
 	write("a", true)
 	write("b", false) // produced, left open
 
-	cfg := Config{Brokers: c.ListenAddrs(), Store: memstore.New(), StallTimeout: 10 * time.Second}
+	cfg := Config{Brokers: brokers, Store: memstore.New(), StallTimeout: 10 * time.Second}
 	cfg.defaults()
 	var keys []string
 	apply := func(_ *store.Batch, r *kgo.Record) { keys = append(keys, string(r.Key)) }
