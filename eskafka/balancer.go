@@ -54,6 +54,9 @@ type ownershipBalancer struct {
 	inner      kgo.GroupBalancer
 	url        string
 	instanceID string
+	// inputs are the stage's input topics, the only ones it balances
+	// (nil: every topic the members subscribe to).
+	inputs []string
 	// secret is the cluster secret; empty: URLs are not proven.
 	secret []byte
 	log    *slog.Logger
@@ -66,9 +69,9 @@ type ownershipBalancer struct {
 }
 
 // newOwnershipBalancer returns the balancer of a stage's session.
-func newOwnershipBalancer(cfg Config, log *slog.Logger, onAssignment func(map[int32]string, map[string][]int32)) *ownershipBalancer {
+func newOwnershipBalancer(cfg Config, inputs []string, log *slog.Logger, onAssignment func(map[int32]string, map[string][]int32)) *ownershipBalancer {
 	return &ownershipBalancer{
-		inner: kgo.CooperativeStickyBalancer(), url: cfg.AdvertisedURL, instanceID: cfg.InstanceID,
+		inner: kgo.CooperativeStickyBalancer(), url: cfg.AdvertisedURL, instanceID: cfg.InstanceID, inputs: inputs,
 		secret: cfg.ClusterSecret, log: log, onAssignment: onAssignment,
 	}
 }
@@ -302,7 +305,7 @@ func (b *ownershipBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMembe
 		return nil, nil, err
 	}
 	topics := mb.MemberTopics()
-	return &ownershipMemberBalancer{inner: mb, urls: urls, excluded: excluded, secret: b.secret}, topics, nil
+	return &ownershipMemberBalancer{inner: mb, urls: urls, excluded: excluded, secret: b.secret, inputs: b.inputs}, topics, nil
 }
 
 func deref(s *string) string {
@@ -318,6 +321,7 @@ type ownershipMemberBalancer struct {
 	// excluded are the members that get no partitions.
 	excluded []string
 	secret   []byte
+	inputs   []string
 }
 
 // SetBalanceInfo passes the cluster's details to the inner balancer.
@@ -344,9 +348,14 @@ func (m *ownershipMemberBalancer) Balance(topics map[string]int32) kgo.IntoSyncA
 // unit of work with one store. The inner balancer balances topic-partitions
 // and would place partition p of two inputs on different members, so it
 // balances the first input only (by name), and every other input follows
-// that plan.
+// that plan. Only the stage's own inputs are balanced: a member subscribed
+// to some other topic that sorts first would otherwise lead the plan and,
+// alone on it, be given every partition.
 func (m *ownershipMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
 	names := slices.Sorted(maps.Keys(topics))
+	if m.inputs != nil {
+		names = slices.DeleteFunc(names, func(n string) bool { return !slices.Contains(m.inputs, n) })
+	}
 	var plan []kmsg.SyncGroupRequestGroupAssignment
 	if len(names) > 0 {
 		lead := map[string]int32{names[0]: topics[names[0]]}

@@ -26,7 +26,7 @@ func newMember(t *testing.T, id, url string, secret []byte) *member {
 	t.Helper()
 	m := &member{id: id, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(m.logs, nil))
-	m.b = newOwnershipBalancer(Config{AdvertisedURL: url, InstanceID: id, ClusterSecret: secret}, log, func(owners map[int32]string, mine map[string][]int32) {
+	m.b = newOwnershipBalancer(Config{AdvertisedURL: url, InstanceID: id, ClusterSecret: secret}, nil, log, func(owners map[int32]string, mine map[string][]int32) {
 		m.owners = owners
 		m.mine = nil
 		for _, ps := range mine {

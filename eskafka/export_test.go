@@ -6,5 +6,5 @@ import "github.com/twmb/franz-go/pkg/kgo"
 // advertised URL, instance id and cluster secret joins its groups with:
 // tests join a processor's group with it as a rogue process would.
 func MemberBalancer(url, instanceID string, secret []byte) kgo.GroupBalancer {
-	return newOwnershipBalancer(Config{AdvertisedURL: url, InstanceID: instanceID, ClusterSecret: secret}, nil, nil)
+	return newOwnershipBalancer(Config{AdvertisedURL: url, InstanceID: instanceID, ClusterSecret: secret}, nil, nil, nil)
 }

@@ -64,19 +64,23 @@ func restoreHistory(put func(string, []byte), get func(string) ([]byte, bool, er
 	if containsNUL(key) {
 		return nil
 	}
-	var pos int64
+	last, err := lastPosition(get, key)
+	if err != nil {
+		return err
+	}
+	pos := last + 1
 	if h := header(r, HeaderPosition); h != "" {
 		p, err := strconv.ParseInt(h, 10, 64)
 		if err != nil || p < 1 {
 			return fmt.Errorf("header %s: %q is not a position", HeaderPosition, truncate(h, 32))
 		}
-		pos = p
-	} else {
-		last, err := lastPosition(get, key)
-		if err != nil {
-			return err
+		// The processor numbers a key's events 1, 2, 3… in one
+		// partition; any other number is not its record, and taking
+		// it would rewind the index or make it claim events that do
+		// not exist.
+		if p != pos {
+			return fmt.Errorf("header %s: %d does not follow the key's last indexed position %d", HeaderPosition, p, last)
 		}
-		pos = last + 1
 	}
 	rec, err := recordedOf(r, pos)
 	if err != nil {
@@ -172,7 +176,8 @@ func (p *Processor[S, C, E]) historyRange(key string, from, to int64) ([]Recorde
 	part := PartitionFor(key, p.cfg.Partitions)
 	prefix := p.history.storeKey(part, key+"\x00")
 	start := p.history.storeKey(part, historyEntryKey(key, from))
-	out := make([]Recorded, 0, to-from+1)
+	// The index's total is only a claim: do not allocate by it.
+	out := make([]Recorded, 0, min(to-from+1, 1024))
 	var derr error
 	// Scan's after is exclusive: start just before the first wanted key.
 	err := p.cfg.Store.Scan(prefix, start[:len(start)-1], func(_ string, v []byte) bool {

@@ -72,8 +72,20 @@ func (p *Processor[S, C, E]) Topics() Topics { return p.topics }
 func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 	key := string(r.Key)
 	msgID := p.msgID(r)
-	idempotent := header(r, HeaderIdempotent) == "1"
 	var fingerprint [sha256.Size]byte
+	if want := PartitionFor(key, p.cfg.Partitions); want != r.Partition {
+		// The state table is keyed by the key alone and its changelog
+		// partition is the input's: processing a command on another
+		// partition would leave the key's state on two changelog
+		// partitions, and a restore would keep whichever it read last.
+		problem := fmt.Sprintf("the command is on partition %d of %s, but key %q belongs on partition %d (Kafka's default murmur2 partitioner)",
+			r.Partition, r.Topic, truncate(key, 64), want)
+		p.log.Warn("malformed command", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "msgId", truncate(msgID, 64), "problem", problem)
+		o := &Outcome{MsgID: msgID, Key: key, Status: StatusRejected, Rejection: &es.Rejection{Code: es.CodeMalformedCommand, Message: problem}}
+		p.cfg.Observer.Command(p.agg.Name, "unknown", o.Status, o.Rejection.Code)
+		return p.finish(tx, r, msgID, o, change{}, false, fingerprint)
+	}
+	idempotent := header(r, HeaderIdempotent) == "1"
 	if idempotent {
 		fingerprint = sha256.Sum256(r.Value)
 		prev, ok, err := tx.Get(p.dedup, msgID)
@@ -143,7 +155,11 @@ func (p *Processor[S, C, E]) finish(tx *Tx, r *kgo.Record, msgID string, o *Outc
 	for _, w := range check {
 		if err := tx.Fits(w); err != nil {
 			if !o.Accepted() {
-				return err // even the refusal does not fit: the stage dead-letters it
+				// Even the refusal does not fit (its msgId, which
+				// every outcome repeats, is too large): poison, so
+				// that the stage dead-letters the command at the
+				// next pass instead of retrying it as a failure.
+				return &Poisoned{Kind: PoisonTooLarge, Err: err}
 			}
 			p.log.Warn("refusing a command whose output is too large", "aggregate", p.agg.Name, "key", o.Key, "msgId", msgID, "err", err)
 			tooLarge := &Outcome{MsgID: msgID, Key: o.Key, Status: StatusRejected, Version: ch.before,
@@ -218,7 +234,14 @@ func (p *Processor[S, C, E]) Quarantine(tx *Tx, r *kgo.Record, reason *Poisoned)
 		p.log.Error("encode the outcome of a quarantined command", "msgId", msgID, "err", err)
 		return
 	}
-	tx.Emit(p.outcomeRecord(r, msgID, b, nil))
+	out := p.outcomeRecord(r, msgID, b, nil)
+	if err := tx.Fits(out); err != nil {
+		// Nobody can be waiting for an outcome that cannot be written;
+		// the dead-letter record keeps the command.
+		p.log.Warn("the outcome of a quarantined command does not fit the results topic; none is written", "msgId", truncate(msgID, 64), "err", err)
+		return
+	}
+	tx.Emit(out)
 }
 
 // decide runs the command of r and returns its outcome, the records it

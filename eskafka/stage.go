@@ -312,7 +312,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			l.ifCurrent(gen, func() { l.onRevoked(m) })
 		}),
-		kgo.Balancers(newOwnershipBalancer(laneCfg, l.log, func(owners map[int32]string, mine map[string][]int32) {
+		kgo.Balancers(newOwnershipBalancer(laneCfg, s.spec.Inputs, l.log, func(owners map[int32]string, mine map[string][]int32) {
 			l.ifCurrent(gen, func() { l.setOwners(owners, mine) })
 		})),
 		// Static membership: an instance restarted after a crash takes
