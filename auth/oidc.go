@@ -199,6 +199,11 @@ func (o *OIDC) keysFor(ctx context.Context, kid, alg string) ([]jose.JSONWebKey,
 	keys, fetched, tried := o.keys, o.fetched, o.tried
 	o.mu.RUnlock()
 	due := now.Sub(tried) >= o.cfg.MinRefreshGap
+	// The fetch serves every request waiting on it, and counts as the
+	// attempt for MinRefreshGap: it must not end with the request that
+	// happened to start it (a client that hangs up would otherwise make
+	// every token fail until the next attempt). fetchKeys bounds it.
+	ctx = context.WithoutCancel(ctx)
 	switch {
 	case len(matching(keys, kid, alg)) == 0 && due:
 		// No keys yet, or a key we do not know (the provider rotated
