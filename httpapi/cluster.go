@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -263,24 +264,28 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 		return
 	}
 	var all []keyedItem
-	more := false
+	// cutoff is the smallest last key of the instances that have more:
+	// past it, the merge does not know every instance's items.
+	var cutoff *string
+	cut := func(items []keyedItem, more bool) {
+		all = append(all, items...)
+		if more && len(items) > 0 && (cutoff == nil || items[len(items)-1].key < *cutoff) {
+			cutoff = &items[len(items)-1].key
+		}
+	}
 	for _, u := range urls {
 		if u == res.peers.Self {
-			items, keys, partial, err := res.Reader.List(after, limit)
-			if err != nil || partial {
+			items, more, partial, err := res.localPage(after, limit)
+			if err != nil {
+				writeProblem(w, problem(http.StatusInternalServerError, "list %s: %v", res.name(), err))
+				return
+			}
+			if partial {
 				w.Header().Set("Retry-After", "1")
 				writeProblem(w, problem(http.StatusServiceUnavailable, "this instance cannot list %s now (restoring)", res.name()))
 				return
 			}
-			for i, s := range items {
-				b, err := json.Marshal(res.render(s))
-				if err != nil {
-					writeProblem(w, problem(http.StatusInternalServerError, "render %s %s: %v", res.Singular, quoted(keys[i]), err))
-					return
-				}
-				all = append(all, keyedItem{keys[i], b})
-			}
-			more = more || len(items) == limit
+			cut(items, more)
 			continue
 		}
 		var page struct {
@@ -306,14 +311,24 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 			writeProblem(w, problem(http.StatusServiceUnavailable, "instance %s answered %d items with %d keys (is it of an earlier version?); retry shortly", u, len(page.Items), len(page.Keys)))
 			return
 		}
+		items := make([]keyedItem, len(page.Items))
 		for i, it := range page.Items {
-			all = append(all, keyedItem{page.Keys[i], it})
+			items[i] = keyedItem{page.Keys[i], it}
 		}
-		more = more || page.Next != ""
+		cut(items, page.Next != "")
 	}
 	slices.SortFunc(all, func(a, b keyedItem) int { return strings.Compare(a.key, b.key) })
-	if len(all) > limit {
-		all, more = all[:limit], true
+	more := cutoff != nil
+	if more {
+		all = all[:sort.Search(len(all), func(i int) bool { return all[i].key > *cutoff })]
+	}
+	size := 0
+	for i, it := range all {
+		if size += len(it.item); i+1 == limit || size >= MaxPageBytes {
+			more = more || i+1 < len(all)
+			all = all[:i+1]
+			break
+		}
 	}
 	out := struct {
 		Items []json.RawMessage `json:"items"`

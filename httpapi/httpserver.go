@@ -63,6 +63,7 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 		WriteTimeout:      or(cfg.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout:       or(cfg.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnState:         trackIdle,
 	}
 	if srv.MaxHeaderBytes <= 0 {
 		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -74,14 +75,18 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 }
 
 // LimitListener returns a listener that has at most max connections open at
-// once: Accept waits while max are open, until one is closed (or the
-// listener is), leaving the clients beyond max in the kernel's backlog
-// rather than in the process's memory. max < 1 means no limit: ln itself.
+// once. When a client connects while max are open, the connection that has
+// been idle longest between requests (a kept-alive one, as a server made by
+// NewServer reports) is closed to make room; with none idle, the client
+// waits until one is closed or goes idle (or the listener is closed), and
+// the clients behind it stay in the kernel's backlog rather than in the
+// process's memory. max < 1 means no limit: ln itself.
 func LimitListener(ln net.Listener, max int) net.Listener {
 	if max < 1 {
 		return ln
 	}
-	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{})}
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
+		idle: map[*limitConn]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 type limitListener struct {
@@ -90,21 +95,74 @@ type limitListener struct {
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	mu sync.Mutex
+	// idle holds the connections waiting for their next request, with
+	// the time each went idle.
+	idle map[*limitConn]time.Time
+	// wake tells an Accept waiting for a slot that a connection went idle.
+	wake chan struct{}
 }
 
-// Accept waits for a free slot, then for a connection.
+// Accept waits for a connection, then for a slot for it: without a free
+// one, it closes the longest-idle connection, or waits for a connection
+// to close or go idle. Idle connections holding every slot would otherwise
+// shut new clients out until their IdleTimeout.
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		default:
+		}
+		if idlest := l.idlest(); idlest != nil {
+			_ = idlest.Close() // frees its slot
+			continue
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		case <-l.wake:
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// idlest removes and returns the connection idle longest; nil if none is.
+func (l *limitListener) idlest() *limitConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out *limitConn
+	var since time.Time
+	for c, t := range l.idle {
+		if out == nil || t.Before(since) {
+			out, since = c, t
+		}
+	}
+	delete(l.idle, out)
+	return out
+}
+
+func (l *limitListener) setIdle(c *limitConn, idle bool) {
+	l.mu.Lock()
+	if idle {
+		l.idle[c] = time.Now()
+	} else {
+		delete(l.idle, c)
+	}
+	l.mu.Unlock()
+	if idle {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Close closes the listener and ends an Accept waiting for a slot.
@@ -118,12 +176,31 @@ func (l *limitListener) Close() error {
 // (net/http may close a connection more than once).
 type limitConn struct {
 	net.Conn
+	l           *limitListener
 	releaseOnce sync.Once
-	release     func()
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.releaseOnce.Do(c.release)
+	c.releaseOnce.Do(func() {
+		c.l.setIdle(c, false)
+		<-c.l.slots
+	})
 	return err
+}
+
+// trackIdle is the server's ConnState hook: it tells the LimitListener a
+// connection came from (under any TLS layer) whether it is idle.
+func trackIdle(c net.Conn, state http.ConnState) {
+	for {
+		if lc, ok := c.(*limitConn); ok {
+			lc.l.setIdle(lc, state == http.StateIdle)
+			return
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = u.NetConn()
+	}
 }

@@ -529,6 +529,46 @@ type Page struct {
 // MaxLimit bounds the page size of list responses.
 const MaxLimit = 1000
 
+// MaxPageBytes bounds the items of one list page, as JSON: a page stops
+// after the item that reaches it, with a next cursor, however large the
+// limit. Without it a page of MaxLimit items of the largest size would be
+// hundreds of MB, and another instance's page too large for the merge to
+// read.
+const MaxPageBytes = 4 << 20
+
+// listChunk is how many states a page reads from the store at a time, so
+// that the states held at once stay a few MB even when each is large.
+const listChunk = 64
+
+// localPage reads up to limit items after after from this instance's
+// Reader, rendered, in key order, stopping after the item that brings the
+// page to MaxPageBytes. more reports that items may follow the last.
+func (res *Resource[S, C, E]) localPage(after string, limit int) (items []keyedItem, more, partial bool, err error) {
+	size := 0
+	for len(items) < limit {
+		n := min(limit-len(items), listChunk)
+		states, keys, partial, err := res.Reader.List(after, n)
+		if err != nil || partial {
+			return nil, false, partial, err
+		}
+		for i, st := range states {
+			b, err := json.Marshal(res.render(st))
+			if err != nil {
+				return nil, false, false, fmt.Errorf("render %s %s: %w", res.Singular, quoted(keys[i]), err)
+			}
+			items = append(items, keyedItem{keys[i], b})
+			if size += len(b); size >= MaxPageBytes {
+				return items, true, false, nil
+			}
+		}
+		if len(states) < n {
+			return items, false, false, nil
+		}
+		after = keys[len(keys)-1]
+	}
+	return items, true, false, nil
+}
+
 // list serves GET /{name}?limit=&after=.
 func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 	limit, after, p := pageParams(r)
@@ -548,7 +588,7 @@ func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 		res.listAll(w, r, limit, after)
 		return
 	}
-	items, keys, partial, err := res.Reader.List(after, limit)
+	items, more, partial, err := res.localPage(after, limit)
 	if err != nil {
 		writeProblem(w, problem(http.StatusInternalServerError, "list %s: %v", res.name(), err))
 		return
@@ -559,14 +599,14 @@ func (res *Resource[S, C, E]) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := Page{Items: make([]any, len(items))}
-	for i, s := range items {
-		page.Items[i] = res.render(s)
+	for i, it := range items {
+		page.Items[i] = it.item
+		if forwarded {
+			page.Keys = append(page.Keys, it.key)
+		}
 	}
-	if forwarded {
-		page.Keys = keys
-	}
-	if len(items) == limit {
-		page.Next = encodeCursor(keys[len(keys)-1])
+	if more && len(items) > 0 {
+		page.Next = encodeCursor(items[len(items)-1].key)
 	}
 	writeJSON(w, http.StatusOK, page)
 }

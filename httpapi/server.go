@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -88,7 +89,23 @@ func wrap(cfg Config, h http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, checkForwarded(cfg.Peers, authorize(cfg.Access, h)))))
+	return recoverer(log, logRequests(log, cfg.Observe, checkHost(cfg.AllowedHosts, checkForwarded(cfg.Peers, authorize(cfg.Access, notePattern(h))))))
+}
+
+// routeKey is the context key of the *string that logRequests reads the
+// matched route pattern from.
+type routeKey struct{}
+
+// notePattern runs h (the ServeMux) and hands the pattern it matched back
+// to logRequests: the checks between them pass the mux a copy of the
+// request (WithContext), and the mux sets Pattern on that copy only.
+func notePattern(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*route = r.Pattern
+		}
+	})
 }
 
 // NewAdmin returns the handler of the operator listener (ADMIN_ADDR): the
@@ -195,11 +212,14 @@ func logRequests(log *slog.Logger, observe func(string, int, time.Duration, bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		var route string
+		if observe != nil {
+			r = r.WithContext(context.WithValue(r.Context(), routeKey{}, &route))
+		}
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		if observe != nil {
-			// ServeMux set r.Pattern while routing.
-			observe(r.Pattern, rec.status, took, w.Header().Get("X-Catalog-Served-By") != "")
+			observe(route, rec.status, took, w.Header().Get("X-Catalog-Served-By") != "")
 		}
 		log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took)
 	})
