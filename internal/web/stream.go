@@ -225,11 +225,17 @@ func (l *streamLimits) release(client string) {
 }
 
 // clientOf tells the clients apart for MaxStreamsPerClient: by the
-// connection's remote address without its port. Headers such as
-// X-Forwarded-For are not trusted: the client chooses them.
+// connection's remote address without its port, and an IPv6 address by its
+// /64, the least a site is given (one host picks any address of its /64 at
+// will). Headers such as X-Forwarded-For are not trusted: the client
+// chooses them.
 func clientOf(r *http.Request) string {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap().String()
+		a := ap.Addr().Unmap()
+		if a.Is6() {
+			return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+		}
+		return a.String()
 	}
 	return r.RemoteAddr
 }

@@ -339,6 +339,10 @@ func TestStreamLimitsPerClient(t *testing.T) {
 		{"192.0.2.2:1000", http.StatusOK},
 		{"[::ffff:192.0.2.1]:2000", http.StatusTooManyRequests},
 		{"[2001:db8::1]:1000", http.StatusOK},
+		// An IPv6 client is its /64: one host can take any address
+		// of it.
+		{"[2001:db8::2]:1000", http.StatusTooManyRequests},
+		{"[2001:db8:0:1::1]:1000", http.StatusOK},
 	} {
 		w := newMemWriter()
 		serveStream(t, h, w, c.remote)
