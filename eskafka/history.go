@@ -173,11 +173,24 @@ func (p *Processor[S, C, E]) historyTotal(key string) (int64, error) {
 
 // historyRange returns the events of key at positions from..to, in order.
 func (p *Processor[S, C, E]) historyRange(key string, from, to int64) ([]Recorded, error) {
+	// The index's total is only a claim: do not allocate by it.
+	out := make([]Recorded, 0, min(to-from+1, 1024))
+	err := p.eachEvent(key, from, to, func(rec *Recorded) bool {
+		out = append(out, *rec)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachEvent calls f with the events of key at positions from..to, in
+// order, one at a time, until f returns false.
+func (p *Processor[S, C, E]) eachEvent(key string, from, to int64, f func(*Recorded) bool) error {
 	part := PartitionFor(key, p.cfg.Partitions)
 	prefix := p.history.storeKey(part, key+"\x00")
 	start := p.history.storeKey(part, historyEntryKey(key, from))
-	// The index's total is only a claim: do not allocate by it.
-	out := make([]Recorded, 0, min(to-from+1, 1024))
 	var derr error
 	// Scan's after is exclusive: start just before the first wanted key.
 	err := p.cfg.Store.Scan(prefix, start[:len(start)-1], func(_ string, v []byte) bool {
@@ -191,16 +204,15 @@ func (p *Processor[S, C, E]) historyRange(key string, from, to int64) ([]Recorde
 		if rec.Position > to {
 			return false
 		}
-		out = append(out, rec)
-		return rec.Position < to
+		return f(&rec) && rec.Position < to
 	})
 	if err == nil {
 		err = derr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the history of %s %q: %w", p.agg.Name, key, err)
+		return fmt.Errorf("read the history of %s %q: %w", p.agg.Name, key, err)
 	}
-	return out, nil
+	return nil
 }
 
 // ErrNotYet is returned by StateAt for a point before the aggregate existed
@@ -221,21 +233,26 @@ func (p *Processor[S, C, E]) StateAt(key string, position int64, at time.Time) (
 	if position > 0 {
 		to = min(position, total)
 	}
-	events, err := p.historyRange(key, 1, to)
-	if err != nil {
-		return state, nil, err
-	}
+	// Folded while read: a long history is never all in memory at once.
 	var last *Recorded
-	for i := range events {
-		rec := &events[i]
+	var derr error
+	err = p.eachEvent(key, 1, to, func(rec *Recorded) bool {
 		if position <= 0 && rec.TimeMillis > at.UnixMilli() {
-			break
+			return false
 		}
 		ev, err := p.codecs.Event.Decode(rec.Data)
 		if err != nil {
-			return state, nil, fmt.Errorf("decode event %d of %s %q: %w", rec.Position, p.agg.Name, key, err)
+			derr = fmt.Errorf("decode event %d of %s %q: %w", rec.Position, p.agg.Name, key, err)
+			return false
 		}
 		state, last = p.agg.Evolve(state, ev), rec
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return state, nil, err
 	}
 	if last == nil || !p.agg.Exists(state) {
 		return state, last, ErrNotYet
