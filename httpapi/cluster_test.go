@@ -64,6 +64,12 @@ func (p partReader) List(after string, limit int) ([]person, []string, bool, err
 // each instance's store lists, never by a member of the items.
 func twoInstances(t *testing.T, all map[string]person) (a, b string) {
 	t.Helper()
+	return twoInstancesRendering(t, all, func(s person) any { return map[string]string{"name": s.Name} })
+}
+
+// twoInstancesRendering is twoInstances with the items rendered by render.
+func twoInstancesRendering(t *testing.T, all map[string]person, render func(person) any) (a, b string) {
+	t.Helper()
 	sa, sb := httptest.NewServer(nil), httptest.NewServer(nil)
 	t.Cleanup(sa.Close)
 	t.Cleanup(sb.Close)
@@ -72,7 +78,7 @@ func twoInstances(t *testing.T, all map[string]person) (a, b string) {
 		cfg := testConfig()
 		cfg.Peers, cfg.Partitions = &Peers{Self: s.URL, Secret: testSecret}, 2
 		peopleIn(cfg).Reader = partReader{all: all, owners: owners, self: s.URL}
-		peopleIn(cfg).Render = func(s person) any { return map[string]string{"name": s.Name} }
+		peopleIn(cfg).Render = render
 		s.Config.Handler = New(cfg)
 	}
 	return sa.URL, sb.URL

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -21,14 +19,7 @@ import (
 // timed out (IdleTimeout, 60 s): one request per connection per minute
 // shut everybody else out.
 func TestIdleConnectionsDoNotLockOutNewClients(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(fuzzAPI(), ServerConfig{})
-	go func() { _ = srv.Serve(LimitListener(inner, 2)) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	url := "http://" + inner.Addr().String() + "/healthz"
+	url := limitedServer(t, 2) + "/healthz"
 
 	get := func(c *http.Client) error {
 		resp, err := c.Get(url)
@@ -70,18 +61,7 @@ func TestListOfLargeItemsAcrossInstancesPages(t *testing.T) {
 		all[key] = person{ID: key, Name: big, Version: 1}
 		want = append(want, key)
 	}
-	sa, sb := httptest.NewServer(nil), httptest.NewServer(nil)
-	t.Cleanup(sa.Close)
-	t.Cleanup(sb.Close)
-	owners := map[int32]string{0: sa.URL, 1: sb.URL}
-	for _, s := range []*httptest.Server{sa, sb} {
-		cfg := testConfig()
-		cfg.Peers, cfg.Partitions = &Peers{Self: s.URL, Secret: testSecret}, 2
-		peopleIn(cfg).Reader = partReader{all: all, owners: owners, self: s.URL}
-		peopleIn(cfg).Render = func(s person) any { return map[string]string{"id": s.ID, "name": s.Name} }
-		s.Config.Handler = New(cfg)
-	}
-	a := sa.URL
+	a, _ := twoInstancesRendering(t, all, func(s person) any { return map[string]string{"id": s.ID, "name": s.Name} })
 	var got []string
 	next := ""
 	for range 50 {

@@ -196,14 +196,7 @@ func TestLimitListener(t *testing.T) {
 // TestLimitListenerServes caps a real HTTP server at one connection: a
 // second client is served once the first connection closes.
 func TestLimitListenerServes(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(fuzzAPI(), ServerConfig{})
-	go func() { _ = srv.Serve(LimitListener(inner, 1)) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	url := "http://" + inner.Addr().String() + "/healthz"
+	url := limitedServer(t, 1) + "/healthz"
 	for i := range 3 {
 		// A new transport each time, and no keep-alive, so that each
 		// request needs the connection the previous one released.
@@ -229,4 +222,18 @@ func TestLimitListenerNoLimit(t *testing.T) {
 	if ln := LimitListener(inner, 0); ln != inner {
 		t.Fatalf("LimitListener(ln, 0) = %T, want ln itself", ln)
 	}
+}
+
+// limitedServer serves the fuzz API on a loopback listener limited to max
+// connections, with NewServer's settings, and returns its base URL.
+func limitedServer(t *testing.T, max int) string {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(fuzzAPI(), ServerConfig{})
+	go func() { _ = srv.Serve(LimitListener(inner, max)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + inner.Addr().String()
 }
