@@ -141,6 +141,15 @@ func Start(addr, dir string, opts ...Option) (*Broker, error) {
 		}
 	}
 	if dir != "" {
+		// The log and sasl.json, whose salted password is all a SCRAM
+		// client needs to log in, are the broker's: nobody else may
+		// read them, whatever the umask made of the folder before.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
 		kopts = append(kopts, kfake.DataDir(dir))
 	}
 	c, err := kfake.NewCluster(kopts...)
@@ -299,7 +308,7 @@ func credentials(dataDir string, create bool) (kafkasec.SASL, error) {
 // process got there first (then it returns that one): it is written to a
 // temporary file and linked into place, so no reader sees half of it.
 func createPassword(dataDir, path string) ([]byte, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	pw := []byte(newPassword() + "\n")

@@ -117,7 +117,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 			self.close() // s is nil when returning an error
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Private: it holds the stores and, with the embedded broker, its log
+	// and credentials.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	brokers, kafkaSec := cfg.Brokers, cfg.Kafka
