@@ -96,6 +96,8 @@ func decodeJSON(s string) (any, bool) {
 }
 
 func conflict(fp uint64, have string) error {
+	f := avro.FormatFingerprint(fp)
 	return fmt.Errorf("%w: %s is registered as %s; a schema that differs from a registered one only in what the "+
-		"canonical form leaves out (defaults, docs, aliases, logical types) cannot be registered", ErrConflict, avro.FormatFingerprint(fp), have)
+		"canonical form leaves out (defaults, docs, aliases, logical types) cannot be registered; "+
+		"if registered schema %s is wrong, remove it with `catalog schemas delete %s`", ErrConflict, f, clip(have), f, f)
 }
