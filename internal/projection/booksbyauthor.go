@@ -184,8 +184,16 @@ func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 		return err
 	}
 	if ok {
-		if prev, err = m.codecs.Links.Decode(b); err != nil {
-			return fmt.Errorf("decode link of book %s: %w", bookID, err)
+		if prev, err = m.codecs.Links.Decode(b); err != nil && tx.Retryable(err) {
+			return err
+		}
+		if err != nil {
+			// Failing would stall the stage and then dead-letter
+			// every later event of the book: follow it again from
+			// here instead (a rebuild of the read model recovers
+			// what the unreadable entry held).
+			m.links.Logger().Error("stored link of a book cannot be decoded; following the book again from this event", "book", bookID, "err", err)
+			prev = booksbyauthor.BookLink{}
 		}
 	}
 	next, keep, out := booksbyauthor.FollowBook(prev, bookID, ev)
@@ -222,8 +230,14 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 		return err
 	}
 	if ok {
-		if v, err = m.codecs.Views.Decode(b); err != nil {
-			return fmt.Errorf("decode view of %q: %w", code, err)
+		if v, err = m.codecs.Views.Decode(b); err != nil && tx.Retryable(err) {
+			return err
+		}
+		if err != nil {
+			// As for a link: the key starts again from this event
+			// rather than eat every later one.
+			m.view.Logger().Error("stored view of an author code cannot be decoded; starting it again from this event", "code", code, "err", err)
+			v = booksbyauthor.View{}
 		}
 	}
 	var unassign []string
