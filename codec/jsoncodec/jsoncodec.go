@@ -46,13 +46,28 @@ type Union[I any] struct {
 }
 
 // NewUnion returns a codec for the given concrete values of I; each value's
-// Go type name (without package) becomes its "type" tag.
+// Go type name (without package; a pointer's, its element's) becomes its
+// "type" tag. It panics on a member without a type name, or on two members
+// whose names are the same: either would decode one type as another.
 func NewUnion[I any](members ...I) *Union[I] {
 	u := &Union[I]{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
 	for _, m := range members {
 		t := reflect.TypeOf(m)
-		u.byName[t.Name()] = t
-		u.byType[t] = t.Name()
+		if t == nil {
+			panic("jsoncodec: NewUnion: a nil member")
+		}
+		name := t.Name()
+		if t.Kind() == reflect.Pointer {
+			name = t.Elem().Name()
+		}
+		if name == "" {
+			panic(fmt.Sprintf("jsoncodec: NewUnion: member type %v has no name to tag it with", t))
+		}
+		if other, ok := u.byName[name]; ok && other != t {
+			panic(fmt.Sprintf("jsoncodec: NewUnion: members %v and %v would both be tagged %q", other, t, name))
+		}
+		u.byName[name] = t
+		u.byType[t] = name
 	}
 	return u
 }

@@ -1,6 +1,7 @@
 package jsoncodec
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -77,4 +78,41 @@ func TestValue(t *testing.T) {
 	if _, err := c.Decode([]byte("[")); err == nil {
 		t.Error("Decode of bad JSON succeeded")
 	}
+}
+
+type opened struct {
+	ID string `json:"id"`
+}
+type closed struct {
+	ID string `json:"id"`
+}
+
+func (*opened) area() int { return 1 }
+func (*closed) area() int { return 2 }
+
+// Pointer members are tagged by their element's name. Before, a pointer
+// type had no name, every pointer member was tagged "", and the last one
+// won: an *opened decoded as a *closed, silently.
+func TestUnionOfPointersRoundTrips(t *testing.T) {
+	u := NewUnion[shape](&opened{}, &closed{})
+	b, name, err := u.Encode(&opened{ID: "x"})
+	if err != nil || name != "opened" {
+		t.Fatalf("Encode(&opened{}) = %s, %q, %v; want the tag opened", b, name, err)
+	}
+	got, err := u.Decode(b)
+	if o, ok := got.(*opened); !ok || o.ID != "x" || err != nil {
+		t.Fatalf("Decode(Encode(&opened{})) = %#v, %v", got, err)
+	}
+}
+
+// Two members with one name (the same type name in two packages, or a
+// value and a pointer of one type) are refused: either would decode as
+// the other.
+func TestUnionRefusesTwoMembersOfOneName(t *testing.T) {
+	defer func() {
+		if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), `"square"`) {
+			t.Fatalf("NewUnion(square{}, &square{}) did not panic naming the tag: %v", v)
+		}
+	}()
+	NewUnion[shape](square{}, &square{})
 }

@@ -41,10 +41,13 @@ func Run[S, C, E any](t *testing.T, agg Aggregate[S, C, E], cases []Case[S, C, E
 			}
 			got, err := agg.Decide(s, tc.When)
 			if tc.WantCode != "" {
-				var rej *es.Rejection
-				if !errors.As(err, &rej) {
+				// As the runtime sees it: an *es.Rejection, or a
+				// domain error with a RejectionCode method.
+				var coded interface{ RejectionCode() string }
+				if err == nil || !errors.As(err, new(*es.Rejection)) && !errors.As(err, &coded) {
 					t.Fatalf("Decide(%#v) = %#v, %v; want rejection %q", tc.When, got, err, tc.WantCode)
 				}
+				rej := es.AsRejection(err)
 				if rej.Code != tc.WantCode || (tc.WantField != "" && rej.Field != tc.WantField) {
 					t.Fatalf("rejection = %+v; want code %q field %q", rej, tc.WantCode, tc.WantField)
 				}
