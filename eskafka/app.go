@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -235,6 +236,19 @@ func (a *App) addStage(name string, st *Stage) {
 	case slices.ContainsFunc(a.stages, func(s namedStage) bool { return s.name == name || s.stage.spec.Name == st.spec.Name }):
 		a.failLocked(fmt.Errorf("stage %s registered twice (names and consumer groups must be unique)", name))
 		return
+	case st.cfg.Store == nil:
+		a.failLocked(fmt.Errorf("stage %s has no store: make its Config with App.StageConfig", name))
+		return
+	case st.cfg.Partitions <= 0:
+		a.failLocked(fmt.Errorf("stage %s has %d partitions: make its Config with App.StageConfig", name, st.cfg.Partitions))
+		return
+	}
+	for _, other := range a.stages {
+		if sameStore(other.stage.cfg.Store, st.cfg.Store) {
+			// Both would read, write and drop the same keys.
+			a.failLocked(fmt.Errorf("stages %s and %s share one store: give each its own App.StageConfig", other.name, name))
+			return
+		}
 	}
 	a.stages = append(a.stages, namedStage{name: name, stage: st})
 	a.runners = append(a.runners, st.Run)
@@ -309,6 +323,30 @@ func (s *Stage) stageTopics() map[string]int {
 	return topics
 }
 
+// sameStore reports whether a and b are the same store, without comparing
+// values of a type that cannot be compared.
+func sameStore(a, b store.Store) bool {
+	ta := reflect.TypeOf(a)
+	return ta != nil && ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}
+
+// topicWriters returns, for each topic a stage writes (its outputs and
+// its tables' changelogs), the stages that write it.
+func (a *App) topicWriters() map[string][]string {
+	writers := map[string][]string{}
+	for _, ns := range a.stages {
+		written := slices.Clone(ns.stage.spec.Outputs)
+		for _, t := range ns.stage.spec.Tables {
+			written = append(written, t.Topic)
+		}
+		slices.Sort(written)
+		for _, t := range slices.Compact(written) {
+			writers[t] = append(writers[t], ns.name)
+		}
+	}
+	return writers
+}
+
 // impliedSpec returns the settings of a topic nobody declared, by role: a
 // changelog is compacted and kept forever, a dead-letter topic keeps its
 // records a month (long enough for an operator to look), other topics a
@@ -343,6 +381,16 @@ func (a *App) Plan() ([]TopicSpec, error) {
 			return nil, fmt.Errorf("topic %s is declared twice with different settings: %v and %v", s.Name, prev.Configs, s.Configs)
 		}
 		plan[s.Name] = s
+	}
+	writers := a.topicWriters()
+	for _, ns := range a.stages {
+		for _, t := range ns.stage.spec.Tables {
+			if w := writers[t.Topic]; t.Restore == nil && len(w) > 1 {
+				// A restore would read the other stage's records as
+				// its own table's.
+				return nil, fmt.Errorf("topic %s is the changelog of a table of stage %s, and stages %v all write it: each table needs a changelog of its own", t.Topic, ns.name, w)
+			}
+		}
 	}
 	roles := map[string]int{}
 	for _, ns := range a.stages {
@@ -487,6 +535,11 @@ func (a *App) Readiness() error {
 	var waiting []string
 	for _, name := range names {
 		if !stages[name].Ready() {
+			// A stage whose sessions keep failing spends most of its
+			// time joining again: say why, not only that it joins.
+			if err := stages[name].Health(); err != nil {
+				name += " (" + err.Error() + ")"
+			}
 			waiting = append(waiting, name)
 		}
 	}

@@ -89,6 +89,9 @@ type Stage struct {
 	spec StageSpec
 	cfg  Config
 	log  *slog.Logger
+	// writes are the topics a transform may emit to: the outputs, the
+	// tables' topics and the dead-letter topic.
+	writes map[string]bool
 
 	mu    sync.RWMutex
 	lanes []*lane
@@ -173,6 +176,13 @@ func NewStage(spec StageSpec, cfg Config) *Stage {
 	s := &Stage{
 		spec: spec, cfg: cfg, log: cfg.Logger.With("stage", spec.Name),
 		poison: map[recordID]*Poisoned{}, failures: map[recordID]int{},
+		writes: map[string]bool{spec.DeadLetter: spec.DeadLetter != ""},
+	}
+	for _, t := range spec.Outputs {
+		s.writes[t] = true
+	}
+	for _, t := range spec.Tables {
+		s.writes[t.Topic] = true
 	}
 	if cfg.ClientLogLevel != kgo.LogLevelNone {
 		s.cfg.ClientOpts = append(slices.Clone(s.cfg.ClientOpts), kgo.WithLogger(ClientLogger(s.log, cfg.ClientLogLevel)))
@@ -220,6 +230,9 @@ const maxSessionBackoff = 5 * time.Second
 // Run processes input until ctx is done, running every lane. A transaction
 // in flight when ctx is cancelled is finished.
 func (s *Stage) Run(ctx context.Context) error {
+	if s.cfg.Store == nil || s.cfg.Partitions <= 0 {
+		return fmt.Errorf("stage %s: its Config needs a Store and Partitions (App.StageConfig makes one)", s.spec.Name)
+	}
 	var wg sync.WaitGroup
 	for _, l := range s.lanes {
 		wg.Go(func() { l.run(ctx) })
@@ -603,10 +616,40 @@ type Tx struct {
 	sources  map[*kgo.Record]*kgo.Record
 	culprits map[recordID]*kgo.Record
 	fault    string
+	// misused is the first mistake of the stage's code the transaction
+	// met (Tx.misuse).
+	misused error
+}
+
+// misuse fails the transaction for a mistake in the stage's code or spec:
+// the batch is aborted and retried, and the stage reports the error (its
+// readiness names it) until the code is fixed; no input is dead-lettered
+// for it.
+func (tx *Tx) misuse(format string, args ...any) error {
+	err := fmt.Errorf("stage %s: "+format, append([]any{tx.stage.spec.Name}, args...)...)
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.misused == nil {
+		tx.misused = err
+	}
+	return err
+}
+
+// undeclared returns a misuse error unless t is one of the stage's
+// tables: an undeclared table is never restored, so what a transform kept
+// in it would be gone after a restart.
+func (tx *Tx) undeclared(t *Table) error {
+	if slices.Contains(tx.stage.spec.Tables, t) {
+		return nil
+	}
+	return tx.misuse("a table (prefix %q, topic %s) is not in its StageSpec.Tables", t.Prefix, t.Topic)
 }
 
 // Get returns the value of key in table as this transaction sees it.
 func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
+	if err := tx.undeclared(t); err != nil {
+		return nil, false, err
+	}
 	sk := t.storeKey(tx.in.Partition, key)
 	if v, ok := tx.staged[sk]; ok {
 		return v, v != nil, nil
@@ -625,6 +668,9 @@ func (tx *Tx) Put(t *Table, key string, value []byte) {
 // transaction commits: for an index table (Table.Restore) whose entries are
 // derived from records the transaction writes anyway.
 func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
+	if tx.undeclared(t) != nil {
+		return
+	}
 	sk := t.storeKey(tx.in.Partition, key)
 	tx.staged[sk] = value
 	if value == nil {
@@ -642,8 +688,15 @@ func (tx *Tx) Retryable(err error) bool {
 }
 
 // Emit produces r in the transaction: to r.Partition, or, when it is -1,
-// to the partition its key hashes to.
+// to the partition its key hashes to. r.Topic must be one of the stage's
+// Outputs (or its tables' or dead-letter topic), for no other topic is
+// planned or checked: otherwise the transaction fails, and the stage
+// reports the mistake until it is fixed.
 func (tx *Tx) Emit(r *kgo.Record) {
+	if !tx.stage.writes[r.Topic] {
+		tx.misuse("emits to topic %s, which is not in its StageSpec.Outputs", r.Topic)
+		return
+	}
 	if r.Partition < 0 {
 		r.Partition = PartitionFor(string(r.Key), tx.stage.cfg.Partitions)
 	}
@@ -741,6 +794,17 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 			continue
 		}
 		err := s.handleSafely(tx, r)
+		tx.mu.Lock()
+		misused := tx.misused
+		tx.mu.Unlock()
+		if misused != nil {
+			// Not the record's fault: retried as it is, and the
+			// stage says what is wrong (readiness) until fixed.
+			if aerr := abort(misused); aerr != nil {
+				return aerr
+			}
+			return misused
+		}
 		if err == nil {
 			continue
 		}
