@@ -681,6 +681,9 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 		writeProblem(w, problem(http.StatusInternalServerError, "command type %s is not a command", quoted(typ)))
 		return
 	}
+	// The send may take WRITE_TIMEOUT, which may be longer than the
+	// server's own write deadline, as for every write.
+	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
 	msgID, p := res.send(ctx, r, cmd)
