@@ -22,6 +22,10 @@ import (
 	"github.com/bookscatalog/catalog/store/memstore"
 )
 
+// maxBufferedCommandBytes bounds the commands the producer holds that no
+// broker has confirmed yet.
+const maxBufferedCommandBytes = 128 << 20
+
 // AppConfig configures an App.
 type AppConfig struct {
 	// Config is what every stage of the application shares: brokers,
@@ -147,6 +151,10 @@ func NewApp(cfg AppConfig) (*App, error) {
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytesFn(a.batchMaxBytes),
+		// Commands a broker has not confirmed stay buffered; while
+		// Kafka is away, this bounds their memory, and a Send past it
+		// is refused at once (Gateway.Send).
+		kgo.MaxBufferedBytes(maxBufferedCommandBytes),
 	), cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)

@@ -284,8 +284,10 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 	// synchronous produce waits for as long as they are away. The record
 	// may still be written after ctx ends: ErrSendUnconfirmed says so, and
 	// a retry with the same MsgID (idempotent) is safe.
+	// TryProduce: with the producer's buffer full (a long outage), fail
+	// at once (kgo.ErrMaxBuffered) rather than block past ctx.
 	done := make(chan error, 1)
-	g.producer.Produce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) { done <- err })
+	g.producer.TryProduce(context.WithoutCancel(ctx), r, func(_ *kgo.Record, err error) { done <- err })
 	select {
 	case err := <-done:
 		if err != nil {
