@@ -105,7 +105,7 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	} else {
 		delete(o.prints, out.MsgID)
 	}
-	if o.answers(out.MsgID) {
+	if o.answers(out.MsgID, true) {
 		for _, ch := range o.waiters[out.MsgID] {
 			ch <- out
 		}
@@ -152,14 +152,21 @@ func (o *Outcomes) Expect(msgID string, fingerprint []byte) {
 const maxExpected = 10000
 
 // answers reports whether the outcome remembered for msgID answers the
-// command expected under it; callers hold o.mu.
-func (o *Outcomes) answers(msgID string) bool {
+// command expected under it, as it arrives (live) or from the cache;
+// callers hold o.mu. An outcome with no fingerprint (a quarantined
+// command's) answers an idempotent command only as it arrives: from the
+// cache it would answer a retry that may yet be applied with the first
+// attempt's failure.
+func (o *Outcomes) answers(msgID string, live bool) bool {
 	want, ok := o.expect[msgID]
 	if !ok {
 		return true
 	}
 	got, ok := o.prints[msgID]
-	return !ok || got == want
+	if !ok {
+		return live
+	}
+	return got == want
 }
 
 // Size returns how many outcomes are remembered and their estimated bytes.
@@ -180,7 +187,7 @@ func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 // Wait returns the outcome of msgID once it is committed, or ctx's error.
 func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
 	o.mu.Lock()
-	if out, ok := o.recent[msgID]; ok && o.answers(msgID) {
+	if out, ok := o.recent[msgID]; ok && o.answers(msgID, false) {
 		delete(o.expect, msgID)
 		o.mu.Unlock()
 		return out, nil

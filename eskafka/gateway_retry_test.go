@@ -1,0 +1,70 @@
+package eskafka_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/bookscatalog/catalog/es"
+	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/ids"
+	"github.com/bookscatalog/catalog/store"
+	"github.com/bookscatalog/catalog/store/memstore"
+)
+
+// flakyStore fails reads of one key while armed, a given number of times
+// (a transient store error, such as an I/O error).
+type flakyStore struct {
+	store.Store
+	key   string
+	mu    sync.Mutex
+	fails int
+}
+
+func (s *flakyStore) Get(key string) ([]byte, bool, error) {
+	s.mu.Lock()
+	if key == s.key && s.fails > 0 {
+		s.fails--
+		s.mu.Unlock()
+		return nil, false, errors.New("injected transient read error")
+	}
+	s.mu.Unlock()
+	return s.Store.Get(key)
+}
+
+func (s *flakyStore) arm(n int) { s.mu.Lock(); s.fails = n; s.mu.Unlock() }
+
+// A quarantined command's outcome carries no fingerprint. An idempotent
+// command that failed transiently (quarantined: HTTP 500) and is then
+// retried with the same Idempotency-Key and body is applied by the retry,
+// and the retry is answered by its own outcome. Before, an outcome without
+// a fingerprint answered any later wait on its msgId from the cache: the
+// retry got the first attempt's 500, "dead-lettered", for a write that was
+// applied.
+func TestRetryAfterQuarantineIsAnsweredByItsOwnOutcome(t *testing.T) {
+	cfg := newConfig(t)
+	fs := &flakyStore{Store: memstore.New(), key: "s/q"}
+	cfg.Store = fs
+	e := start(t, cfg)
+	e.do(open{"q"}, eskafka.SendOptions{})
+
+	fs.arm(1000) // fails until the stage gives up on the record
+	msg := ids.New()
+	opt := eskafka.SendOptions{MsgID: msg, Idempotent: true}
+	first := e.do(add{"q", 5}, opt)
+	if first.Accepted() || first.Rejection.Code != es.CodeInternal {
+		t.Fatalf("first attempt: %+v", first.Outcome)
+	}
+	fs.arm(0) // the store is fine again
+	t.Logf("first attempt: %s %s", first.Rejection.Code, first.Rejection.Message)
+
+	retry := e.do(add{"q", 5}, opt) // the client retries, same key, same body
+	waitFor(t, "the retry to be processed", func() bool {
+		st, err := e.proc.Get("q")
+		return err == nil && st.Total == 5
+	})
+	if !retry.Accepted() {
+		t.Fatalf("the retry was applied (total 5), but its caller was answered %s %s: %s (the first attempt's cached outcome)",
+			retry.Status, retry.Rejection.Code, retry.Rejection.Message)
+	}
+}
