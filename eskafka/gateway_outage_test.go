@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookscatalog/catalog/embedded"
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/ids"
 )
@@ -18,15 +17,7 @@ import (
 // Produce, before it looked at its own context: the HTTP write hung for as
 // long as Kafka was away instead of answering within WRITE_TIMEOUT.
 func TestSendEndsWhenTheProducerBufferIsFull(t *testing.T) {
-	b, err := embedded.Start("127.0.0.1:0", "", embedded.Plaintext())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := newConfig(t)
-	cfg.Brokers = []string{b.Addr()}
-	e := start(t, cfg)
-	e.do(open{"g"}, eskafka.SendOptions{})
-	b.Close()
+	e := startThenLoseTheBroker(t)
 
 	// Writes during the outage: each one ends (504) when its deadline
 	// passes, but its record stays buffered.

@@ -386,15 +386,7 @@ func TestOutcomeCacheBoundedInBytes(t *testing.T) {
 // saying it is unconfirmed; it never holds its caller until the brokers
 // return (franz-go keeps such a record waiting for an answer).
 func TestSendEndsWhenBrokersAreGone(t *testing.T) {
-	b, err := embedded.Start("127.0.0.1:0", "", embedded.Plaintext())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := newConfig(t)
-	cfg.Brokers = []string{b.Addr()}
-	e := start(t, cfg)
-	e.do(open{"g"}, eskafka.SendOptions{})
-	b.Close()
+	e := startThenLoseTheBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -407,4 +399,20 @@ func TestSendEndsWhenBrokersAreGone(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("send still waiting a minute after its context ended")
 	}
+}
+
+// startThenLoseTheBroker starts a processor and gateway on a broker of
+// their own, opens key "g", and closes the broker.
+func startThenLoseTheBroker(t *testing.T) *env {
+	t.Helper()
+	b, err := embedded.Start("127.0.0.1:0", "", embedded.Plaintext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := newConfig(t)
+	cfg.Brokers = []string{b.Addr()}
+	e := start(t, cfg)
+	e.do(open{"g"}, eskafka.SendOptions{})
+	b.Close()
+	return e
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,24 +37,8 @@ func incompressible(n int) string {
 // readiness go on. On main this stopped every book write for good.
 func TestOneClientCannotStopBookWrites(t *testing.T) {
 	h := newHarness(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	books := eskafka.AggregateTopics(h.Service, "books")
-	if err := eskafka.EnsureTopics(ctx, cl, h.Partitions, 1, books.Specs()...); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("150000")}}, books.Changelog)
-	if err == nil {
-		_, err = resp.On(books.Changelog, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.limitTopic(books.Changelog, 150000, books.Specs()...)
 
 	inst := h.start()
 	fat := inst.createBook(t, map[string]any{"title": "Fat"}, nil)
@@ -145,4 +130,28 @@ func TestReadyzNamesAStalledStage(t *testing.T) {
 	close(release)
 	inst.awaitStatus(t, "/readyz", http.StatusOK)
 	inst.get("/authors/stuck").expect(t, http.StatusOK, nil)
+}
+
+// limitTopic creates the topics of specs (those a service would create)
+// and sets the max.message.bytes of one of them to limit, before any
+// instance starts.
+func (h *harness) limitTopic(topic string, limit int, specs ...eskafka.TopicSpec) {
+	h.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Brokers...))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := eskafka.EnsureTopics(ctx, cl, h.Partitions, 1, specs...); err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr(strconv.Itoa(limit))}}, topic)
+	if err == nil {
+		_, err = resp.On(topic, nil)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
 }

@@ -1,17 +1,12 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/projection"
 )
 
@@ -24,24 +19,8 @@ import (
 // out, and the author's deletion left them assigned to it for good.
 func TestAuthorWhoseBooksOutgrowTheViewKeepsTheReaction(t *testing.T) {
 	h := newHarness(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	view := projection.BooksByAuthorTopics(h.Service)
-	if err := eskafka.EnsureTopics(ctx, cl, h.Partitions, 1, view.Specs()...); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("2000")}}, view.Changelog)
-	if err == nil {
-		_, err = resp.On(view.Changelog, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.limitTopic(view.Changelog, 2000, view.Specs()...)
 
 	inst := h.start()
 	const code = "prolific"
