@@ -33,6 +33,12 @@ type Outcomes struct {
 	order   []string          // msgIds in arrival order, oldest first, for eviction
 	bytes   int64             // the outcomes' estimated memory
 	waiters map[string][]chan *Outcome
+	// reused holds the idempotency_key_reused rejections, by msgId and
+	// the fingerprint of the command they answer: they answer that
+	// command's caller only, and never replace the outcome remembered
+	// for the msgId (the first command's, which GET /commands/{msgId}
+	// shows).
+	reused map[string]*Outcome
 }
 
 // MaxRecentOutcomes bounds the number of outcomes an Outcomes keeps in memory.
@@ -72,6 +78,7 @@ func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, 
 	return &Outcomes{
 		topic: topic, codec: codec, cl: cl, log: cfg.Logger.With("topic", topic), maxBytes: cfg.OutcomeCacheBytes,
 		recent: map[string]*Outcome{}, prints: map[string]string{}, expect: map[string]string{}, waiters: map[string][]chan *Outcome{},
+		reused: map[string]*Outcome{},
 	}, nil
 }
 
@@ -100,6 +107,24 @@ func (o *Outcomes) Run(ctx context.Context) error {
 func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if fingerprint != "" && out.Rejection != nil && out.Rejection.Code == es.CodeIdempotencyKeyReused {
+		if len(o.reused) >= maxExpected {
+			for k := range o.reused { // any: its caller then times out
+				delete(o.reused, k)
+				break
+			}
+		}
+		o.reused[out.MsgID+"\x00"+fingerprint] = out
+		// With no waiter yet, keep expect: Wait finds the rejection by it.
+		if want, ok := o.expect[out.MsgID]; ok && want == fingerprint && len(o.waiters[out.MsgID]) > 0 {
+			for _, ch := range o.waiters[out.MsgID] {
+				ch <- out
+			}
+			delete(o.waiters, out.MsgID)
+			delete(o.expect, out.MsgID)
+		}
+		return
+	}
 	if fingerprint != "" {
 		o.prints[out.MsgID] = fingerprint
 	} else {
@@ -187,6 +212,13 @@ func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 // Wait returns the outcome of msgID once it is committed, or ctx's error.
 func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
 	o.mu.Lock()
+	if want, ok := o.expect[msgID]; ok {
+		if out, ok := o.reused[msgID+"\x00"+want]; ok {
+			delete(o.expect, msgID)
+			o.mu.Unlock()
+			return out, nil
+		}
+	}
 	if out, ok := o.recent[msgID]; ok && o.answers(msgID, false) {
 		delete(o.expect, msgID)
 		o.mu.Unlock()

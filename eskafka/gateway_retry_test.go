@@ -68,3 +68,31 @@ func TestRetryAfterQuarantineIsAnsweredByItsOwnOutcome(t *testing.T) {
 			retry.Status, retry.Rejection.Code, retry.Rejection.Message)
 	}
 }
+
+// An idempotency_key_reused rejection is a second outcome under the msgId
+// of a command that was applied: it answers the command it refuses, and
+// the outcome remembered for the msgId stays the first command's. Before,
+// it replaced it: GET /{name}/commands/{msgId} (where a 504 sends the
+// first caller) then said "rejected" for the command that was applied.
+func TestReusedKeyRejectionLeavesTheAppliedOutcome(t *testing.T) {
+	e := start(t, newConfig(t))
+	e.do(open{"r"}, eskafka.SendOptions{})
+	msg := ids.New()
+	opt := eskafka.SendOptions{MsgID: msg, Idempotent: true}
+	if first := e.do(add{"r", 5}, opt); !first.Accepted() {
+		t.Fatalf("first: %+v", first.Outcome)
+	}
+	if other := e.do(add{"r", 7}, opt); other.Accepted() || other.Rejection.Code != es.CodeIdempotencyKeyReused {
+		t.Fatalf("reuse: %+v", other.Outcome)
+	}
+	got, ok, err := e.gw.Lookup(msg)
+	if err != nil || !ok {
+		t.Fatalf("lookup: %v %v", ok, err)
+	}
+	if st, _ := e.proc.Get("r"); st.Total != 5 {
+		t.Fatalf("state %+v", st)
+	}
+	if !got.Accepted() {
+		t.Fatalf("the command of msgId %s was applied (total 5), but its outcome now reads %s %s", msg, got.Status, got.Rejection.Code)
+	}
+}
