@@ -15,6 +15,8 @@ const (
 	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxRequests       = 1000
+	DefaultMaxStreams        = 32
 )
 
 // ServerConfig bounds what one client can hold of the HTTP server: time to
@@ -41,6 +43,17 @@ type ServerConfig struct {
 	// MaxHeaderBytes bounds a request's headers (net/http allows 4 KiB
 	// more); default DefaultMaxHeaderBytes. Larger headers get 431.
 	MaxHeaderBytes int
+	// MaxRequests bounds the requests handled at once; a request beyond
+	// it is answered 503 with Retry-After at once. Over HTTP/1 a
+	// connection carries one request at a time, so LimitListener's bound
+	// holds them too; over HTTP/2 a connection carries many, and this is
+	// what bounds the handlers (and their bodies) one client can hold.
+	// Default DefaultMaxRequests.
+	MaxRequests int
+	// MaxStreams bounds the requests one HTTP/2 connection carries at
+	// once (net/http allows 250), so that one connection cannot take the
+	// whole of MaxRequests; default DefaultMaxStreams.
+	MaxStreams int
 	// Logger, when set, receives the server's own errors (failed TLS
 	// handshakes, accept errors, panics net/http recovers) at warn level
 	// instead of the standard logger.
@@ -56,14 +69,21 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 		}
 		return d
 	}
+	orInt := func(n, def int) int {
+		if n <= 0 {
+			return def
+		}
+		return n
+	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           limitRequests(h, orInt(cfg.MaxRequests, DefaultMaxRequests)),
 		ReadHeaderTimeout: or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       or(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      or(cfg.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout:       or(cfg.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ConnState:         trackIdle,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: orInt(cfg.MaxStreams, DefaultMaxStreams)},
 	}
 	if srv.MaxHeaderBytes <= 0 {
 		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -72,6 +92,24 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 		srv.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
 	}
 	return srv
+}
+
+// limitRequests answers 503 to a request that arrives while max are being
+// handled, rather than queueing it: a client told to retry costs nothing,
+// a queued one holds its goroutine and body.
+func limitRequests(h http.Handler, max int) http.Handler {
+	slots := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, problem(http.StatusServiceUnavailable, "the server is handling %d requests, its most at once; retry in a moment", max))
+			return
+		}
+		defer func() { <-slots }()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // LimitListener returns a listener that has at most max connections open at

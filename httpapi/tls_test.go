@@ -138,3 +138,80 @@ func TestTLSCertificateReloads(t *testing.T) {
 		t.Fatalf("after a broken renewal: %s", got)
 	}
 }
+
+// Over HTTP/2 one connection carries many requests, so LimitListener does
+// not bound the handlers: MaxRequests does, refusing the extra ones at
+// once with 503, and a connection may not open more than MaxStreams.
+func TestRequestsBoundedOverHTTP2(t *testing.T) {
+	certFile, keyFile, cert := writeCert(t, t.TempDir(), "catalog")
+	cfg, err := TLSConfig(certFile, keyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, release := make(chan struct{}, 16), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			in <- struct{}{}
+			<-release
+		}
+	})
+	srv := NewServer(h, ServerConfig{MaxRequests: 2})
+	if srv.HTTP2 == nil || srv.HTTP2.MaxConcurrentStreams != DefaultMaxStreams {
+		t.Fatalf("HTTP/2 streams per connection not bounded: %+v", srv.HTTP2)
+	}
+	go func() { _ = srv.Serve(tls.NewListener(LimitListener(ln, 1), cfg)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	// One connection first, which the requests below then share.
+	if resp, err := client.Get("https://" + ln.Addr().String() + "/fast"); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("GET over HTTP/2: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	type answer struct {
+		status, proto int
+		retry         string
+		err           error
+	}
+	answers := make(chan answer, 4)
+	for range 4 {
+		go func() {
+			resp, err := client.Get("https://" + ln.Addr().String() + "/slow")
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answers <- answer{status: resp.StatusCode, proto: resp.ProtoMajor, retry: resp.Header.Get("Retry-After")}
+		}()
+	}
+	// Two requests are held; the other two must be answered while they
+	// are, each with 503 and Retry-After.
+	for range 2 {
+		select {
+		case a := <-answers:
+			if a.err != nil || a.status != http.StatusServiceUnavailable || a.proto != 2 || a.retry == "" {
+				t.Fatalf("a request beyond MaxRequests: %+v %v", a, a.err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("requests beyond MaxRequests were not refused; %d handlers running", len(in))
+		}
+	}
+	if len(in) != 2 {
+		t.Fatalf("%d handlers running, want 2", len(in))
+	}
+	close(release)
+	for range 2 {
+		if a := <-answers; a.err != nil || a.status != http.StatusOK {
+			t.Fatalf("a held request: %+v", a)
+		}
+	}
+}

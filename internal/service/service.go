@@ -254,7 +254,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		return nil, err
 	}
 	s.ln = ln
-	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{})
+	// Over HTTP/2 one connection carries many requests: the same cap
+	// bounds the requests handled at once.
+	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{MaxRequests: cfg.HTTPMaxConns})
 	return s, nil
 }
 
