@@ -241,3 +241,81 @@ func TestCommandWhoseRefusalCannotFitIsQuarantinedAtOnce(t *testing.T) {
 		t.Fatalf("one command whose refusal does not fit tore the stage's session down %d times (the next command waited %v)", n, took.Round(time.Millisecond))
 	}
 }
+
+// A record that a foreign producer wrote to another partition than its key
+// hashes to, read by a generic stage whose table is hashed: before, the
+// stage kept the key's row under the record's partition, so the key had
+// rows on two changelog partitions and a restore kept whichever it read
+// last. It is now dead-lettered (kind misplaced), writes nothing, and the
+// stage goes on with the next record.
+func TestStageRecordOnTheWrongPartitionIsQuarantined(t *testing.T) {
+	app := newApp(t, eskafka.AppConfig{})
+	cfg := app.StageConfig("copier")
+	p := cfg.Service + ".copier."
+	table := &eskafka.Table{Prefix: "c/", Topic: p + "changelog", Hashed: true}
+	stage := eskafka.NewStage(eskafka.StageSpec{
+		Name: "copier", Inputs: []string{p + "in"}, Tables: []*eskafka.Table{table},
+		Transform: copyTransform{table: table, output: p + "out"},
+		Outputs:   []string{p + "out"}, DeadLetter: p + "deadletter",
+	}, cfg)
+	app.AddStage(stage)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runApp(t, app)
+	waitFor(t, "the app to be ready", app.Ready)
+
+	n := cfg.Partitions
+	wrong := (eskafka.PartitionFor("stray", n) + 1) % n
+	produceRaw(t, cfg,
+		&kgo.Record{Topic: p + "in", Partition: wrong, Key: []byte("stray"), Value: []byte("v1")},
+		&kgo.Record{Topic: p + "in", Partition: wrong, Key: []byte("after"), Value: []byte("v2")},
+	)
+	// "after" is on the wrong partition too unless it hashes there.
+	after := "after"
+	if eskafka.PartitionFor(after, n) != wrong {
+		after = ""
+	}
+	good := "good"
+	produceRaw(t, cfg, &kgo.Record{Topic: p + "in", Partition: eskafka.PartitionFor(good, n), Key: []byte(good), Value: []byte("v3")})
+	waitFor(t, "the stage to copy the record after the stray one", func() bool {
+		b, err := stage.Lookup(table, good)
+		return err == nil && string(b) == "v3"
+	})
+	dead := readAll(t, cfg.Brokers, p+"deadletter")
+	var stray *kgo.Record
+	strays := 0
+	for _, d := range dead {
+		if string(d.Key) == "stray" {
+			stray = d
+			strays++
+		}
+	}
+	if strays > 1 {
+		t.Fatalf("the stray record was dead-lettered %d times", strays)
+	}
+	if stray == nil || header(stray, eskafka.HeaderDeadLetterKind) != eskafka.PoisonMisplaced ||
+		!strings.Contains(header(stray, eskafka.HeaderDeadLetterReason), "belongs on partition") {
+		t.Fatalf("the stray record was not dead-lettered as misplaced: %d dead letters", len(dead))
+	}
+	for _, r := range readAll(t, cfg.Brokers, p+"out") {
+		if string(r.Key) == "stray" {
+			t.Fatal("the stray record was copied")
+		}
+	}
+	for _, r := range readAll(t, cfg.Brokers, p+"changelog") {
+		if string(r.Key) == "stray" {
+			t.Fatalf("the stray record's row is on changelog partition %d", r.Partition)
+		}
+	}
+	if after != "" {
+		if b, err := stage.Lookup(table, after); err != nil || string(b) != "v2" {
+			t.Fatalf("the record after the stray one on its partition: %q %v", b, err)
+		}
+	}
+	if err := app.Readiness(); err != nil {
+		t.Fatalf("a stray record must not make the stage unready: %v", err)
+	}
+}

@@ -34,6 +34,12 @@ const (
 	PoisonPanic = "panic"
 	// PoisonFailing: handling the record failed again and again.
 	PoisonFailing = "failing"
+	// PoisonMisplaced: handling the record touched a key of a hashed
+	// table (Table.Hashed) that belongs on another partition than the
+	// record's, as a record a foreign producer wrote to the wrong
+	// partition does: the key's rows would end up on two changelog
+	// partitions.
+	PoisonMisplaced = "misplaced"
 )
 
 // Poisoned says why the stage gave up on an input record.

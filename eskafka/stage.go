@@ -619,6 +619,31 @@ type Tx struct {
 	// misused is the first mistake of the stage's code the transaction
 	// met (Tx.misuse).
 	misused error
+	// misplaced is set when the record being handled touched a hashed
+	// table's key of another partition (Tx.placed).
+	misplaced error
+}
+
+// placed checks that key of t may be kept in the input record's partition:
+// a hashed table's key lives in the partition it hashes to, which is where
+// a restore and a partition's revocation look for it. Otherwise the record
+// is at fault (a foreign producer chose its partition), and is quarantined.
+func (tx *Tx) placed(t *Table, key string) error {
+	if !t.Hashed {
+		return nil
+	}
+	want := PartitionFor(key, tx.stage.cfg.Partitions)
+	if want == tx.in.Partition {
+		return nil
+	}
+	err := fmt.Errorf("record %s/%d@%d uses key %q of table %s, which belongs on partition %d (Kafka's default murmur2 partitioner), not %d",
+		tx.in.Topic, tx.in.Partition, tx.in.Offset, truncate(key, 64), t.Topic, want, tx.in.Partition)
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.misplaced == nil {
+		tx.misplaced = err
+	}
+	return err
 }
 
 // misuse fails the transaction for a mistake in the stage's code or spec:
@@ -650,6 +675,9 @@ func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
 	if err := tx.undeclared(t); err != nil {
 		return nil, false, err
 	}
+	if err := tx.placed(t, key); err != nil {
+		return nil, false, err
+	}
 	sk := t.storeKey(tx.in.Partition, key)
 	if v, ok := tx.staged[sk]; ok {
 		return v, v != nil, nil
@@ -660,6 +688,9 @@ func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
 // Put sets key in table to value (nil deletes it), writing the change to
 // the table's changelog in the input record's partition.
 func (tx *Tx) Put(t *Table, key string, value []byte) {
+	if tx.undeclared(t) != nil || tx.placed(t, key) != nil {
+		return
+	}
 	tx.PutLocal(t, key, value)
 	tx.produce(&kgo.Record{Topic: t.Topic, Partition: tx.in.Partition, Key: []byte(key), Value: value})
 }
@@ -668,7 +699,7 @@ func (tx *Tx) Put(t *Table, key string, value []byte) {
 // transaction commits: for an index table (Table.Restore) whose entries are
 // derived from records the transaction writes anyway.
 func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
-	if tx.undeclared(t) != nil {
+	if tx.undeclared(t) != nil || tx.placed(t, key) != nil {
 		return
 	}
 	sk := t.storeKey(tx.in.Partition, key)
@@ -793,10 +824,20 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 			quarantined = append(quarantined, idOf(r))
 			continue
 		}
+		tx.mu.Lock()
+		tx.misplaced = nil
+		tx.mu.Unlock()
 		err := s.handleSafely(tx, r)
 		tx.mu.Lock()
-		misused := tx.misused
+		misused, misplaced := tx.misused, tx.misplaced
 		tx.mu.Unlock()
+		if misplaced != nil && misused == nil {
+			// The record's fault: whatever it staged or produced is
+			// part of the transaction, so abort, and quarantine it
+			// when the session brings it back.
+			s.markPoisoned(r, &Poisoned{Kind: PoisonMisplaced, Err: misplaced})
+			return abort(misplaced)
+		}
 		if misused != nil {
 			// Not the record's fault: retried as it is, and the
 			// stage says what is wrong (readiness) until fixed.
