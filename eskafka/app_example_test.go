@@ -43,11 +43,11 @@ func ExampleApp() {
 
 	for i, c := range []cmd{open{"c1"}, add{"c1", 5}} {
 		msgID := fmt.Sprintf("example-%d", i)
-		if err := counter.Gateway.Send(ctx, c, eskafka.SendOptions{MsgID: msgID}); err != nil {
+		if _, err := counter.Gateway.Send(ctx, c, eskafka.SendOptions{MsgID: msgID}); err != nil {
 			fmt.Println(err)
 			return
 		}
-		res, err := counter.Gateway.Await(ctx, msgID)
+		res, err := counter.Gateway.Await(ctx, eskafka.Sent{MsgID: msgID})
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -165,10 +165,10 @@ func TestAppCreatesEveryTopicOfWhatIsRegistered(t *testing.T) {
 	waitFor(t, "the app to be ready", app.Ready)
 
 	msgID := ids.New()
-	if err := counterAgg.Gateway.Send(ctx, open{"c1"}, eskafka.SendOptions{MsgID: msgID}); err != nil {
+	if _, err := counterAgg.Gateway.Send(ctx, open{"c1"}, eskafka.SendOptions{MsgID: msgID}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := counterAgg.Gateway.Await(ctx, msgID)
+	res, err := counterAgg.Gateway.Await(ctx, eskafka.Sent{MsgID: msgID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,11 +126,11 @@ func BenchmarkHistory(b *testing.B) {
 	var last string
 	for i := 1; i < 1000; i++ {
 		last = fmt.Sprintf("long-%d", i)
-		if err := e.gw.Send(ctx, add{"long", 1}, eskafka.SendOptions{MsgID: last}); err != nil {
+		if _, err := e.gw.Send(ctx, add{"long", 1}, eskafka.SendOptions{MsgID: last}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if _, err := e.gw.Await(ctx, last); err != nil {
+	if _, err := e.gw.Await(ctx, eskafka.Sent{MsgID: last}); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("page=100", func(b *testing.B) {

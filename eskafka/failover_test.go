@@ -123,10 +123,10 @@ func TestFrozenBrokerDoesNotStopTheStage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
 	msgID, frozenAt := ids.New(), time.Now()
-	if err := e.gw.Send(ctx, add{"f1", 2}, eskafka.SendOptions{MsgID: msgID}); err != nil {
+	if _, err := e.gw.Send(ctx, add{"f1", 2}, eskafka.SendOptions{MsgID: msgID}); err != nil {
 		t.Fatalf("send while broker %d is frozen: %v", node, err)
 	}
-	res, err := e.gw.Await(ctx, msgID)
+	res, err := e.gw.Await(ctx, eskafka.Sent{MsgID: msgID})
 	if err != nil {
 		t.Fatalf("no outcome while broker %d is frozen (the stage waits for it): %v", node, err)
 	}
@@ -176,10 +176,10 @@ func TestStageKeepsItsLimitsWhenConfigsCannotBeRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	msgID := ids.New()
-	if err := e.gw.Send(ctx, add{"k1", 3}, eskafka.SendOptions{MsgID: msgID}); err != nil {
+	if _, err := e.gw.Send(ctx, add{"k1", 3}, eskafka.SendOptions{MsgID: msgID}); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	res, err := e.gw.Await(ctx, msgID)
+	res, err := e.gw.Await(ctx, eskafka.Sent{MsgID: msgID})
 	if err != nil {
 		t.Fatalf("no outcome while DescribeConfigs fails (%d refused): the stage does not start a session without reading the limits again: %v", refused.Load(), err)
 	}

@@ -83,7 +83,7 @@ func FuzzStageNeverStops(f *testing.F) {
 			t.Fatal(err)
 		}
 		for id := range sent {
-			if _, err := e.outcomes.Wait(ctx, id); err != nil {
+			if _, err := e.outcomes.Wait(ctx, id, ""); err != nil {
 				t.Fatalf("no outcome for %s: %v (health: %v)", id, err, e.proc.Health())
 			}
 		}

@@ -26,19 +26,27 @@ type Outcomes struct {
 	log      *slog.Logger
 	maxBytes int64
 
-	mu      sync.Mutex
-	recent  map[string]*Outcome
-	prints  map[string]string // msgId -> fingerprint of an idempotent command
-	expect  map[string]string // msgId -> fingerprint of the command awaited
-	order   []string          // msgIds in arrival order, oldest first, for eviction
-	bytes   int64             // the outcomes' estimated memory
-	waiters map[string][]chan *Outcome
+	mu     sync.Mutex
+	recent map[string]*Outcome
+	prints map[string]string // msgId -> fingerprint of an idempotent command
+	order  []string          // msgIds in arrival order, oldest first, for eviction
+	bytes  int64             // the outcomes' estimated memory
+	// waiters are the callers waiting for an outcome, by msgId, each
+	// with the fingerprint of the command it sent (Sent), if any: two
+	// callers may send different commands under one idempotency key.
+	waiters map[string][]waiter
 	// reused holds the idempotency_key_reused rejections, by msgId and
 	// the fingerprint of the command they answer: they answer that
 	// command's caller only, and never replace the outcome remembered
 	// for the msgId (the first command's, which GET /commands/{msgId}
 	// shows).
 	reused map[string]*Outcome
+}
+
+// waiter is one caller of Outcomes.Wait.
+type waiter struct {
+	ch   chan *Outcome
+	want string // fingerprint of the command sent; "" for any outcome
 }
 
 // MaxRecentOutcomes bounds the number of outcomes an Outcomes keeps in memory.
@@ -77,7 +85,7 @@ func NewOutcomes(cfg Config, topic string, codec es.Codec[Outcome]) (*Outcomes, 
 	}
 	return &Outcomes{
 		topic: topic, codec: codec, cl: cl, log: cfg.Logger.With("topic", topic), maxBytes: cfg.OutcomeCacheBytes,
-		recent: map[string]*Outcome{}, prints: map[string]string{}, expect: map[string]string{}, waiters: map[string][]chan *Outcome{},
+		recent: map[string]*Outcome{}, prints: map[string]string{}, waiters: map[string][]waiter{},
 		reused: map[string]*Outcome{},
 	}, nil
 }
@@ -108,20 +116,14 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if fingerprint != "" && out.Rejection != nil && out.Rejection.Code == es.CodeIdempotencyKeyReused {
-		if len(o.reused) >= maxExpected {
-			for k := range o.reused { // any: its caller then times out
-				delete(o.reused, k)
-				break
+		if !o.answer(out, fingerprint, true) {
+			if len(o.reused) >= maxReused {
+				for k := range o.reused { // any: its caller then times out
+					delete(o.reused, k)
+					break
+				}
 			}
-		}
-		o.reused[out.MsgID+"\x00"+fingerprint] = out
-		// With no waiter yet, keep expect: Wait finds the rejection by it.
-		if want, ok := o.expect[out.MsgID]; ok && want == fingerprint && len(o.waiters[out.MsgID]) > 0 {
-			for _, ch := range o.waiters[out.MsgID] {
-				ch <- out
-			}
-			delete(o.waiters, out.MsgID)
-			delete(o.expect, out.MsgID)
+			o.reused[out.MsgID+"\x00"+fingerprint] = out
 		}
 		return
 	}
@@ -130,13 +132,7 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	} else {
 		delete(o.prints, out.MsgID)
 	}
-	if o.answers(out.MsgID, true) {
-		for _, ch := range o.waiters[out.MsgID] {
-			ch <- out
-		}
-		delete(o.waiters, out.MsgID)
-		delete(o.expect, out.MsgID)
-	}
+	o.answer(out, fingerprint, false)
 	if prev, seen := o.recent[out.MsgID]; seen {
 		// A retry's outcome: the same msgId again; keep its place.
 		o.bytes -= outcomeBytes(prev)
@@ -157,42 +153,38 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	}
 }
 
-// Expect tells the follower that the next wait for msgID is for the
-// command with this fingerprint: a remembered outcome of another command
-// under the same msgId (an idempotency key reused for a different command)
-// does not answer it; the processor's answer to this command does.
-func (o *Outcomes) Expect(msgID string, fingerprint []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.expect) >= maxExpected {
-		for k := range o.expect { // any: its waiter then gets what is cached
-			delete(o.expect, k)
-			break
+// answer hands out, as it arrives, to the waiters it answers, and reports
+// whether any was; callers hold o.mu. An idempotency_key_reused rejection
+// (reused) answers only the caller of the command it refused; any other
+// outcome answers a caller that waits for any outcome, and one that sent
+// the command it answers. An outcome with no fingerprint (a quarantined
+// command's) answers every caller as it arrives, for it can be the answer
+// to any of them; from the cache (Wait) it would answer a retry that may
+// yet be applied with the first attempt's failure.
+func (o *Outcomes) answer(out *Outcome, fingerprint string, reused bool) bool {
+	ws := o.waiters[out.MsgID]
+	kept := ws[:0]
+	answered := false
+	for _, w := range ws {
+		if w.want == fingerprint || !reused && (w.want == "" || fingerprint == "") {
+			w.ch <- out
+			answered = true
+			continue
 		}
+		kept = append(kept, w)
 	}
-	o.expect[msgID] = string(fingerprint)
+	clear(ws[len(kept):])
+	if len(kept) == 0 {
+		delete(o.waiters, out.MsgID)
+	} else {
+		o.waiters[out.MsgID] = kept
+	}
+	return answered
 }
 
-// maxExpected bounds the fingerprints of commands sent and not waited for.
-const maxExpected = 10000
-
-// answers reports whether the outcome remembered for msgID answers the
-// command expected under it, as it arrives (live) or from the cache;
-// callers hold o.mu. An outcome with no fingerprint (a quarantined
-// command's) answers an idempotent command only as it arrives: from the
-// cache it would answer a retry that may yet be applied with the first
-// attempt's failure.
-func (o *Outcomes) answers(msgID string, live bool) bool {
-	want, ok := o.expect[msgID]
-	if !ok {
-		return true
-	}
-	got, ok := o.prints[msgID]
-	if !ok {
-		return live
-	}
-	return got == want
-}
+// maxReused bounds the idempotency_key_reused rejections kept for callers
+// not yet waiting.
+const maxReused = 10000
 
 // Size returns how many outcomes are remembered and their estimated bytes.
 func (o *Outcomes) Size() (outcomes int, bytes int64) {
@@ -210,40 +202,52 @@ func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 }
 
 // Wait returns the outcome of msgID once it is committed, or ctx's error.
-func (o *Outcomes) Wait(ctx context.Context, msgID string) (*Outcome, error) {
+// With a fingerprint (Sent's: the SHA-256 of the command's value, sent
+// idempotent), it waits for the outcome of that command: a remembered
+// outcome of another command under the same msgId (an idempotency key
+// reused for a different command) does not answer it, the processor's
+// answer to this command does. With none, any outcome of msgID answers.
+func (o *Outcomes) Wait(ctx context.Context, msgID, fingerprint string) (*Outcome, error) {
 	o.mu.Lock()
-	if want, ok := o.expect[msgID]; ok {
-		if out, ok := o.reused[msgID+"\x00"+want]; ok {
-			delete(o.expect, msgID)
+	if fingerprint != "" {
+		if out, ok := o.reused[msgID+"\x00"+fingerprint]; ok {
+			delete(o.reused, msgID+"\x00"+fingerprint)
 			o.mu.Unlock()
 			return out, nil
 		}
 	}
-	if out, ok := o.recent[msgID]; ok && o.answers(msgID, false) {
-		delete(o.expect, msgID)
-		o.mu.Unlock()
-		return out, nil
+	if out, ok := o.recent[msgID]; ok {
+		if got, printed := o.prints[msgID]; fingerprint == "" || printed && got == fingerprint {
+			o.mu.Unlock()
+			return out, nil
+		}
 	}
 	ch := make(chan *Outcome, 1)
-	o.waiters[msgID] = append(o.waiters[msgID], ch)
+	o.waiters[msgID] = append(o.waiters[msgID], waiter{ch: ch, want: fingerprint})
 	o.mu.Unlock()
 	select {
 	case out := <-ch:
 		return out, nil
 	case <-ctx.Done():
 		o.mu.Lock()
+		defer o.mu.Unlock()
+		select {
+		case out := <-ch: // answered meanwhile
+			return out, nil
+		default:
+		}
 		ws := o.waiters[msgID]
 		for i, w := range ws {
-			if w == ch {
-				o.waiters[msgID] = append(ws[:i], ws[i+1:]...)
+			if w.ch == ch {
+				ws = append(ws[:i], ws[i+1:]...)
 				break
 			}
 		}
-		if len(o.waiters[msgID]) == 0 {
+		if len(ws) == 0 {
 			delete(o.waiters, msgID)
-			delete(o.expect, msgID)
+		} else {
+			o.waiters[msgID] = ws
 		}
-		o.mu.Unlock()
 		return nil, ctx.Err()
 	}
 }
@@ -293,15 +297,26 @@ type Result[S, E any] struct {
 	Events []E
 }
 
+// Sent is a command Send wrote, to wait for with Await. Sent{MsgID: id}
+// waits for whatever outcome id gets.
+type Sent struct {
+	// MsgID is the command's msgId.
+	MsgID string
+	// fingerprint tells an idempotent command from another sent under
+	// the same msgId (HeaderFingerprint).
+	fingerprint string
+}
+
 // Send writes cmd to the commands topic and returns once Kafka has it.
-func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) error {
+func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) (Sent, error) {
 	if opt.MsgID == "" {
-		return errors.New("send command: empty msgId")
+		return Sent{}, errors.New("send command: empty msgId")
 	}
 	b, typ, err := g.codecs.Command.Encode(cmd)
 	if err != nil {
-		return fmt.Errorf("encode command %T: %w", cmd, err)
+		return Sent{}, fmt.Errorf("encode command %T: %w", cmd, err)
 	}
+	sent := Sent{MsgID: opt.MsgID}
 	r := &kgo.Record{Topic: g.topics.Commands, Key: []byte(g.agg.Key(cmd)), Value: b, Headers: []kgo.RecordHeader{
 		{Key: HeaderMsgID, Value: []byte(opt.MsgID)},
 		{Key: HeaderType, Value: []byte(typ)},
@@ -315,7 +330,7 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 	if opt.Idempotent {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderIdempotent, Value: []byte("1")})
 		fp := sha256.Sum256(b)
-		g.outcomes.Expect(opt.MsgID, fp[:])
+		sent.fingerprint = string(fp[:])
 	}
 	// Wait for the produce at most as long as ctx allows: franz-go's
 	// idempotent producer does not fail a record already written to a
@@ -330,17 +345,19 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) err
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("produce command %s: %w", opt.MsgID, err)
+			return sent, fmt.Errorf("produce command %s: %w", opt.MsgID, err)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("produce command %s: %w: %w", opt.MsgID, ErrSendUnconfirmed, ctx.Err())
+		return sent, fmt.Errorf("produce command %s: %w: %w", opt.MsgID, ErrSendUnconfirmed, ctx.Err())
 	}
-	return nil
+	return sent, nil
 }
 
-// Await waits for the outcome of msgID.
-func (g *Gateway[S, C, E]) Await(ctx context.Context, msgID string) (*Result[S, E], error) {
-	out, err := g.outcomes.Wait(ctx, msgID)
+// Await waits for the outcome of the command sent: for an idempotent one,
+// its own, even while another command sent under the same msgId (a reused
+// idempotency key) is answered idempotency_key_reused.
+func (g *Gateway[S, C, E]) Await(ctx context.Context, sent Sent) (*Result[S, E], error) {
+	out, err := g.outcomes.Wait(ctx, sent.MsgID, sent.fingerprint)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func TestSendEndsWhenTheProducerBufferIsFull(t *testing.T) {
 	cancelEnded()
 	const outage = 50_000 // franz-go's default MaxBufferedRecords
 	for i := range outage {
-		err := e.gw.Send(ended, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()})
+		_, err := e.gw.Send(ended, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()})
 		if !errors.Is(err, eskafka.ErrSendUnconfirmed) {
 			t.Fatalf("send %d during the outage: %v", i, err)
 		}
@@ -35,7 +35,7 @@ func TestSendEndsWhenTheProducerBufferIsFull(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- e.gw.Send(ctx, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()}) }()
+	go func() { _, err := e.gw.Send(ctx, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()}); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil {

@@ -1,9 +1,11 @@
 package eskafka_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/eskafka"
@@ -94,5 +96,48 @@ func TestReusedKeyRejectionLeavesTheAppliedOutcome(t *testing.T) {
 	}
 	if !got.Accepted() {
 		t.Fatalf("the command of msgId %s was applied (total 5), but its outcome now reads %s %s", msg, got.Status, got.Rejection.Code)
+	}
+}
+
+// Two callers send different commands under one idempotency key, and both
+// wait at once: each is answered for its own command. Before, the follower
+// kept one expected fingerprint per msgId, the second caller's, so the
+// first caller (whose command was applied) was answered with the second's
+// idempotency_key_reused rejection; Await now takes what Send returned.
+func TestReusedKeyInFlightAnswersEachCaller(t *testing.T) {
+	e := start(t, newConfig(t))
+	e.do(open{"f"}, eskafka.SendOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opt := eskafka.SendOptions{MsgID: ids.New(), Idempotent: true}
+	first, err := e.gw.Send(ctx, add{"f", 5}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.gw.Send(ctx, add{"f", 7}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		res *eskafka.Result[counter, event]
+		err error
+	}
+	answers := [2]chan answer{make(chan answer, 1), make(chan answer, 1)}
+	for i, s := range []eskafka.Sent{first, second} {
+		go func() {
+			res, err := e.gw.Await(ctx, s)
+			answers[i] <- answer{res, err}
+		}()
+	}
+	a := <-answers[0]
+	if a.err != nil || !a.res.Accepted() || a.res.State.Total != 5 {
+		t.Fatalf("the first caller, whose command was applied: %+v %v", a.res, a.err)
+	}
+	b := <-answers[1]
+	if b.err != nil || b.res.Accepted() || b.res.Rejection.Code != es.CodeIdempotencyKeyReused {
+		t.Fatalf("the second caller: %+v %v", b.res, b.err)
+	}
+	if got, err := e.gw.Await(ctx, eskafka.Sent{MsgID: opt.MsgID}); err != nil || !got.Accepted() {
+		t.Fatalf("any outcome of the msgId: %+v %v", got, err)
 	}
 }

@@ -227,10 +227,11 @@ func (e *env) do(c cmd, opt eskafka.SendOptions) *eskafka.Result[counter, event]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := e.gw.Send(ctx, c, opt); err != nil {
+	sent, err := e.gw.Send(ctx, c, opt)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	res, err := e.gw.Await(ctx, opt.MsgID)
+	res, err := e.gw.Await(ctx, sent)
 	if err != nil {
 		e.t.Fatalf("await %T %s: %v", c, opt.MsgID, err)
 	}

@@ -133,7 +133,7 @@ func TestCommandOnAnotherPartitionThanItsKeysIsRejected(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	misrouted, err := e.gw.Await(ctx, msgID)
+	misrouted, err := e.gw.Await(ctx, eskafka.Sent{MsgID: msgID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +197,10 @@ func TestMemberSubscribedToAForeignTopicTakesNoPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msgID := ids.New()
-	if err := e.gw.Send(ctx, open{"x"}, eskafka.SendOptions{MsgID: msgID}); err != nil {
+	if _, err := e.gw.Send(ctx, open{"x"}, eskafka.SendOptions{MsgID: msgID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.gw.Await(ctx, msgID); err != nil {
+	if _, err := e.gw.Await(ctx, eskafka.Sent{MsgID: msgID}); err != nil {
 		t.Fatalf("a command sent with the rogue in the group got no outcome in 10s (%v): a holds partitions %v, assignments %v",
 			err, e.proc.Partitions(), held)
 	}
@@ -228,7 +228,7 @@ func TestCommandWhoseRefusalCannotFitIsQuarantinedAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := e.gw.Send(ctx, add{"k", 1}, eskafka.SendOptions{MsgID: strings.Repeat("m", 3000)}); err != nil {
+	if _, err := e.gw.Send(ctx, add{"k", 1}, eskafka.SendOptions{MsgID: strings.Repeat("m", 3000)}); err != nil {
 		t.Fatal(err)
 	}
 	// The next command of the same partition shows when the poison one

@@ -113,7 +113,7 @@ func TestRefusedOutputIsDeadLettered(t *testing.T) {
 	send := func(c cmd) {
 		id := ids.New()
 		msgs = append(msgs, id)
-		if err := e.gw.Send(ctx, c, eskafka.SendOptions{MsgID: id}); err != nil {
+		if _, err := e.gw.Send(ctx, c, eskafka.SendOptions{MsgID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func TestRefusedOutputIsDeadLettered(t *testing.T) {
 		}
 	}
 	for i, id := range msgs {
-		res, err := e.gw.Await(ctx, id)
+		res, err := e.gw.Await(ctx, eskafka.Sent{MsgID: id})
 		if err != nil {
 			t.Fatalf("command %d: no outcome: %v", i, err)
 		}
@@ -259,7 +259,7 @@ func TestCommandTypeLabelIsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"h-1", "h-2"} {
-		if _, err := e.gw.Await(ctx, id); err != nil {
+		if _, err := e.gw.Await(ctx, eskafka.Sent{MsgID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -345,7 +345,7 @@ func TestHealthTellsTheTruth(t *testing.T) {
 	set("fail")
 	ctx := context.Background()
 	id := ids.New()
-	if err := e.gw.Send(ctx, add{"h", 1}, eskafka.SendOptions{MsgID: id}); err != nil {
+	if _, err := e.gw.Send(ctx, add{"h", 1}, eskafka.SendOptions{MsgID: id}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the failing stage to report itself", func() bool {
@@ -359,7 +359,7 @@ func TestHealthTellsTheTruth(t *testing.T) {
 	})
 	set("ok")
 	close(release)
-	if _, err := e.gw.Await(ctx, id); err != nil {
+	if _, err := e.gw.Await(ctx, eskafka.Sent{MsgID: id}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the stage to be healthy again", func() bool { return e.proc.Health() == nil })
@@ -390,7 +390,7 @@ func TestSendEndsWhenBrokersAreGone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- e.gw.Send(ctx, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()}) }()
+	go func() { _, err := e.gw.Send(ctx, add{"g", 1}, eskafka.SendOptions{MsgID: ids.New()}); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, eskafka.ErrSendUnconfirmed) {

@@ -274,7 +274,7 @@ func TestIdempotentRetry(t *testing.T) {
 	e.stop()
 	e2 := start(t, e.cfg)
 	ctx := context.Background()
-	if err := e2.gw.Send(ctx, add{"x", 10}, eskafka.SendOptions{MsgID: msg, Idempotent: true}); err != nil {
+	if _, err := e2.gw.Send(ctx, add{"x", 10}, eskafka.SendOptions{MsgID: msg, Idempotent: true}); err != nil {
 		t.Fatal(err)
 	}
 	e2.do(add{"x", 1}, eskafka.SendOptions{}) // a later command, after the retry
@@ -316,7 +316,7 @@ func TestPoisonCommand(t *testing.T) {
 	}
 	for i := range bad {
 		msg := fmt.Sprintf("bad-%d", i+1)
-		res, err := e.gw.Await(ctx, msg)
+		res, err := e.gw.Await(ctx, eskafka.Sent{MsgID: msg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,11 +77,11 @@ func ExampleApp_AddStage() {
 	}
 	for i, c := range []cmd{open{"c1"}, add{"c1", 5}, add{"c1", 2}} {
 		msgID := fmt.Sprintf("example-%d", i)
-		if err := counter.Gateway.Send(ctx, c, eskafka.SendOptions{MsgID: msgID}); err != nil {
+		if _, err := counter.Gateway.Send(ctx, c, eskafka.SendOptions{MsgID: msgID}); err != nil {
 			fmt.Println(err)
 			return
 		}
-		if _, err := counter.Gateway.Await(ctx, msgID); err != nil {
+		if _, err := counter.Gateway.Await(ctx, eskafka.Sent{MsgID: msgID}); err != nil {
 			fmt.Println(err)
 			return
 		}

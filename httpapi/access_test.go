@@ -45,7 +45,7 @@ type sent[S, C, E any] struct {
 	opts []eskafka.SendOptions
 }
 
-func (s *sent[S, C, E]) Send(ctx context.Context, cmd C, opt eskafka.SendOptions) error {
+func (s *sent[S, C, E]) Send(ctx context.Context, cmd C, opt eskafka.SendOptions) (eskafka.Sent, error) {
 	s.mu.Lock()
 	s.opts = append(s.opts, opt)
 	s.mu.Unlock()

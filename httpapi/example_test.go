@@ -64,7 +64,7 @@ type memory struct {
 	results map[string]*eskafka.Result[counter, added]
 }
 
-func (m *memory) Send(_ context.Context, c add, opt eskafka.SendOptions) error {
+func (m *memory) Send(_ context.Context, c add, opt eskafka.SendOptions) (eskafka.Sent, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, events, rej := m.agg.Handle(m.states[c.Name], c, opt.ExpectedVersion)
@@ -75,11 +75,11 @@ func (m *memory) Send(_ context.Context, c add, opt eskafka.SendOptions) error {
 		m.states[c.Name] = s
 	}
 	m.results[opt.MsgID] = res
-	return nil
+	return eskafka.Sent{MsgID: opt.MsgID}, nil
 }
 
-func (m *memory) Await(_ context.Context, msgID string) (*eskafka.Result[counter, added], error) {
-	if res, ok, _ := m.Lookup(msgID); ok {
+func (m *memory) Await(_ context.Context, sent eskafka.Sent) (*eskafka.Result[counter, added], error) {
+	if res, ok, _ := m.Lookup(sent.MsgID); ok {
 		return res, nil
 	}
 	return nil, errors.New("no outcome")

@@ -348,7 +348,7 @@ type fakeWriter[S, C, E any] struct {
 	out    map[string]*eskafka.Result[S, E]
 }
 
-func (w *fakeWriter[S, C, E]) Send(_ context.Context, cmd C, opt eskafka.SendOptions) error {
+func (w *fakeWriter[S, C, E]) Send(_ context.Context, cmd C, opt eskafka.SendOptions) (eskafka.Sent, error) {
 	var zero S
 	next, events, rej := w.agg.Handle(zero, cmd, opt.ExpectedVersion)
 	res := &eskafka.Result[S, E]{Outcome: &eskafka.Outcome{MsgID: opt.MsgID, Key: w.agg.Key(cmd), Version: w.agg.Version(next)}}
@@ -359,7 +359,7 @@ func (w *fakeWriter[S, C, E]) Send(_ context.Context, cmd C, opt eskafka.SendOpt
 		for _, e := range events {
 			b, typ, err := w.events.Encode(e)
 			if err != nil {
-				return err
+				return eskafka.Sent{}, err
 			}
 			res.Outcome.Events = append(res.Outcome.Events, eskafka.EncodedEvent{Type: typ, Data: b})
 		}
@@ -369,11 +369,11 @@ func (w *fakeWriter[S, C, E]) Send(_ context.Context, cmd C, opt eskafka.SendOpt
 	if _, ok := w.out[opt.MsgID]; !ok || !opt.Idempotent {
 		w.out[opt.MsgID] = res
 	}
-	return nil
+	return eskafka.Sent{MsgID: opt.MsgID}, nil
 }
 
-func (w *fakeWriter[S, C, E]) Await(_ context.Context, msgID string) (*eskafka.Result[S, E], error) {
-	res, ok, _ := w.Lookup(msgID)
+func (w *fakeWriter[S, C, E]) Await(_ context.Context, sent eskafka.Sent) (*eskafka.Result[S, E], error) {
+	res, ok, _ := w.Lookup(sent.MsgID)
 	if !ok {
 		return nil, context.DeadlineExceeded
 	}

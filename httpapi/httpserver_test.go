@@ -71,9 +71,11 @@ func TestMaxHeaderBytes(t *testing.T) {
 // waits until its context ends.
 type blockingWriter[S, C, E any] struct{}
 
-func (blockingWriter[S, C, E]) Send(context.Context, C, eskafka.SendOptions) error { return nil }
+func (blockingWriter[S, C, E]) Send(_ context.Context, _ C, opt eskafka.SendOptions) (eskafka.Sent, error) {
+	return eskafka.Sent{MsgID: opt.MsgID}, nil
+}
 
-func (blockingWriter[S, C, E]) Await(ctx context.Context, _ string) (*eskafka.Result[S, E], error) {
+func (blockingWriter[S, C, E]) Await(ctx context.Context, _ eskafka.Sent) (*eskafka.Result[S, E], error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }

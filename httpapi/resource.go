@@ -23,8 +23,10 @@ import (
 // Writer sends an aggregate's commands and returns their outcomes
 // (eskafka.Gateway implements it).
 type Writer[S, C, E any] interface {
-	Send(ctx context.Context, cmd C, opt eskafka.SendOptions) error
-	Await(ctx context.Context, msgID string) (*eskafka.Result[S, E], error)
+	// Send writes cmd; Await waits for the outcome of what Send wrote,
+	// or with eskafka.Sent{MsgID: id}, for any outcome of id.
+	Send(ctx context.Context, cmd C, opt eskafka.SendOptions) (eskafka.Sent, error)
+	Await(ctx context.Context, sent eskafka.Sent) (*eskafka.Result[S, E], error)
 	Lookup(msgID string) (*eskafka.Result[S, E], bool, error)
 }
 
@@ -342,43 +344,44 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 // If-Match, within ctx: the write's whole deadline, which its precheck and
 // its wait for Kafka share. The key's form is checked before it becomes a
 // record key (a huge one would not even fit a record).
-func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (msgID string, p *Problem) {
+func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (sent eskafka.Sent, p *Problem) {
 	key := res.Aggregate.Key(cmd)
 	if rej := res.checkKey(key); rej != nil {
-		return "", rejectionProblem(rej, "")
+		return eskafka.Sent{}, rejectionProblem(rej, "")
 	}
 	if res.Precheck != nil {
 		if p := res.Precheck(ctx, cmd); p != nil {
-			return "", p
+			return eskafka.Sent{}, p
 		}
 	}
 	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
 	if p != nil {
-		return "", p
+		return eskafka.Sent{}, p
 	}
 	ev, p := expectedVersion(r)
 	if p != nil {
-		return "", p
+		return eskafka.Sent{}, p
 	}
 	opt := eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}
 	if p := auth.FromContext(r.Context()); p != nil {
 		// Who sent it, recorded on the command and its events.
 		opt.Subject = p.Subject
 	}
-	if err := res.Writer.Send(ctx, cmd, opt); err != nil {
+	sent, err := res.Writer.Send(ctx, cmd, opt)
+	if err != nil {
 		if errors.Is(err, eskafka.ErrSendUnconfirmed) {
 			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.writeTimeout, res.name(), msgID)
 			p.MsgID = msgID
-			return "", p
+			return eskafka.Sent{}, p
 		}
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			// Bad input, not a failure: the body fits MaxBodyBytes but
 			// the command does not fit a Kafka record.
-			return "", problem(http.StatusRequestEntityTooLarge, "the command is too large to be written to Kafka: %v", err)
+			return eskafka.Sent{}, problem(http.StatusRequestEntityTooLarge, "the command is too large to be written to Kafka: %v", err)
 		}
-		return "", problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
+		return eskafka.Sent{}, problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
 	}
-	return msgID, nil
+	return sent, nil
 }
 
 // execute sends cmd, waits for its outcome, and returns the result of an
@@ -390,11 +393,12 @@ func (res *Resource[S, C, E]) execute(w http.ResponseWriter, r *http.Request, cm
 	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
-	msgID, p := res.send(ctx, r, cmd)
+	sent, p := res.send(ctx, r, cmd)
 	if p != nil {
 		return nil, p
 	}
-	result, err := res.Writer.Await(ctx, msgID)
+	msgID := sent.MsgID
+	result, err := res.Writer.Await(ctx, sent)
 	if err != nil {
 		p := problem(http.StatusGatewayTimeout, "the command was accepted for processing but its outcome did not arrive within %s; look it up at /%s/commands/%s", res.writeTimeout, res.name(), msgID)
 		p.MsgID = msgID
@@ -686,11 +690,12 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
-	msgID, p := res.send(ctx, r, cmd)
+	sent, p := res.send(ctx, r, cmd)
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
+	msgID := sent.MsgID
 	w.Header().Set("Location", "/"+res.name()+"/commands/"+msgID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"msgId": msgID})
 }
@@ -733,7 +738,7 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 		allowWait(w, wait)
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		result, err = res.Writer.Await(ctx, msgID)
+		result, err = res.Writer.Await(ctx, eskafka.Sent{MsgID: msgID})
 		ok = err == nil
 	}
 	if !ok {

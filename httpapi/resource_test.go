@@ -177,18 +177,18 @@ func (s slowWriter[S, C, E]) wait(ctx context.Context) error {
 	}
 }
 
-func (s slowWriter[S, C, E]) Send(ctx context.Context, cmd C, opt eskafka.SendOptions) error {
+func (s slowWriter[S, C, E]) Send(ctx context.Context, cmd C, opt eskafka.SendOptions) (eskafka.Sent, error) {
 	if err := s.wait(ctx); err != nil {
-		return fmt.Errorf("%w: %w", eskafka.ErrSendUnconfirmed, err)
+		return eskafka.Sent{MsgID: opt.MsgID}, fmt.Errorf("%w: %w", eskafka.ErrSendUnconfirmed, err)
 	}
 	return s.Writer.Send(ctx, cmd, opt)
 }
 
-func (s slowWriter[S, C, E]) Await(ctx context.Context, msgID string) (*eskafka.Result[S, E], error) {
+func (s slowWriter[S, C, E]) Await(ctx context.Context, sent eskafka.Sent) (*eskafka.Result[S, E], error) {
 	if err := s.wait(ctx); err != nil {
 		return nil, err
 	}
-	return s.Writer.Await(ctx, msgID)
+	return s.Writer.Await(ctx, sent)
 }
 
 // The write timeout bounds the whole write, not each of its steps: a
