@@ -250,6 +250,9 @@ func (a *App) addStage(name string, st *Stage) {
 	case st.cfg.Partitions <= 0:
 		a.failLocked(fmt.Errorf("stage %s has %d partitions: make its Config with App.StageConfig", name, st.cfg.Partitions))
 		return
+	case st.tablesError() != nil:
+		a.failLocked(st.tablesError())
+		return
 	}
 	for _, other := range a.stages {
 		if sameStore(other.stage.cfg.Store, st.cfg.Store) {

@@ -70,6 +70,12 @@ type Config struct {
 	// the App found silent lately (its ClientOpts carry the hook that
 	// notes them); nil elsewhere, and a stage keeps a set of its own.
 	silent *silentBrokers
+	// expireEvery is how long a lane waits between sweeps of expired
+	// table entries (default expireEvery); tests shorten it.
+	expireEvery time.Duration
+	// idempotencyRetention is how long a processor's store keeps an
+	// idempotency key (default IdempotencyRetention); tests shorten it.
+	idempotencyRetention time.Duration
 	// BeforeCommit, when set, runs after a batch is produced and before
 	// its transaction is committed; an error aborts the transaction. It
 	// lets tests inject a failure at the worst moment.
@@ -140,6 +146,12 @@ func (c *Config) defaults() {
 	}
 	if c.OutcomeCacheBytes <= 0 {
 		c.OutcomeCacheBytes = 64 << 20
+	}
+	if c.expireEvery <= 0 {
+		c.expireEvery = expireEvery
+	}
+	if c.idempotencyRetention <= 0 {
+		c.idempotencyRetention = IdempotencyRetention
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

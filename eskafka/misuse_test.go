@@ -119,3 +119,15 @@ func TestUndeclaredTableIsNamed(t *testing.T) {
 	app.AddStage(copier(cfg, "copy", cfg.Service+".copy.out", nil))
 	readinessSays(t, app, cfg.Service+".copy.in", "not in its StageSpec.Tables")
 }
+
+// An expiring table must store keys under their partition: a lane sweeps
+// the partitions it holds, and a hashed table's keys do not say theirs.
+func TestExpiringHashedTableIsRefused(t *testing.T) {
+	app := newApp(t, eskafka.AppConfig{})
+	cfg := app.StageConfig("a")
+	app.AddStage(copier(cfg, "a", cfg.Service+".a.out", &eskafka.Table{
+		Prefix: "c/", Topic: cfg.Service + ".a.changelog", Hashed: true,
+		Expire: func([]byte, time.Time) bool { return true },
+	}))
+	planError(t, app, "expires entries but is Hashed")
+}

@@ -36,6 +36,15 @@ type Table struct {
 	// record of Topic to rebuild the same entries. get reads the table
 	// as restored so far (keys as for Tx.Get).
 	Restore func(put func(key string, value []byte), get func(key string) ([]byte, bool, error), r *kgo.Record) error
+	// Expire, when set, reports whether a stored entry is past keeping at
+	// now: for a table whose changelog Kafka drops by retention
+	// (cleanup.policy delete), so that the store does not keep what the
+	// topic has forgotten. Each lane sweeps its partitions of the table
+	// about once an hour, a step between batches, and deletes such
+	// entries from the local store only (the changelog gets no
+	// tombstone: retention removes its records). Only for a table whose
+	// keys are stored under their partition (Hashed false).
+	Expire func(value []byte, now time.Time) bool
 }
 
 func (t *Table) storeKey(partition int32, key string) string {
@@ -151,6 +160,9 @@ type lane struct {
 	commits atomic.Int64
 	// gen counts sessions.
 	gen uint64
+	// expiry is the lane's sweep of expired table entries; only the
+	// lane's goroutine touches it.
+	expiry expiry
 }
 
 // ifCurrent runs fn, under the stage's lock, if session gen is the lane's
@@ -233,12 +245,25 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.cfg.Store == nil || s.cfg.Partitions <= 0 {
 		return fmt.Errorf("stage %s: its Config needs a Store and Partitions (App.StageConfig makes one)", s.spec.Name)
 	}
+	if err := s.tablesError(); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, l := range s.lanes {
 		wg.Go(func() { l.run(ctx) })
 	}
 	wg.Wait()
 	s.fences.Wait()
+	return nil
+}
+
+// tablesError names a table the stage cannot run with.
+func (s *Stage) tablesError() error {
+	for _, t := range s.spec.Tables {
+		if t.Expire != nil && t.Hashed {
+			return fmt.Errorf("stage %s: table %q expires entries but is Hashed; Expire needs keys stored under their partition", s.spec.Name, t.Prefix)
+		}
+	}
 	return nil
 }
 
@@ -382,6 +407,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		s.mu.Unlock()
 		s.clearLag(held)
 	}()
+	expires := s.expires()
 	for ctx.Err() == nil {
 		s.startFence(ctx)
 		if err := l.restorePending(ctx); err != nil {
@@ -390,6 +416,11 @@ func (l *lane) runSession(ctx context.Context) error {
 		recs, err := l.poll(ctx, sess)
 		if err != nil {
 			return err
+		}
+		if expires {
+			if err := l.expireStep(time.Now()); err != nil {
+				return err
+			}
 		}
 		if len(recs) == 0 {
 			continue

@@ -90,7 +90,7 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Results, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": dayMS}},
 		// Idempotency keys are remembered for a week: compacted so
 		// that a key keeps one entry, deleted after the retention.
-		{Name: t.Dedup, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": weekMS}},
+		{Name: t.Dedup, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": strconv.FormatInt(IdempotencyRetention.Milliseconds(), 10)}},
 		// Kept a month: long enough for an operator to look.
 		{Name: t.DeadLetter, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": monthMS}},
 	}
