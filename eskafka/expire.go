@@ -38,6 +38,9 @@ type expiryRange struct {
 	part int32
 }
 
+// busy reports whether a pass is under way.
+func (e *expiry) busy() bool { return len(e.todo) > 0 }
+
 // expires reports whether any of the stage's tables expires entries.
 func (s *Stage) expires() bool {
 	return slices.ContainsFunc(s.spec.Tables, func(t *Table) bool { return t.Expire != nil })
