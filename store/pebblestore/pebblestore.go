@@ -35,6 +35,7 @@ func Open(dir string) (*Store, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
+	opts.Experimental.CompactionScheduler = newScheduler()
 	// Most lookups of a command processor are for keys that are not
 	// there (a new aggregate, an idempotency key not seen yet); without
 	// Bloom filters each one reads index and data blocks of every table.
