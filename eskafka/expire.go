@@ -1,18 +1,31 @@
 package eskafka
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookscatalog/catalog/store"
 )
 
 // Expiry sweeps delete, from the local store, the entries of tables whose
-// changelog Kafka drops by retention (Table.Expire): without them the
+// changelog Kafka drops by retention (Table.Retention): without them the
 // store would keep every entry it was ever given, while the topic keeps a
 // week, and a disk fills at the rate of the writes however old they are.
+//
+// An entry's time is kept in the store beside it, under expiryPrefix and
+// the entry's store key, not in its value: the changelog's records and the
+// values a transform reads stay as they were, so that an instance of an
+// older build reading either (a rollback, a rolling upgrade) is not misled,
+// and ignores the times.
 const (
+	// expiryPrefix starts the store keys of entries' times; no table
+	// prefix starts with a NUL.
+	expiryPrefix = "\x00expiry/"
 	// expireEvery is how long a finished pass waits before the next one.
 	expireEvery = time.Hour
 	// expireStep bounds the keys one step reads, so that a step between
@@ -20,6 +33,29 @@ const (
 	// table.
 	expireStep = 1000
 )
+
+// stamp records in b when the entry at store key sk was written (at), or
+// forgets its time when the entry is deleted (!put), if t expires entries.
+func (t *Table) stamp(b *store.Batch, sk string, put bool, at time.Time) {
+	if t.Retention <= 0 {
+		return
+	}
+	if !put {
+		b.Delete(expiryPrefix + sk)
+		return
+	}
+	b.Put(expiryPrefix+sk, binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli())))
+}
+
+// restoredAt is the time of a restored entry: its changelog record's, which
+// the stage's producer set when it wrote it, but never later than now, so
+// that a record stamped in the future is not kept for ever.
+func restoredAt(r *kgo.Record) time.Time {
+	if now := time.Now(); r.Timestamp.IsZero() || r.Timestamp.After(now) {
+		return now
+	}
+	return r.Timestamp
+}
 
 // expiry is a lane's progress through one pass over its expiring tables.
 type expiry struct {
@@ -43,13 +79,16 @@ func (e *expiry) busy() bool { return len(e.todo) > 0 }
 
 // expires reports whether any of the stage's tables expires entries.
 func (s *Stage) expires() bool {
-	return slices.ContainsFunc(s.spec.Tables, func(t *Table) bool { return t.Expire != nil })
+	return slices.ContainsFunc(s.spec.Tables, func(t *Table) bool { return t.Retention > 0 })
 }
 
 // expireStep runs one step of the lane's sweep, if one is due: it reads up
-// to expireStep keys of the partitions the lane holds and deletes the
-// expired ones. It runs on the lane's goroutine between batches, so it
-// never races the lane's own writes to those partitions.
+// to expireStep entry times of a partition the lane holds and deletes the
+// expired entries. It runs on the lane's goroutine between batches, so it
+// never races the lane's own writes to those partitions; and it holds the
+// stage's read lock from the check that the lane holds the partition to
+// the deletes, so that no other lane gains the partition (and writes a
+// key anew) in between.
 func (l *lane) expireStep(now time.Time) error {
 	s := l.s
 	e := &l.expiry
@@ -65,7 +104,7 @@ func (l *lane) expireStep(now time.Time) error {
 		s.mu.RUnlock()
 		slices.Sort(parts)
 		for _, t := range s.spec.Tables {
-			if t.Expire == nil {
+			if t.Retention <= 0 {
 				continue
 			}
 			for _, p := range parts {
@@ -79,31 +118,30 @@ func (l *lane) expireStep(now time.Time) error {
 		}
 	}
 	r := e.todo[0]
-	s.mu.RLock()
-	_, held := l.parts[r.part]
-	s.mu.RUnlock()
-	var b store.Batch
 	read, last := 0, ""
-	if held {
-		prefix := r.t.storeKey(r.part, "")
+	s.mu.RLock()
+	if _, held := l.parts[r.part]; held {
+		var b store.Batch
+		prefix := expiryPrefix + r.t.storeKey(r.part, "")
 		err := s.cfg.Store.Scan(prefix, e.after, func(k string, v []byte) bool {
 			read++
 			last = k
-			if r.t.Expire(v, now) {
+			if len(v) != 8 || now.Sub(time.UnixMilli(int64(binary.BigEndian.Uint64(v)))) >= r.t.Retention {
 				b.Delete(k)
+				b.Delete(strings.TrimPrefix(k, expiryPrefix))
 			}
 			return read < expireStep
 		})
+		if err == nil && len(b.Ops) > 0 {
+			err = s.cfg.Store.Apply(&b)
+			e.removed += len(b.Ops) / 2
+		}
 		if err != nil {
+			s.mu.RUnlock()
 			return fmt.Errorf("expire %s partition %d: %w", r.t.Topic, r.part, err)
 		}
-		if len(b.Ops) > 0 {
-			if err := s.cfg.Store.Apply(&b); err != nil {
-				return fmt.Errorf("expire %s partition %d: %w", r.t.Topic, r.part, err)
-			}
-			e.removed += len(b.Ops)
-		}
 	}
+	s.mu.RUnlock()
 	if read == expireStep {
 		e.after = last
 		return nil

@@ -127,7 +127,7 @@ func TestExpiringHashedTableIsRefused(t *testing.T) {
 	cfg := app.StageConfig("a")
 	app.AddStage(copier(cfg, "a", cfg.Service+".a.out", &eskafka.Table{
 		Prefix: "c/", Topic: cfg.Service + ".a.changelog", Hashed: true,
-		Expire: func([]byte, time.Time) bool { return true },
+		Retention: time.Hour,
 	}))
 	planError(t, app, "expires entries but is Hashed")
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -420,40 +421,51 @@ func startThenLoseTheBroker(t *testing.T) *env {
 // The local store forgets an idempotency key when the dedup topic does:
 // without the sweep it kept every key ever used, and a disk filled at the
 // rate of idempotent writes. Past the retention the key names a new
-// command.
+// command. restart also rebuilds the store from the topics first: a
+// restored entry is dated by its changelog record, and expires the same.
 func TestIdempotencyKeysExpireFromTheStore(t *testing.T) {
-	const retention = 3 * time.Second
-	cfg := eskafka.ShortExpiry(newConfig(t), retention, 100*time.Millisecond)
-	e := start(t, cfg)
-	e.do(open{"k"}, eskafka.SendOptions{})
-	opt := eskafka.SendOptions{MsgID: ids.New(), Idempotent: true}
-	sent := time.Now()
-	if first := e.do(add{"k", 5}, opt); !first.Accepted() {
-		t.Fatalf("first: %+v", first.Outcome)
-	}
-	entries := func() int {
-		n := 0
-		if err := cfg.Store.Scan("m/", "", func(string, []byte) bool { n++; return true }); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	// The store has the entry once the batch's commit reached it, a
-	// moment after the outcome.
-	for n := entries(); n != 1; n = entries() {
-		if time.Since(sent) >= retention {
-			t.Fatalf("%d idempotency entries in the store after the command, want 1", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for entries() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the idempotency entry is still in the store %v after its command, past its retention of %v", time.Since(sent), retention)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if other := e.do(add{"k", 7}, opt); !other.Accepted() || other.State.Total != 12 {
-		t.Fatalf("a command under a key past its retention: %s %+v %+v", other.Status, other.Rejection, other.State)
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			const retention = 8 * time.Second
+			cfg := eskafka.ShortExpiry(newConfig(t), retention, 100*time.Millisecond)
+			e := start(t, cfg)
+			e.do(open{"k"}, eskafka.SendOptions{})
+			opt := eskafka.SendOptions{MsgID: ids.New(), Idempotent: true}
+			sent := time.Now()
+			if first := e.do(add{"k", 5}, opt); !first.Accepted() {
+				t.Fatalf("first: %+v", first.Outcome)
+			}
+			if restart {
+				e.stop()
+				cfg.Store = memstore.New()
+				e = start(t, cfg)
+				e.waitReady()
+			}
+			entries := func() int {
+				n := 0
+				if err := cfg.Store.Scan("m/", "", func(string, []byte) bool { n++; return true }); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			// The store has the entry once the batch's commit (or the
+			// restore) reached it, a moment after the outcome.
+			for n := entries(); n != 1; n = entries() {
+				if time.Since(sent) >= retention {
+					t.Fatalf("%d idempotency entries in the store after the command, want 1", n)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for entries() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the idempotency entry is still in the store %v after its command, past its retention of %v", time.Since(sent), retention)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if other := e.do(add{"k", 7}, opt); !other.Accepted() || other.State.Total != 12 {
+				t.Fatalf("a command under a key past its retention: %s %+v %+v", other.Status, other.Rejection, other.State)
+			}
+		})
 	}
 }

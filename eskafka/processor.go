@@ -2,7 +2,6 @@ package eskafka
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,12 +46,12 @@ func NewProcessor[S, C, E any](agg es.Aggregate[S, C, E], codecs es.Codecs[S, C,
 		log:    cfg.Logger.With("aggregate", agg.Name),
 		states: &Table{Prefix: "s/", Topic: t.Changelog, Hashed: true},
 		// Dedup keys are msgIds, stored under the partition of the
-		// command they belong to.
-		dedup: &Table{Prefix: "m/", Topic: t.Dedup},
+		// command they belong to, and forgotten with the dedup topic's
+		// records.
+		dedup: &Table{Prefix: "m/", Topic: t.Dedup, Retention: cfg.idempotencyRetention},
 		// Each key's events, indexed from the events topic itself.
 		history: &Table{Prefix: "h/", Topic: t.Events, Restore: restoreHistory},
 	}
-	p.dedup.Expire = p.dedupExpired
 	p.Stage = NewStage(StageSpec{
 		Name:       agg.Name + ".processor",
 		Inputs:     []string{t.Commands},
@@ -151,7 +150,7 @@ func (p *Processor[S, C, E]) finish(tx *Tx, r *kgo.Record, msgID string, o *Outc
 	}
 	var dedup []byte
 	if idempotent {
-		dedup = sealDedup(b, fingerprint, time.Now())
+		dedup = sealDedup(b, fingerprint)
 		check = append(check, &kgo.Record{Topic: p.dedup.Topic, Key: []byte(msgID), Value: dedup})
 	}
 	for _, w := range check {
@@ -357,62 +356,30 @@ func typeName(v any) string {
 	return "unknown"
 }
 
-// Dedup values carry the fingerprint of the command they answer, so that
-// an idempotency key reused for another command is told apart from a retry,
-// and the time they were written, so that the local store forgets them when
-// the dedup topic does: dedupMagic, the time (Unix milliseconds, 8 bytes
-// big-endian), the SHA-256 of the command record's value, then the outcome.
-// Older values are read too: "\x00dd1" had no time (such an entry does not
-// expire locally), and the first ones had no fingerprint either (taken as a
-// match).
-const (
-	dedupMagic   = "\x00dd2"
-	dedupMagicV1 = "\x00dd1"
-	dedupHead    = len(dedupMagic) + 8 + sha256.Size
-)
-
 // IdempotencyRetention is how long an idempotency key is remembered: the
 // retention of the dedup topic, after which the processor's local store
-// forgets the key too (Table.Expire).
+// forgets the key too (Table.Retention).
 const IdempotencyRetention = 7 * 24 * time.Hour
 
-// sealDedup builds a dedup value. at is the processor's clock, not the
-// command record's timestamp: whoever produces a command chooses that one,
-// and a far-future timestamp would keep its entry for ever.
-func sealDedup(outcome []byte, fingerprint [sha256.Size]byte, at time.Time) []byte {
-	b := make([]byte, 0, dedupHead+len(outcome))
+// Dedup values carry the fingerprint of the command they answer, so that
+// an idempotency key reused for another command is told apart from a retry:
+// dedupMagic, the SHA-256 of the command record's value, then the outcome.
+// Values written before had no fingerprint and are taken as a match.
+const dedupMagic = "\x00dd1"
+
+func sealDedup(outcome []byte, fingerprint [sha256.Size]byte) []byte {
+	b := make([]byte, 0, len(dedupMagic)+sha256.Size+len(outcome))
 	b = append(b, dedupMagic...)
-	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
 	b = append(b, fingerprint[:]...)
 	return append(b, outcome...)
 }
 
 func openDedup(v []byte, fingerprint [sha256.Size]byte) (outcome []byte, same bool) {
-	var fp []byte
-	switch {
-	case len(v) >= dedupHead && string(v[:len(dedupMagic)]) == dedupMagic:
-		fp, outcome = v[dedupHead-sha256.Size:dedupHead], v[dedupHead:]
-	case len(v) >= len(dedupMagicV1)+sha256.Size && string(v[:len(dedupMagicV1)]) == dedupMagicV1:
-		fp, outcome = v[len(dedupMagicV1):len(dedupMagicV1)+sha256.Size], v[len(dedupMagicV1)+sha256.Size:]
-	default:
+	if len(v) < len(dedupMagic)+sha256.Size || string(v[:len(dedupMagic)]) != dedupMagic {
 		return v, true
 	}
-	return outcome, string(fp) == string(fingerprint[:])
-}
-
-// dedupWritten returns when a dedup value was written; ok is false for a
-// value of an older format, which carries no time.
-func dedupWritten(v []byte) (at time.Time, ok bool) {
-	if len(v) < dedupHead || string(v[:len(dedupMagic)]) != dedupMagic {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(int64(binary.BigEndian.Uint64(v[len(dedupMagic):]))), true
-}
-
-// dedupExpired is the dedup table's Table.Expire.
-func (p *Processor[S, C, E]) dedupExpired(v []byte, now time.Time) bool {
-	at, ok := dedupWritten(v)
-	return ok && now.Sub(at) >= p.cfg.idempotencyRetention
+	fp := v[len(dedupMagic) : len(dedupMagic)+sha256.Size]
+	return v[len(dedupMagic)+sha256.Size:], string(fp) == string(fingerprint[:])
 }
 
 func header(r *kgo.Record, key string) string {

@@ -36,15 +36,17 @@ type Table struct {
 	// record of Topic to rebuild the same entries. get reads the table
 	// as restored so far (keys as for Tx.Get).
 	Restore func(put func(key string, value []byte), get func(key string) ([]byte, bool, error), r *kgo.Record) error
-	// Expire, when set, reports whether a stored entry is past keeping at
-	// now: for a table whose changelog Kafka drops by retention
-	// (cleanup.policy delete), so that the store does not keep what the
-	// topic has forgotten. Each lane sweeps its partitions of the table
-	// about once an hour, a step between batches, and deletes such
-	// entries from the local store only (the changelog gets no
-	// tombstone: retention removes its records). Only for a table whose
-	// keys are stored under their partition (Hashed false).
-	Expire func(value []byte, now time.Time) bool
+	// Retention, when set, is how long the local store keeps an entry
+	// after it was last written: for a table whose changelog Kafka drops
+	// by retention (cleanup.policy delete), so that the store forgets
+	// what the topic does. Each entry's time is kept beside it in the
+	// store (the commit's time, or the changelog record's on a restore);
+	// each lane sweeps its partitions of the table about once an hour, a
+	// step between batches, and deletes the entries past it from the
+	// local store only (the changelog gets no tombstone: retention
+	// removes its records). Only for a table whose keys are stored under
+	// their partition (Hashed false).
+	Retention time.Duration
 }
 
 func (t *Table) storeKey(partition int32, key string) string {
@@ -265,7 +267,7 @@ func (s *Stage) Run(ctx context.Context) error {
 // tablesError names a table the stage cannot run with.
 func (s *Stage) tablesError() error {
 	for _, t := range s.spec.Tables {
-		if t.Expire != nil && t.Hashed {
+		if t.Retention > 0 && t.Hashed {
 			return fmt.Errorf("stage %s: table %q expires entries but is Hashed; Expire needs keys stored under their partition", s.spec.Name, t.Prefix)
 		}
 	}
@@ -520,19 +522,21 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 			s.mu.Lock()
 			if l.woken {
 				// A partition was assigned since the last look:
-				// take what has arrived, without waiting.
+				// look now (restorePending), poll after.
 				l.woken = false
+				s.mu.Unlock()
 				cancel()
-			} else {
-				l.stopPoll = cancel
+				return nil, nil
 			}
+			l.stopPoll = cancel
 			s.mu.Unlock()
 		}
 		fetches := sess.PollRecords(pctx, maxBatch-len(recs))
 		cancel()
 		if len(recs) == 0 {
 			s.mu.Lock()
-			l.stopPoll = nil
+			// A wake during this poll ended it: the lane looks now.
+			l.stopPoll, l.woken = nil, false
 			s.mu.Unlock()
 		}
 		if fetches.IsClientClosed() {
@@ -787,6 +791,7 @@ func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
 	} else {
 		tx.batch.Put(sk, value)
 	}
+	t.stamp(&tx.batch, sk, value != nil, time.Now())
 }
 
 // Retryable reports whether err (typically from decoding an input) may
@@ -1152,6 +1157,7 @@ func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r 
 				} else {
 					b.Put(sk, value)
 				}
+				t.stamp(b, sk, value != nil, restoredAt(r))
 			}
 			get := func(key string) ([]byte, bool, error) {
 				sk := t.storeKey(r.Partition, key)
@@ -1171,6 +1177,7 @@ func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r 
 		} else {
 			b.Put(sk, r.Value)
 		}
+		t.stamp(b, sk, r.Value != nil, restoredAt(r))
 	}
 }
 
@@ -1192,6 +1199,12 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 		}
 		return true
 	})
+	if err == nil && t.Retention > 0 {
+		err = s.cfg.Store.Scan(expiryPrefix+prefix, "", func(k string, _ []byte) bool {
+			b.Delete(k)
+			return true
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("drop partition %s/%d: %w", topic, partition, err)
 	}
