@@ -97,7 +97,15 @@ func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*
 	cons, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Read uncommitted, to the high watermark: nobody writes the
+		// registry in a transaction, and a transaction left open on it
+		// (by a crashed or hostile producer) would otherwise hold the
+		// last stable offset back for up to transaction.max.timeout.ms,
+		// and every schema registered meanwhile would be unknown, the
+		// records written with it rejected for good. What an aborted
+		// transaction held is checked like any record: a schema valid
+		// for its fingerprint, or skipped.
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		// Without control records, a transaction marker at the tail
 		// would never arrive and the end would never be reached.
 		kgo.KeepControlRecords(),
@@ -288,9 +296,10 @@ func (r *Registry) catchUpAfter(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// catchUp reads to the last stable offset; the caller holds sem.
+// catchUp reads to the end offset (the high watermark); the caller holds
+// sem.
 func (r *Registry) catchUp(ctx context.Context) error {
-	offsets, err := r.adm.ListCommittedOffsets(ctx, r.topic)
+	offsets, err := r.adm.ListEndOffsets(ctx, r.topic)
 	if err != nil {
 		return fmt.Errorf("list end offset: %w", err)
 	}
@@ -351,10 +360,13 @@ func (r *Registry) apply(rec *kgo.Record) {
 	}
 	if err != nil {
 		err = errors.New(clip(err.Error()))
-		if _, ok := r.schemas[fp]; !ok {
-			r.invalid[fp] = fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err)
-			delete(r.deleted, fp)
+		if have, ok := r.schemas[fp]; ok {
+			r.skip(rec, err)
+			r.rewrite(fp, have, rec.Offset)
+			return
 		}
+		r.invalid[fp] = fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err)
+		delete(r.deleted, fp)
 		r.skip(rec, err)
 		return
 	}
@@ -362,12 +374,30 @@ func (r *Registry) apply(rec *kgo.Record) {
 		if !sameJSON(have, js) {
 			r.log.Warn("registry record conflicts with an earlier one for the same fingerprint; keeping the earlier (their canonical forms are equal)",
 				"partition", rec.Partition, "offset", rec.Offset, "fingerprint", avro.FormatFingerprint(fp))
+			r.rewrite(fp, have, rec.Offset)
 		}
 		return
 	}
 	r.schemas[fp] = js
 	delete(r.invalid, fp)
 	delete(r.deleted, fp)
+}
+
+// rewrite writes the schema held for fp again, after a record at offset
+// that is invalid or differs from it: the earlier record wins for every
+// registry that reads the topic from the start, but compaction keeps only
+// a key's last record, and would leave the bad one in its place, losing
+// the schema (or changing its JSON) for the registries started after it.
+// The write is not waited for; the caller holds mu.
+func (r *Registry) rewrite(fp uint64, schemaJSON string, offset int64) {
+	r.log.Error("a registry record after a schema would replace it once the topic is compacted; writing the schema again",
+		"offset", offset, "fingerprint", avro.FormatFingerprint(fp))
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+	r.prod.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+		if err != nil {
+			r.log.Error("cannot write a schema again", "fingerprint", avro.FormatFingerprint(fp), "err", err)
+		}
+	})
 }
 
 // forget removes fp's schema after a tombstone at offset; the caller holds
