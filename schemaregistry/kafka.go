@@ -25,7 +25,7 @@ import (
 type Registry struct {
 	topic string
 	prod  *kgo.Client  // produces and administers
-	cons  *kgo.Client  // reads the topic's partition 0, read_committed
+	cons  *kgo.Client  // reads the topic's partition 0, read_uncommitted, to the end
 	adm   *kadm.Client // on cons: its metadata knows the topic from the start
 	log   *slog.Logger
 

@@ -20,9 +20,14 @@
 //     matter) under a fingerprint the topic has already is an error
 //     (ErrConflict). Such a pair has the same canonical form (a doc string or
 //     a default differs), so readers lose nothing: they keep the first JSON
-//     the topic holds and log the other.
+//     the topic holds and log the other. A registry that reads a record,
+//     bad or conflicting, after a schema under the same key writes the
+//     schema again: compaction keeps a key's last record, and would keep
+//     that one instead.
 //   - Lookup of a fingerprint unknown to the instance catches up on the
-//     topic (read_committed, to its last stable offset) and fails, with an
+//     topic (read_uncommitted, to its end: nobody writes it in a
+//     transaction, and one left open would hide the schemas after it until
+//     it timed out) and fails, with an
 //     error wrapping avro.ErrUnknownSchema, if it is still unknown: it never
 //     guesses. Concurrent look-ups share one catch-up.
 //   - Records that are not valid (a key not 8 bytes long, a value that is
