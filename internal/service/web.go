@@ -28,7 +28,7 @@ func (s *Service) extraHandlers(rtCfg eskafka.Config, codecs *kafkaCodecs, autho
 		Brokers:    rtCfg.Brokers,
 		ClientOpts: rtCfg.ClientOpts,
 		Aggregates: aggs,
-	}, web.FeedConfig{Logger: s.log})
+	}, web.FeedConfig{Logger: s.log, MaxSubscribers: s.cfg.StreamMaxSubscribers})
 	// The feed's Kafka consumer starts with the first subscriber. Close
 	// ends it with the service; ending the event streams as soon as Run
 	// is told to stop also keeps them from holding up the HTTP server's

@@ -245,6 +245,13 @@ func (f *Feed) Subscribe() (*Subscription, error) {
 	return s, nil
 }
 
+// reserve raises the subscriptions the feed holds at once to at least n.
+func (f *Feed) reserve(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfg.MaxSubscribers = max(f.cfg.MaxSubscribers, n)
+}
+
 // Unsubscribe removes s and frees its place under MaxSubscribers; it is
 // safe to call more than once.
 func (f *Feed) Unsubscribe(s *Subscription) {
@@ -332,7 +339,13 @@ func (f *Feed) run(ctx context.Context, gen int) {
 	backoff := f.cfg.Backoff
 	for {
 		err := f.src.Run(ctx,
-			func(recent []Event) { f.ready(gen, recent) },
+			func(recent []Event) {
+				// A run that got going starts the backoff again:
+				// a blip after hours of health waits the first
+				// backoff, not the last one.
+				backoff = f.cfg.Backoff
+				f.ready(gen, recent)
+			},
 			func(e Event) { f.publish(gen, e) })
 		if ctx.Err() != nil {
 			return

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -232,22 +233,41 @@ func (k *KafkaSource) offsets(ctx context.Context, topics []string) (map[partiti
 	return spans, nil
 }
 
+// Bounds of what one record puts in the live feed. A broker checks
+// max.message.bytes against a batch as compressed, so a record of a few KiB
+// on the wire can hold megabytes of key, and JSON escapes a control byte
+// into six: the feed would keep such a frame, twice, in its recent events
+// and send it to every page. A record past maxLiveRecord is shown without
+// its event, saying why; a header past maxLiveHeader is cut short.
+const (
+	maxLiveRecord = 64 << 10
+	maxLiveHeader = 256
+)
+
 // recordEvent decodes r, a record of agg's events topic (nil if none).
 func recordEvent(r *kgo.Record, agg *Aggregate) Event {
-	e := Event{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Timestamp: r.Timestamp}
+	size := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	e := Event{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: cut(r.Key, maxLiveHeader), Timestamp: r.Timestamp}
 	for _, h := range r.Headers {
 		switch h.Key {
 		case eskafka.HeaderType:
-			e.Type = string(h.Value)
+			e.Type = cut(h.Value, maxLiveHeader)
 		case eskafka.HeaderMsgID:
-			e.MsgID = string(h.Value)
+			e.MsgID = cut(h.Value, maxLiveHeader)
 		case eskafka.HeaderVersion:
-			e.Version, _ = strconv.ParseInt(string(h.Value), 10, 64)
+			e.Version, _ = strconv.ParseInt(cut(h.Value, maxLiveHeader), 10, 64)
 		case eskafka.HeaderPosition:
-			e.Position, _ = strconv.ParseInt(string(h.Value), 10, 64)
+			e.Position, _ = strconv.ParseInt(cut(h.Value, maxLiveHeader), 10, 64)
 		case eskafka.HeaderSubject:
-			e.Subject = string(h.Value)
+			e.Subject = cut(h.Value, maxLiveHeader)
 		}
+	}
+	if size > maxLiveRecord {
+		e.Error = fmt.Sprintf("a record of %d bytes (key, value and headers), over the live feed's limit of %d bytes: not shown", size, maxLiveRecord)
+		return e
 	}
 	if agg == nil {
 		e.Error = "no aggregate's events topic: " + r.Topic
@@ -260,9 +280,26 @@ func recordEvent(r *kgo.Record, agg *Aggregate) Event {
 	}
 	b, name, err := agg.Decode(r.Value)
 	if err != nil {
-		e.Error = err.Error()
+		e.Error = cut([]byte(err.Error()), maxLiveHeader)
 		return e
 	}
-	e.Event, e.Type = b, name
+	if len(b) > maxLiveRecord {
+		e.Error = fmt.Sprintf("an event of %d bytes as JSON, over the live feed's limit of %d bytes: not shown", len(b), maxLiveRecord)
+		return e
+	}
+	e.Event, e.Type = b, cut([]byte(name), maxLiveHeader)
 	return e
+}
+
+// cut returns b as a string of at most n bytes, marked "…" when cut (at a
+// rune boundary, so that the JSON of the event stays valid UTF-8).
+func cut(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	return string(b[:i]) + "…"
 }

@@ -101,6 +101,12 @@ func Handlers(cfg Config) map[string]http.Handler {
 	if cfg.Title == "" {
 		cfg.Title = "Service"
 	}
+	if cfg.Feed != nil {
+		// Every stream holds a subscription: a feed made with fewer
+		// would refuse the streams past its own limit, naming none the
+		// operator set.
+		cfg.Feed.reserve(cfg.MaxStreams)
+	}
 	a, err := loadAssets(cfg)
 	if err != nil {
 		panic(fmt.Sprintf("web: %v", err))

@@ -1,0 +1,154 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookscatalog/catalog/kafkatest"
+)
+
+// Found by a review of the live feed as a hostile client and producer
+// would use it; each test failed before its fix.
+
+// A producer sends one zstd batch of a few KiB (the broker checks
+// max.message.bytes on the compressed batch) holding a 16 MiB key of
+// control bytes: the feed made it a frame of about 96 MiB (JSON escapes
+// each byte into six), built twice and kept among its recent frames.
+func TestCompressedHugeRecordIsNotShown(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Service(t) + ".publishers.events"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()), kgo.ProducerBatchMaxBytes(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if _, err := kadm.NewClient(pr).CreateTopics(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	feed := NewFeed(&KafkaSource{Brokers: brokers, Aggregates: []Aggregate{publishers(topic)}}, FeedConfig{})
+	t.Cleanup(feed.Close)
+	sub, err := feed.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Unsubscribe(sub)
+	for m := range sub.C() {
+		if m.Name == "status" && strings.Contains(string(m.Data), `"live":true`) {
+			break
+		}
+	}
+	if err := pr.ProduceSync(ctx, &kgo.Record{Key: []byte(strings.Repeat("\x01", 16<<20)), Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C():
+		if len(m.sse()) > 4*maxLiveRecord {
+			t.Fatalf("one record that passed max.message.bytes became a %d-byte frame", len(m.sse()))
+		}
+		if !strings.Contains(string(m.Data), "over the live feed's limit") {
+			t.Fatalf("the frame does not say why the event is not shown: %.300s", m.Data)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event")
+	}
+}
+
+// STREAM_MAX_SUBSCRIBERS went to Config.MaxStreams only, and the feed kept
+// its own default of 1,000 subscriptions: stream 1,001 was refused with a
+// message naming no setting although the operator allowed 2,000.
+func TestMaxStreamsAboveTheFeedDefault(t *testing.T) {
+	feed := NewFeed(newFakeSource(), FeedConfig{})
+	t.Cleanup(feed.Close)
+	h := Handlers(Config{Feed: feed, MaxStreams: 2000, MaxStreamsPerClient: 4, KeepAlive: time.Hour})["GET "+StreamPath]
+	var last *memWriter
+	for i := range 1001 {
+		last = newMemWriter()
+		serveStream(t, h, last, fmt.Sprintf("10.%d.%d.1:1000", i/256, i%256))
+		w := last
+		waitFor(t, func() bool { return w.status.Load() != 0 }, "the answer")
+	}
+	if got := last.status.Load(); got != http.StatusOK {
+		t.Fatalf("stream 1,001 with MaxStreams 2,000: status %d, want 200", got)
+	}
+}
+
+// flakySource fails its first runs at once; then a run stays live (ready)
+// until told to fail.
+type flakySource struct {
+	mu     sync.Mutex
+	starts int
+	fail   chan struct{}
+}
+
+func (s *flakySource) Run(ctx context.Context, ready func([]Event), _ func(Event)) error {
+	s.mu.Lock()
+	s.starts++
+	n := s.starts
+	s.mu.Unlock()
+	if n <= 5 {
+		return errors.New("broker blip")
+	}
+	ready(nil)
+	select {
+	case <-s.fail:
+		return errors.New("another blip, days later")
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// The retry wait doubled at each failure and never came back: after a few
+// early failures, every later blip (after hours of a healthy feed) showed
+// "reconnecting" for up to 30 s. A run that got going starts the backoff
+// again.
+func TestFeedBackoffStartsAgainAfterAHealthyRun(t *testing.T) {
+	var logs syncBuffer
+	src := &flakySource{fail: make(chan struct{})}
+	feed := NewFeed(src, FeedConfig{Backoff: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(feed.Close)
+	sub, err := feed.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Unsubscribe(sub)
+	starts := func() int { src.mu.Lock(); defer src.mu.Unlock(); return src.starts }
+	waitFor(t, func() bool { return starts() == 6 }, "the healthy run")
+	close(src.fail)
+	waitFor(t, func() bool { return strings.Count(logs.String(), "retrying") == 6 }, "the retry after the healthy run")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "in=20ms") {
+		t.Fatalf("the retry after a healthy run: %s; want the first backoff, 20ms", last)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
