@@ -37,6 +37,13 @@ type Registry struct {
 	completed uint64           // the start number of the last catch-up that completed
 	readTo    int64            // the offset that catch-up read to
 
+	// mine holds the schemas this registry registered (or found there
+	// when it did): written again if the topic is recreated.
+	mine map[uint64]string
+	// id and next are the topic read and the next offset to read of
+	// it; the catch-up holding sem owns them.
+	id kadm.TopicID
+
 	sem  chan struct{} // held by the one catch-up running
 	next int64         // next offset to read; guarded by sem
 }
@@ -116,7 +123,7 @@ func New(ctx context.Context, brokers []string, topic string, opts ...Option) (*
 	}
 	r := &Registry{
 		topic: topic, prod: prod, cons: cons, adm: kadm.NewClient(cons), log: o.log.With("topic", topic),
-		schemas: map[uint64]string{}, invalid: map[uint64]error{}, deleted: map[uint64]int64{}, sem: make(chan struct{}, 1),
+		schemas: map[uint64]string{}, invalid: map[uint64]error{}, deleted: map[uint64]int64{}, mine: map[uint64]string{}, sem: make(chan struct{}, 1),
 	}
 	if err := r.CatchUp(ctx); err != nil {
 		r.Close()
@@ -156,6 +163,7 @@ func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, err
 		return 0, fmt.Errorf("schemaregistry: write schema %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
 	}
 	r.mu.Lock()
+	r.mine[fp] = schemaJSON
 	if _, ok := r.schemas[fp]; !ok {
 		r.schemas[fp] = schemaJSON
 		delete(r.invalid, fp)
@@ -177,6 +185,9 @@ func (r *Registry) registered(fp uint64, schemaJSON string) (bool, error) {
 	if !sameJSON(have, schemaJSON) {
 		return false, conflict(fp, have)
 	}
+	r.mu.Lock()
+	r.mine[fp] = have
+	r.mu.Unlock()
 	return true, nil
 }
 
@@ -299,18 +310,51 @@ func (r *Registry) catchUpAfter(ctx context.Context, seq uint64) error {
 // catchUp reads to the end offset (the high watermark); the caller holds
 // sem.
 func (r *Registry) catchUp(ctx context.Context) error {
-	offsets, err := r.adm.ListEndOffsets(ctx, r.topic)
+	details, err := r.adm.ListTopics(ctx, r.topic)
+	if err == nil {
+		err = details.Error()
+	}
 	if err != nil {
-		return fmt.Errorf("list end offset: %w", err)
+		return fmt.Errorf("look the topic up: %w", err)
 	}
-	o, ok := offsets.Lookup(r.topic, 0)
-	if !ok {
-		return errors.New("list end offset: no answer for partition 0")
+	end, err := r.endOffset(ctx)
+	if err != nil {
+		return err
 	}
-	if o.Err != nil {
-		return fmt.Errorf("list end offset: %w", o.Err)
+	id := details[r.topic].ID
+	if r.id == (kadm.TopicID{}) {
+		r.id = id
 	}
-	for r.next < o.Offset {
+	if id != r.id || end < r.next {
+		// The topic was deleted and created again: what was read of the
+		// old one says nothing of the new one, which may lack schemas
+		// that records already use. Read it from the start, and write
+		// this registry's own schemas again first, so that what it
+		// wrote (and what it writes with them) stays readable.
+		r.log.Warn("the registry topic was recreated; reading it again from the start and writing this instance's schemas again",
+			"topic_id", id.String(), "was", r.id.String(), "end", end, "read_to", r.next)
+		r.mu.Lock()
+		clear(r.schemas)
+		clear(r.invalid)
+		clear(r.deleted)
+		mine := maps.Clone(r.mine)
+		r.mu.Unlock()
+		r.id, r.next = id, 0
+		// franz-go keeps failing a recreated topic (UNKNOWN_TOPIC_ID)
+		// until it is purged from the client and added again.
+		r.prod.PurgeTopicsFromProducing(r.topic)
+		r.cons.PurgeTopicsFromConsuming(r.topic)
+		r.cons.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.topic: {0: kgo.NewOffset().AtStart()}})
+		for fp, js := range mine {
+			if err := r.writeAgain(ctx, fp, js); err != nil {
+				return err
+			}
+		}
+		if end, err = r.endOffset(ctx); err != nil {
+			return err
+		}
+	}
+	for r.next < end {
 		fetches := r.cons.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return err
@@ -332,6 +376,43 @@ func (r *Registry) catchUp(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// writeAgain writes a schema to a recreated topic, waiting for the
+// producer to learn the new topic.
+func (r *Registry) writeAgain(ctx context.Context, fp uint64, js string) error {
+	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(js)}
+	for {
+		err := r.prod.ProduceSync(ctx, rec).FirstErr()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kerr.UnknownTopicID) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("write schema %s again: %w", avro.FormatFingerprint(fp), err)
+		}
+		r.prod.PurgeTopicsFromProducing(r.topic)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write schema %s again: %w", avro.FormatFingerprint(fp), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// endOffset returns the end offset (the high watermark) of the topic.
+func (r *Registry) endOffset(ctx context.Context) (int64, error) {
+	offsets, err := r.adm.ListEndOffsets(ctx, r.topic)
+	if err != nil {
+		return 0, fmt.Errorf("list end offset: %w", err)
+	}
+	o, ok := offsets.Lookup(r.topic, 0)
+	if !ok {
+		return 0, errors.New("list end offset: no answer for partition 0")
+	}
+	if o.Err != nil {
+		return 0, fmt.Errorf("list end offset: %w", o.Err)
+	}
+	return o.Offset, nil
 }
 
 // apply takes one registry record in. A record that is not valid is

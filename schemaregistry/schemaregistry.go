@@ -11,10 +11,12 @@
 // docs/wire-format.md describes it for other teams.
 //
 // Rules:
+//
 //   - Register writes a schema, and returns only once the broker has
 //     acknowledged it, so a writer that registers at start-up has its
 //     schemas in the topic before its first record that uses them. It is
 //     idempotent: a schema already in the topic is not written again.
+//
 //   - A fingerprint stands for one schema JSON: registering a different JSON
 //     (compared as JSON values, so whitespace and member order do not
 //     matter) under a fingerprint the topic has already is an error
@@ -24,22 +26,30 @@
 //     bad or conflicting, after a schema under the same key writes the
 //     schema again: compaction keeps a key's last record, and would keep
 //     that one instead.
+//
 //   - Lookup of a fingerprint unknown to the instance catches up on the
 //     topic (read_uncommitted, to its end: nobody writes it in a
 //     transaction, and one left open would hide the schemas after it until
 //     it timed out) and fails, with an
 //     error wrapping avro.ErrUnknownSchema, if it is still unknown: it never
 //     guesses. Concurrent look-ups share one catch-up.
+//
 //   - Records that are not valid (a key not 8 bytes long, a value that is
 //     not JSON, not an Avro schema, or whose fingerprint is not the key) are
 //     skipped and logged with their partition, offset and key; a look-up of
 //     such a key says why. No record stops a registry from starting or from
 //     reading the records after it.
+//
 //   - A tombstone removes its fingerprint's schema (Registry.Delete writes
 //     one). Writers never delete a schema, since records written with it may
 //     live forever; an operator does, to remove one registered by mistake
 //     that keeps a service from starting (the catalog's command for it is
 //     `catalog schemas delete`).
+//
+//   - A registry topic deleted and created again is noticed at the next
+//     catch-up (its id changed, or its end is below what was read): the
+//     registry reads it again from the start, after writing again the
+//     schemas it registered itself.
 //
 // Memory is the same registry without Kafka, for tests.
 package schemaregistry
