@@ -41,6 +41,8 @@ type Outcomes struct {
 	// for the msgId (the first command's, which GET /commands/{msgId}
 	// shows).
 	reused map[string]*Outcome
+	// reusedBytes is what reused holds, bounded by a quarter of maxBytes.
+	reusedBytes int64
 }
 
 // waiter is one caller of Outcomes.Wait.
@@ -54,7 +56,9 @@ const MaxRecentOutcomes = 50000
 
 // outcomeBytes estimates the memory one remembered outcome holds.
 func outcomeBytes(o *Outcome) int64 {
-	n := 2*len(o.MsgID) + len(o.Key) + len(o.Status) + len(o.State) + 200
+	// The msgId twice (the map's key and the outcome's), and the
+	// fingerprint kept beside it (prints).
+	n := 2*len(o.MsgID) + sha256.Size + len(o.Key) + len(o.Status) + len(o.State) + 200
 	for _, e := range o.Events {
 		n += len(e.Type) + len(e.Data) + 64
 	}
@@ -107,7 +111,14 @@ func (o *Outcomes) Run(ctx context.Context) error {
 				o.log.Warn("undecodable outcome", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
-			o.deliver(&out, header(r, HeaderFingerprint))
+			fp := header(r, HeaderFingerprint)
+			if fp != "" && len(fp) != sha256.Size {
+				// Not the processor's (a SHA-256): taken as none,
+				// rather than kept beside the outcome at any size.
+				o.log.Warn("outcome with a malformed fingerprint header; ignoring the header", "partition", r.Partition, "offset", r.Offset, "bytes", len(fp))
+				fp = ""
+			}
+			o.deliver(&out, fp)
 		})
 	}
 }
@@ -117,13 +128,20 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	defer o.mu.Unlock()
 	if fingerprint != "" && out.Rejection != nil && out.Rejection.Code == es.CodeIdempotencyKeyReused {
 		if !o.answer(out, fingerprint, true) {
-			if len(o.reused) >= maxReused {
+			// The processor's rejection carries no state or events:
+			// whatever a foreign record put there is not kept.
+			kept := &Outcome{MsgID: out.MsgID, Key: out.Key, Status: out.Status, Version: out.Version, Rejection: out.Rejection}
+			k := out.MsgID + "\x00" + fingerprint
+			size := int64(len(k)) + outcomeBytes(kept)
+			for len(o.reused) > 0 && (len(o.reused) >= maxReused || o.reusedBytes+size > o.maxBytes/4) {
 				for k := range o.reused { // any: its caller then times out
-					delete(o.reused, k)
+					o.dropReused(k)
 					break
 				}
 			}
-			o.reused[out.MsgID+"\x00"+fingerprint] = out
+			o.dropReused(k)
+			o.reused[k] = kept
+			o.reusedBytes += size
 		}
 		return
 	}
@@ -150,6 +168,15 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 			delete(o.recent, old)
 			delete(o.prints, old)
 		}
+	}
+}
+
+// dropReused forgets the reused rejection under k, if any; callers hold
+// o.mu.
+func (o *Outcomes) dropReused(k string) {
+	if out, ok := o.reused[k]; ok {
+		o.reusedBytes -= int64(len(k)) + outcomeBytes(out)
+		delete(o.reused, k)
 	}
 }
 
@@ -211,7 +238,7 @@ func (o *Outcomes) Wait(ctx context.Context, msgID, fingerprint string) (*Outcom
 	o.mu.Lock()
 	if fingerprint != "" {
 		if out, ok := o.reused[msgID+"\x00"+fingerprint]; ok {
-			delete(o.reused, msgID+"\x00"+fingerprint)
+			o.dropReused(msgID + "\x00" + fingerprint)
 			o.mu.Unlock()
 			return out, nil
 		}

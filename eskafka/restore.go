@@ -153,6 +153,9 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 	// restore fails, naming where it stands, and the session that asked
 	// for it starts again instead of waiting silently.
 	progress := time.Now()
+	// held is what b's changes hold; applyErr, a failed write of b.
+	held := 0
+	var applyErr error
 	for len(targets) > 0 {
 		pctx, cancel := context.WithDeadline(ctx, progress.Add(cfg.StallTimeout))
 		fetches := cl.PollRecords(pctx, 10000)
@@ -174,14 +177,27 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			}
 			progress = time.Now()
 			if !r.Attrs.IsControl() {
+				before := len(b.Ops)
 				apply(b, r)
+				for _, op := range b.Ops[before:] {
+					held += len(op.Key) + len(op.Value)
+				}
 				n++
 			}
 			b.SetOffset(r.Topic, r.Partition, r.Offset+1)
 			if r.Offset+1 >= target {
 				delete(targets, tp)
 			}
+			if held >= maxRestoreBatchBytes && applyErr == nil {
+				// A poll can bring tens of MiB: written as they
+				// come, not all at the end of it.
+				applyErr = cfg.Store.Apply(b)
+				b, held = &store.Batch{}, 0
+			}
 		})
+		if applyErr != nil {
+			return n, applyErr
+		}
 		if len(targets) > 0 && time.Since(progress) >= cfg.StallTimeout {
 			return n, fmt.Errorf("%w: no record for %v; still to read: %s", errRestoreStalled, cfg.StallTimeout, describeTargets(targets))
 		}
@@ -189,12 +205,16 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			if err := cfg.Store.Apply(b); err != nil {
 				return n, err
 			}
-			b = &store.Batch{}
+			b, held = &store.Batch{}, 0
 		}
 	}
 	cfg.Logger.Info("restored partitions", "topics", topics, "partitions", partitions, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
 }
+
+// maxRestoreBatchBytes bounds the keys and values a restore holds before it
+// writes them to the store: 4,096 records of 1 MiB each would be 4 GiB.
+const maxRestoreBatchBytes = 16 << 20
 
 // errRestoreStalled marks a restore that read nothing for the stall timeout.
 var errRestoreStalled = errors.New("restore stalled")

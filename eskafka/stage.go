@@ -1171,6 +1171,17 @@ func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r 
 			}
 			return
 		}
+		if t.Hashed {
+			if want := PartitionFor(string(r.Key), s.cfg.Partitions); want != r.Partition {
+				// Not the stage's (it refuses to write a key
+				// elsewhere, Tx.placed): kept, the key would have
+				// entries on two partitions, and a restore would
+				// keep whichever it read last.
+				s.log.Error("changelog record on another partition than its key's; leaving it out", "topic", r.Topic, "partition", r.Partition,
+					"offset", r.Offset, "key", truncate(string(r.Key), 64), "want_partition", want)
+				return
+			}
+		}
 		sk := t.storeKey(r.Partition, string(r.Key))
 		if r.Value == nil {
 			b.Delete(sk)
