@@ -133,6 +133,15 @@ func checkFetchURL(what, s string) error {
 	return nil
 }
 
+// checkRedirect is checkFetchURL's rule for where a fetch may be sent on:
+// https, or http only on a loopback host.
+func checkRedirect(u *url.URL) error {
+	if u.Scheme == "https" || u.Scheme == "http" && loopbackHost(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("redirected to %q: only https (http only on a loopback host)", clipField(u.Redacted()))
+}
+
 func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
@@ -234,6 +243,12 @@ func (o *OIDC) keysFor(ctx context.Context, kid, alg string) ([]jose.JSONWebKey,
 		return nil, fmt.Errorf("%w: the identity provider's keys could not be fetched: %v", ErrUnavailable, lastErr)
 	}
 	match := matching(keys, kid, alg)
+	if len(match) == 0 && lastErr != nil {
+		// The provider may publish the key by now (it rotated its
+		// keys), but the last fetch failed: the token was not checked,
+		// so it is not invalid; the client is to try again.
+		return nil, fmt.Errorf("%w: the identity provider's keys could not be fetched again, and the token is signed with a key not fetched before (kid %q): %v", ErrUnavailable, clipField(kid), lastErr)
+	}
 	if len(match) == 0 {
 		return nil, fmt.Errorf("%w: signed with a key the identity provider does not publish (kid %q)", ErrInvalidToken, clipField(kid))
 	}
@@ -317,7 +332,24 @@ func (o *OIDC) getJSON(ctx context.Context, u string, v any) error {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := o.cfg.Client.Do(req)
+	// A redirect is checked as the URL it replaces: an https key
+	// endpoint that redirects to plain http would hand the signing keys
+	// to whoever is on the path.
+	c := *o.cfg.Client
+	then := c.CheckRedirect
+	c.CheckRedirect = func(next *http.Request, via []*http.Request) error {
+		if err := checkRedirect(next.URL); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(next, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -193,11 +194,22 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered a redirect (%d), which is not followed", quoted(key), owner, resp.StatusCode))
 		return true
 	}
-	for _, h := range []string{"Content-Type", "ETag", "Retry-After", "Location"} {
+	// The owner answers JSON; anything else (a rogue member's HTML, say)
+	// is not served from this origin, nor is a redirect elsewhere.
+	ct := resp.Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/problem+json" && (ct != "" || resp.StatusCode != http.StatusNotModified) {
+		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered %s, not JSON; not passed on", quoted(key), owner, quoted(ct)))
+		return true
+	}
+	for _, h := range []string{"Content-Type", "ETag", "Retry-After"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}
 	}
+	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") && !strings.HasPrefix(loc, "/\\") {
+		w.Header().Set("Location", loc)
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Catalog-Served-By", owner)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
