@@ -34,7 +34,8 @@ func TestOpenTransactionOnTheTopicHidesNoSchema(t *testing.T) {
 	if err := txn.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := txn.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("never committed")}).FirstErr(); err != nil {
+	// Keyed: a compacted topic refuses a record without a key.
+	if err := txn.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("hanging"), Value: []byte("never committed")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	fp, err := writer.Register(ctx, schemaA)
