@@ -210,11 +210,17 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 		w.Header().Set("Location", loc)
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("X-Catalog-Served-By", owner)
+	// That another instance answered, not which: its advertised URL is
+	// internal, and /metadata, which lists them, is for admins.
+	w.Header().Set("X-Catalog-Served-By", servedByPeer)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 	return true
 }
+
+// servedByPeer is the X-Catalog-Served-By of an answer another instance
+// gave.
+const servedByPeer = "peer"
 
 // get fetches path from peer (one hop) and decodes a JSON answer into v.
 func (p *Peers) get(ctx context.Context, peer, path string, v any) (int, error) {

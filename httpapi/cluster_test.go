@@ -130,7 +130,7 @@ func TestListMergesInstances(t *testing.T) {
 		}
 	}
 	var one map[string]string
-	if resp := getJSON(t, a+"/people/k01", &one); one["name"] != "n98" || resp.Header.Get("X-Catalog-Served-By") != b {
+	if resp := getJSON(t, a+"/people/k01", &one); one["name"] != "n98" || resp.Header.Get("X-Catalog-Served-By") != servedByPeer {
 		t.Fatalf("GET /people/k01 on the instance that does not own it: %v, served by %q", one, resp.Header.Get("X-Catalog-Served-By"))
 	}
 }

@@ -120,7 +120,7 @@ func TestForwardedReadsPass(t *testing.T) {
 		t.Fatal("not forwarded")
 	}
 	// The peer's fake has nobody: 404, not 421.
-	if rec.Code != http.StatusNotFound || rec.Header().Get("X-Catalog-Served-By") != peerServer.URL {
+	if rec.Code != http.StatusNotFound || rec.Header().Get("X-Catalog-Served-By") != servedByPeer {
 		t.Fatalf("forwarded read: %d %s", rec.Code, rec.Body.Bytes())
 	}
 }
