@@ -233,19 +233,28 @@ func TestOIDCRefusesBadTokens(t *testing.T) {
 	}
 }
 
-// A token signed with a key the cache does not hold yet (the provider
-// rotated its keys) fetches the key set again; made-up key ids do not
-// fetch it more than once per MinRefreshGap.
-func TestOIDCKeyRotation(t *testing.T) {
+// rotated returns an OIDC that has checked a token of key k1, and its
+// issuer, which has since published k2 too; the clock, which now moves,
+// is past MinRefreshGap.
+func rotated(t *testing.T) (*auth.OIDC, *issuer, *time.Time) {
+	t.Helper()
 	is := newIssuer(t)
 	now := testNow
 	o := newOIDC(t, is, func(c *auth.OIDCConfig) { c.Now = func() time.Time { return now } })
-	ctx := context.Background()
-	if _, err := o.Authenticate(ctx, is.token("k1", is.claims(nil))); err != nil {
+	if _, err := o.Authenticate(context.Background(), is.token("k1", is.claims(nil))); err != nil {
 		t.Fatal(err)
 	}
 	is.addKey("k2", true)
 	now = now.Add(31 * time.Second)
+	return o, is, &now
+}
+
+// A token signed with a key the cache does not hold yet (the provider
+// rotated its keys) fetches the key set again; made-up key ids do not
+// fetch it more than once per MinRefreshGap.
+func TestOIDCKeyRotation(t *testing.T) {
+	o, is, now := rotated(t)
+	ctx := context.Background()
 	if _, err := o.Authenticate(ctx, is.token("k2", is.claims(nil))); err != nil {
 		t.Fatalf("a token of the new key: %v", err)
 	}
@@ -267,7 +276,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 	is.mu.Lock()
 	is.published = []string{"k2"}
 	is.mu.Unlock()
-	now = now.Add(time.Hour)
+	*now = now.Add(time.Hour)
 	_, _ = o.Authenticate(ctx, is.token("k2", is.claims(map[string]any{"exp": now.Add(time.Hour).Unix()})))
 	if _, err := o.Authenticate(ctx, is.token("k1", is.claims(map[string]any{"exp": now.Add(time.Hour).Unix()}))); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("a withdrawn key still verifies: %v", err)

@@ -3,6 +3,7 @@ package eskafka
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -34,9 +35,12 @@ const (
 	expireStep = 1000
 )
 
-// stamp records in b when the entry at store key sk was written (at), or
+// stamp records in b when the entry at store key sk was written, or
 // forgets its time when the entry is deleted (!put), if t expires entries.
-func (t *Table) stamp(b *store.Batch, sk string, put bool, at time.Time) {
+// The time is the restored changelog record's (restoredAt), or now when r
+// is nil (a commit): taken only for a table that expires entries, for
+// stamp is on the path of every Put and every restored record.
+func (t *Table) stamp(b *store.Batch, sk string, put bool, r *kgo.Record) {
 	if t.Retention <= 0 {
 		return
 	}
@@ -44,14 +48,18 @@ func (t *Table) stamp(b *store.Batch, sk string, put bool, at time.Time) {
 		b.Delete(expiryPrefix + sk)
 		return
 	}
+	at := time.Now()
+	if r != nil {
+		at = restoredAt(r, at)
+	}
 	b.Put(expiryPrefix+sk, binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli())))
 }
 
 // restoredAt is the time of a restored entry: its changelog record's, which
 // the stage's producer set when it wrote it, but never later than now, so
 // that a record stamped in the future is not kept for ever.
-func restoredAt(r *kgo.Record) time.Time {
-	if now := time.Now(); r.Timestamp.IsZero() || r.Timestamp.After(now) {
+func restoredAt(r *kgo.Record, now time.Time) time.Time {
+	if r.Timestamp.IsZero() || r.Timestamp.After(now) {
 		return now
 	}
 	return r.Timestamp
@@ -97,12 +105,8 @@ func (l *lane) expireStep(now time.Time) error {
 			return nil
 		}
 		s.mu.RLock()
-		parts := make([]int32, 0, len(l.parts))
-		for p := range l.parts {
-			parts = append(parts, p)
-		}
+		parts := slices.Sorted(maps.Keys(l.parts))
 		s.mu.RUnlock()
-		slices.Sort(parts)
 		for _, t := range s.spec.Tables {
 			if t.Retention <= 0 {
 				continue

@@ -268,7 +268,7 @@ func (s *Stage) Run(ctx context.Context) error {
 func (s *Stage) tablesError() error {
 	for _, t := range s.spec.Tables {
 		if t.Retention > 0 && t.Hashed {
-			return fmt.Errorf("stage %s: table %q expires entries but is Hashed; Expire needs keys stored under their partition", s.spec.Name, t.Prefix)
+			return fmt.Errorf("stage %s: table %q expires entries but is Hashed; Retention needs keys stored under their partition", s.spec.Name, t.Prefix)
 		}
 	}
 	return nil
@@ -791,7 +791,7 @@ func (tx *Tx) PutLocal(t *Table, key string, value []byte) {
 	} else {
 		tx.batch.Put(sk, value)
 	}
-	t.stamp(&tx.batch, sk, value != nil, time.Now())
+	t.stamp(&tx.batch, sk, value != nil, nil)
 }
 
 // Retryable reports whether err (typically from decoding an input) may
@@ -1157,7 +1157,7 @@ func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r 
 				} else {
 					b.Put(sk, value)
 				}
-				t.stamp(b, sk, value != nil, restoredAt(r))
+				t.stamp(b, sk, value != nil, r)
 			}
 			get := func(key string) ([]byte, bool, error) {
 				sk := t.storeKey(r.Partition, key)
@@ -1188,7 +1188,7 @@ func (s *Stage) applyRestored(overlay map[string][]byte) func(b *store.Batch, r 
 		} else {
 			b.Put(sk, r.Value)
 		}
-		t.stamp(b, sk, r.Value != nil, restoredAt(r))
+		t.stamp(b, sk, r.Value != nil, r)
 	}
 }
 

@@ -158,7 +158,7 @@ func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, err
 	if done, err := r.registered(fp, schemaJSON); done || err != nil {
 		return fp, err
 	}
-	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+	rec := r.record(fp, schemaJSON)
 	if err := r.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return 0, fmt.Errorf("schemaregistry: write schema %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
 	}
@@ -378,10 +378,15 @@ func (r *Registry) catchUp(ctx context.Context) error {
 	return nil
 }
 
+// record is the registry record of a schema.
+func (r *Registry) record(fp uint64, schemaJSON string) *kgo.Record {
+	return &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+}
+
 // writeAgain writes a schema to a recreated topic, waiting for the
 // producer to learn the new topic.
 func (r *Registry) writeAgain(ctx context.Context, fp uint64, js string) error {
-	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(js)}
+	rec := r.record(fp, js)
 	for {
 		err := r.prod.ProduceSync(ctx, rec).FirstErr()
 		if err == nil {
@@ -473,7 +478,7 @@ func (r *Registry) apply(rec *kgo.Record) {
 func (r *Registry) rewrite(fp uint64, schemaJSON string, offset int64) {
 	r.log.Error("a registry record after a schema would replace it once the topic is compacted; writing the schema again",
 		"offset", offset, "fingerprint", avro.FormatFingerprint(fp))
-	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: []byte(schemaJSON)}
+	rec := r.record(fp, schemaJSON)
 	r.prod.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 		if err != nil {
 			r.log.Error("cannot write a schema again", "fingerprint", avro.FormatFingerprint(fp), "err", err)
