@@ -201,7 +201,7 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered %s, not JSON; not passed on", quoted(key), owner, quoted(ct)))
 		return true
 	}
-	for _, h := range []string{"Content-Type", "ETag", "Retry-After"} {
+	for _, h := range []string{"Content-Type", "ETag", "Retry-After", PositionHeader} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}
@@ -224,26 +224,32 @@ const servedByPeer = "peer"
 
 // get fetches path from peer (one hop) and decodes a JSON answer into v.
 func (p *Peers) get(ctx context.Context, peer, path string, v any) (int, error) {
+	status, _, err := p.getWithHeader(ctx, peer, path, v)
+	return status, err
+}
+
+// getWithHeader is get, also returning the answer's header.
+func (p *Peers) getWithHeader(ctx context.Context, peer, path string, v any) (int, http.Header, error) {
 	if !eskafka.IsOrigin(peer) {
-		return 0, fmt.Errorf("%s is not an http(s) origin; not asked", quoted(peer))
+		return 0, nil, fmt.Errorf("%s is not an http(s) origin; not asked", quoted(peer))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer+path, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	p.prepare(req, peer)
 	resp, err := p.client().Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header, nil
 	}
-	return resp.StatusCode, json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
+	return resp.StatusCode, resp.Header, json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
 }
 
 // instances returns the distinct owner URLs of own, and whether some
@@ -365,41 +371,65 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 // answered 503 (its partition is moving); retry shortly.
 var ErrPeerUnavailable = errors.New("the owner is unavailable")
 
-// Exists reports whether the item key of res exists, asking its owner
-// when another instance owns it: a check one aggregate makes of another
-// before a command (see Resource.Precheck). peers may be nil (this
-// instance only).
-func Exists[S, C, E any](res *Resource[S, C, E], peers *Peers) func(ctx context.Context, key string) (bool, error) {
-	return func(ctx context.Context, key string) (bool, error) {
+// PositionHeader carries, on GET /{name}/{key}, the position of the
+// item's last event in its history (1, 2, 3…, never reset when the item is
+// deleted and created again), when its Reader keeps histories.
+const PositionHeader = "X-Catalog-Position"
+
+// Found is what Check learns of an item.
+type Found struct {
+	// Exists reports whether the item exists.
+	Exists bool
+	// Position is the position of the item's last event in its history,
+	// read no earlier than Exists; 0 when unknown (the Reader keeps no
+	// history). An item deleted and created again continues its history,
+	// so the position tells which life of the item was seen.
+	Position int64
+}
+
+// Check reports whether the item key of res exists and at which position
+// of its history, asking its owner when another instance owns it: a check
+// one aggregate makes of another before a command (see
+// Resource.Precheck). peers may be nil (this instance only).
+func Check[S, C, E any](res *Resource[S, C, E], peers *Peers) func(ctx context.Context, key string) (Found, error) {
+	return func(ctx context.Context, key string) (Found, error) {
 		_, err := res.Reader.Get(key)
 		switch {
 		case errors.Is(err, eskafka.ErrNotFound):
-			return false, nil
+			return Found{}, nil
 		case errors.Is(err, eskafka.ErrNotOwner) && peers != nil && res.ownership() != nil:
-			return peers.remoteExists(ctx, res.ownership(), "/"+res.name()+"/", key)
+			return peers.remoteCheck(ctx, res.ownership(), "/"+res.name()+"/", key)
+		case err != nil:
+			return Found{}, err
 		}
-		return err == nil, err
+		pos, _ := res.lastPosition(key)
+		return Found{Exists: true, Position: pos}, nil
 	}
 }
 
-// remoteExists asks the owner of key whether the item at prefix+key
-// exists.
-func (p *Peers) remoteExists(ctx context.Context, own Ownership, prefix, key string) (bool, error) {
+// remoteCheck asks the owner of key whether the item at prefix+key exists,
+// and its position (PositionHeader).
+func (p *Peers) remoteCheck(ctx context.Context, own Ownership, prefix, key string) (Found, error) {
 	owner := own.Owner(key)
 	if owner == "" || owner == p.Self {
-		return false, eskafka.ErrRestoring
+		return Found{}, eskafka.ErrRestoring
 	}
 	var v map[string]any
-	status, err := p.get(ctx, owner, prefix+url.PathEscape(key), &v)
+	status, h, err := p.getWithHeader(ctx, owner, prefix+url.PathEscape(key), &v)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("ask %s: %w: %w", owner, ErrPeerUnavailable, err)
+		return Found{}, fmt.Errorf("ask %s: %w: %w", owner, ErrPeerUnavailable, err)
 	case status == http.StatusOK:
-		return true, nil
+		// A missing or malformed position is unknown: the check stands.
+		pos, err := strconv.ParseInt(h.Get(PositionHeader), 10, 64)
+		if err != nil || pos < 0 {
+			pos = 0
+		}
+		return Found{Exists: true, Position: pos}, nil
 	case status == http.StatusNotFound:
-		return false, nil
+		return Found{}, nil
 	case status == http.StatusServiceUnavailable:
-		return false, fmt.Errorf("ask %s: %w: it answered 503", owner, ErrPeerUnavailable)
+		return Found{}, fmt.Errorf("ask %s: %w: it answered 503", owner, ErrPeerUnavailable)
 	}
-	return false, fmt.Errorf("ask %s: status %d: %w", owner, status, errors.New("unexpected answer"))
+	return Found{}, fmt.Errorf("ask %s: status %d: %w", owner, status, errors.New("unexpected answer"))
 }

@@ -211,13 +211,13 @@ func peopleResource() *Resource[person, personCommand, personEvent] {
 		Commands: jsoncodec.NewUnion[personCommand](addPerson{}, renamePerson{}, removePerson{}, dropNickname{}),
 		Events:   events,
 		Writes:   personWrites(),
-		Precheck: func(_ context.Context, c personCommand) *Problem {
+		Precheck: func(_ context.Context, c personCommand) (personCommand, *Problem) {
 			if a, ok := c.(addPerson); ok && a.Name == "nobody" {
 				p := NewProblem(http.StatusUnprocessableEntity, "nobody is not a name")
 				p.Field = "name"
-				return p
+				return nil, p
 			}
-			return nil
+			return c, nil
 		},
 	}
 }

@@ -76,8 +76,11 @@ type Resource[S, C, E any] struct {
 	Render func(S) any
 	// Precheck, when set, vets every command before it is sent, from
 	// whichever endpoint (a check the aggregate cannot make itself, such
-	// as that another aggregate exists).
-	Precheck func(ctx context.Context, cmd C) *Problem
+	// as that another aggregate exists), and returns the command to send:
+	// cmd, or cmd completed with what the check learned (such as the
+	// position in the other aggregate's history it was seen at). It must
+	// not change the command's key.
+	Precheck func(ctx context.Context, cmd C) (C, *Problem)
 	// Writes are the resource's write endpoints, each one command.
 	Writes []Write[S, C, E]
 	// Reads are further reads of one item: GET /{name}/{key}/{sub}.
@@ -350,9 +353,14 @@ func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) 
 		return eskafka.Sent{}, rejectionProblem(rej, "")
 	}
 	if res.Precheck != nil {
-		if p := res.Precheck(ctx, cmd); p != nil {
+		checked, p := res.Precheck(ctx, cmd)
+		if p != nil {
 			return eskafka.Sent{}, p
 		}
+		if k := res.Aggregate.Key(checked); k != key {
+			return eskafka.Sent{}, problem(http.StatusInternalServerError, "the precheck changed the command's key from %s to %s", quoted(key), quoted(k))
+		}
+		cmd = checked
 	}
 	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
 	if p != nil {
@@ -490,7 +498,26 @@ func (res *Resource[S, C, E]) getOne(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.etag(w, s)
+	// Read after the state: a check of this item by another aggregate
+	// (Check) relies on the position being no older than the state.
+	if pos, ok := res.lastPosition(k); ok {
+		w.Header().Set(PositionHeader, strconv.FormatInt(pos, 10))
+	}
 	writeJSON(w, http.StatusOK, res.render(s))
+}
+
+// lastPosition returns the position of key's last event, when the Reader
+// keeps histories.
+func (res *Resource[S, C, E]) lastPosition(key string) (int64, bool) {
+	hist, ok := res.Reader.(History[S, E])
+	if !ok {
+		return 0, false
+	}
+	page, err := hist.History(key, 0, 0, false)
+	if err != nil {
+		return 0, false
+	}
+	return page.Total, true
 }
 
 // read serves one of the Reads for key.

@@ -55,8 +55,9 @@ func ValidBookID(id string) error {
 }
 
 // AuthorChecker tells whether an author exists, so that a book is never
-// given an unknown author.
-type AuthorChecker func(ctx context.Context, code string) (bool, error)
+// given an unknown author, and the position of its last event, which tells
+// its lives apart (httpapi.Check).
+type AuthorChecker func(ctx context.Context, code string) (httpapi.Found, error)
 
 // BooksOfAuthor reads the books-by-author read model.
 type BooksOfAuthor func(code string) (booksbyauthor.View, error)
@@ -98,43 +99,60 @@ type chapterBody struct {
 	Content *string `json:"content"`
 }
 
-// checkAuthor returns a 422 for an unknown or deleted author.
-func checkAuthor(ctx context.Context, exists AuthorChecker, code string) *httpapi.Problem {
-	ok, err := exists(ctx, code)
+// checkAuthor returns the author's position, or a 422 for an unknown or
+// deleted author.
+func checkAuthor(ctx context.Context, check AuthorChecker, code string) (int64, *httpapi.Problem) {
+	found, err := check(ctx, code)
 	switch {
 	case errors.Is(err, eskafka.ErrRestoring), errors.Is(err, eskafka.ErrNotOwner), errors.Is(err, httpapi.ErrPeerUnavailable):
-		return httpapi.NewProblem(http.StatusServiceUnavailable, "cannot check author %s now: %v", httpapi.Quote(code), err)
+		return 0, httpapi.NewProblem(http.StatusServiceUnavailable, "cannot check author %s now: %v", httpapi.Quote(code), err)
 	case err != nil:
-		return httpapi.NewProblem(http.StatusInternalServerError, "check author %s: %v", httpapi.Quote(code), err)
-	case !ok:
+		return 0, httpapi.NewProblem(http.StatusInternalServerError, "check author %s: %v", httpapi.Quote(code), err)
+	case !found.Exists:
 		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "author %s does not exist", httpapi.Quote(code))
 		p.Field, p.Code = "authorCode", domain.CodeUnknownReference
-		return p
+		return 0, p
 	}
-	return nil
-}
-
-// authorOfCommand returns the author a command gives a book, if any.
-func authorOfCommand(cmd book.Command) string {
-	switch c := cmd.(type) {
-	case book.CreateBook:
-		return c.AuthorCode
-	case book.SetBookAuthor:
-		return c.AuthorCode
-	}
-	return ""
+	return found.Position, nil
 }
 
 // CheckBookAuthor is the books resource's Precheck: a command that gives a
 // book an author is refused (422) unless the author exists, for the book
-// aggregate cannot see authors. A malformed code is left to the domain.
-func CheckBookAuthor(exists AuthorChecker) func(context.Context, book.Command) *httpapi.Problem {
-	return func(ctx context.Context, cmd book.Command) *httpapi.Problem {
-		code := authorOfCommand(cmd)
-		if code == "" || domain.ValidateSlug("authorCode", code) != nil {
-			return nil
+// aggregate cannot see authors, and is sent with the position in the
+// author's history at which it was seen (book.SetBookAuthor's
+// AuthorPosition: the reaction to the author's deletion then leaves alone
+// a book given to the author's next life). A position a writer sent is
+// replaced. A malformed code is left to the domain.
+func CheckBookAuthor(check AuthorChecker) func(context.Context, book.Command) (book.Command, *httpapi.Problem) {
+	return func(ctx context.Context, cmd book.Command) (book.Command, *httpapi.Problem) {
+		code, pos, ok := "", int64(0), false
+		switch c := cmd.(type) {
+		case book.CreateBook:
+			code, pos, ok = c.AuthorCode, c.AuthorPosition, true
+		case book.SetBookAuthor:
+			code, pos, ok = c.AuthorCode, c.AuthorPosition, true
 		}
-		return checkAuthor(ctx, exists, code)
+		if !ok {
+			return cmd, nil
+		}
+		if code == "" || domain.ValidateSlug("authorCode", code) != nil {
+			// No author (the domain refuses a position without
+			// one), or a code the domain refuses.
+			return cmd, nil
+		}
+		var p *httpapi.Problem
+		if pos, p = checkAuthor(ctx, check, code); p != nil {
+			return nil, p
+		}
+		switch c := cmd.(type) {
+		case book.CreateBook:
+			c.AuthorPosition = pos
+			return c, nil
+		case book.SetBookAuthor:
+			c.AuthorPosition = pos
+			return c, nil
+		}
+		return cmd, nil
 	}
 }
 

@@ -107,12 +107,63 @@ func catalogAPI() http.Handler {
 		Commands: jsoncodec.NewUnion(book.Commands()...),
 		Events:   jsoncodec.NewUnion(book.Events()...),
 		Render:   RenderBook, Writes: BookWrites(),
-		Precheck: CheckBookAuthor(func(_ context.Context, code string) (bool, error) { return strings.HasPrefix(code, "a"), nil }),
+		Precheck: CheckBookAuthor(func(_ context.Context, code string) (httpapi.Found, error) {
+			return httpapi.Found{Exists: strings.HasPrefix(code, "a"), Position: checkedPosition}, nil
+		}),
 	})
 	return httpapi.New(cfg)
 }
 
 const uuid = "0b8a6c2e-5d0f-4a4e-9b7e-3f2c1d0e9a8b"
+
+// checkedPosition is the position in its history at which the fake
+// precheck sees every author.
+const checkedPosition = 42
+
+// A book is given an author with the position at which the precheck saw
+// the author, whatever position the writer sent (the reaction to the
+// author's deletion relies on it), and a command without an author keeps
+// none.
+func TestBookAuthorPositionIsTheChecked(t *testing.T) {
+	api := catalogAPI()
+	for _, c := range []struct {
+		name, body string
+		want       int64
+	}{
+		{"create with an author", `{"type":"CreateBook","id":"` + uuid + `","title":"Emma","authorCode":"austen"}`, checkedPosition},
+		{"create with a position of the writer's", `{"type":"CreateBook","id":"` + uuid + `","title":"Emma","authorCode":"austen","authorPosition":999999}`, checkedPosition},
+		{"create without author", `{"type":"CreateBook","id":"` + uuid + `","title":"Emma"}`, -1},
+	} {
+		r := httptest.NewRequest("POST", "/books/commands", strings.NewReader(c.body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, r)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("%s: status %d: %s", c.name, rec.Code, rec.Body.Bytes())
+		}
+		r = httptest.NewRequest("GET", rec.Header().Get("Location"), nil)
+		rec = httptest.NewRecorder()
+		api.ServeHTTP(rec, r)
+		var out struct {
+			Events []struct {
+				Type           string `json:"type"`
+				AuthorPosition *int64 `json:"authorPosition"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s: outcome %s: %v", c.name, rec.Body.Bytes(), err)
+		}
+		got := int64(-1)
+		for _, e := range out.Events {
+			if e.Type == "BookAuthorSet" && e.AuthorPosition != nil {
+				got = *e.AuthorPosition
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: BookAuthorSet's authorPosition %d (-1: none), want %d; outcome %s", c.name, got, c.want, rec.Body.Bytes())
+		}
+	}
+}
 
 // TestWrites sends the catalog's writes, good and bad, over fakes: the
 // statuses, headers and problems are the service's contract.

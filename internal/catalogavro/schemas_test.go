@@ -14,7 +14,7 @@ func TestSchemaNamesAndJSON(t *testing.T) {
 	want := map[string]string{
 		"catalog.author.State":         `{"fields":[{"name":"code","type":"string"},{"name":"firstName","type":"string"},{"name":"lastName","type":"string"},{"name":"version","type":"long"}],"name":"State","namespace":"catalog.author","type":"record"}`,
 		"catalog.author.AuthorCreated": `{"fields":[{"name":"code","type":"string"},{"name":"firstName","type":"string"},{"name":"lastName","type":"string"}],"name":"AuthorCreated","namespace":"catalog.author","type":"record"}`,
-		"catalog.book.State":           `{"fields":[{"name":"id","type":"string"},{"name":"title","type":"string"},{"name":"authorCode","type":"string"},{"name":"chapters","type":{"items":{"fields":[{"name":"id","type":"long"},{"name":"title","type":"string"},{"name":"content","type":"string"}],"name":"Chapter","type":"record"},"type":"array"}},{"name":"nextChapterId","type":"long"},{"name":"version","type":"long"}],"name":"State","namespace":"catalog.book","type":"record"}`,
+		"catalog.book.State":           `{"fields":[{"name":"id","type":"string"},{"name":"title","type":"string"},{"name":"authorCode","type":"string"},{"default":0,"name":"authorPosition","type":"long"},{"name":"chapters","type":{"items":{"fields":[{"name":"id","type":"long"},{"name":"title","type":"string"},{"name":"content","type":"string"}],"name":"Chapter","type":"record"},"type":"array"}},{"name":"nextChapterId","type":"long"},{"name":"version","type":"long"}],"name":"State","namespace":"catalog.book","type":"record"}`,
 	}
 	got := map[string]string{}
 	for _, r := range aggregates(c) {

@@ -430,7 +430,7 @@ func expectations(authors []*authorRun) (aWant map[string][][]author.Event, aAck
 				var es []book.Event
 				switch o.op {
 				case "create-book":
-					es = []book.Event{book.BookCreated{ID: b.id, Title: b.title0}, book.BookAuthorSet{ID: b.id, AuthorCode: a.code}}
+					es = []book.Event{book.BookCreated{ID: b.id, Title: b.title0}, book.BookAuthorSet{ID: b.id, AuthorCode: a.code, AuthorPosition: 1}}
 				case "rename-book":
 					es = []book.Event{book.BookUpdated{ID: b.id, Title: b.title1}}
 				}

@@ -57,7 +57,7 @@ func (b *bookRun) view() bookView {
 func (b *bookRun) events() []versionedBookEvent {
 	return []versionedBookEvent{
 		{book.BookCreated{ID: b.id, Title: b.title0}, 1},
-		{book.BookAuthorSet{ID: b.id, AuthorCode: b.author}, 2},
+		{book.BookAuthorSet{ID: b.id, AuthorCode: b.author, AuthorPosition: 1}, 2},
 		{book.BookUpdated{ID: b.id, Title: b.title1}, 3},
 	}
 }

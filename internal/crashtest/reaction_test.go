@@ -385,7 +385,7 @@ func checkReactionTopics(t *testing.T, brokers []string, service string, rounds 
 				ours[b.id] = true
 				want := []versionedBookEvent{
 					{book.BookCreated{ID: b.id, Title: b.title}, 1},
-					{book.BookAuthorSet{ID: b.id, AuthorCode: r.code}, 2},
+					{book.BookAuthorSet{ID: b.id, AuthorCode: r.code, AuthorPosition: 1}, 2},
 					{book.BookAuthorSet{ID: b.id}, 3},
 				}
 				got := byKey[b.id]

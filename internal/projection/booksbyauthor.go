@@ -9,6 +9,7 @@ package projection
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -219,6 +220,25 @@ func (t linksTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 	return nil
 }
 
+// position returns the position of an author event in its author's
+// history, from the header the processor writes; 0 (unknown: the view
+// then treats the books as the pre-position code did) when it is missing
+// or malformed.
+func (m *BooksByAuthor) position(r *kgo.Record) int64 {
+	for _, h := range r.Headers {
+		if h.Key != eskafka.HeaderPosition {
+			continue
+		}
+		p, err := strconv.ParseInt(string(h.Value), 10, 64)
+		if err != nil || p < 1 {
+			m.view.Logger().Warn("author event with a malformed position header; taking it as unknown", "partition", r.Partition, "offset", r.Offset, "header", fmt.Sprintf("%.32q", h.Value))
+			return 0
+		}
+		return p
+	}
+	return 0
+}
+
 type viewTransform struct{ m *BooksByAuthor }
 
 func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
@@ -240,7 +260,7 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			v = booksbyauthor.View{}
 		}
 	}
-	var unassign []string
+	var unassign []booksbyauthor.Unassign
 	before := v
 	var linked *booksbyauthor.Link
 	switch r.Topic {
@@ -253,7 +273,7 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			m.view.Logger().Warn("skipping undecodable author event", "partition", r.Partition, "offset", r.Offset, "err", err)
 			return nil
 		}
-		v, unassign = booksbyauthor.ApplyAuthor(v, code, ev)
+		v, unassign = booksbyauthor.ApplyAuthor(v, code, ev, m.position(r))
 	case m.topics.Repartition:
 		l, err := m.codecs.Changes.Decode(r.Value)
 		if err != nil && tx.Retryable(err) {
@@ -285,7 +305,7 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 			// unassigned instead, as one linked to a deleted author.
 			m.view.Logger().Warn("an author's books no longer fit its view; unassigning the book linked last", "code", code, "book", linked.BookID, "err", err)
 			v, unassign = booksbyauthor.ApplyLink(before, booksbyauthor.Link{Op: booksbyauthor.OpUnlink, BookID: linked.BookID})
-			unassign = append(unassign, linked.BookID)
+			unassign = append(unassign, booksbyauthor.Unassign{BookID: linked.BookID, UpTo: linked.AuthorPosition})
 			if nb, _, err = m.codecs.Views.Encode(v); err != nil {
 				return err
 			}
@@ -294,9 +314,11 @@ func (t viewTransform) Handle(tx *eskafka.Tx, r *kgo.Record) error {
 	}
 	// The reaction: unassign the books of a deleted author. The commands
 	// are part of this transaction, so they are sent exactly once, also
-	// across crashes; OnlyIfAuthor keeps a later re-assignment intact.
-	for _, bookID := range unassign {
-		cmd := book.SetBookAuthor{ID: bookID, OnlyIfAuthor: code}
+	// across crashes; OnlyIfAuthor keeps a later re-assignment to another
+	// author intact, OnlyIfAssignedBy one to the author's next life.
+	for _, u := range unassign {
+		bookID := u.BookID
+		cmd := book.SetBookAuthor{ID: bookID, OnlyIfAuthor: code, OnlyIfAssignedBy: u.UpTo}
 		cb, typ, err := m.codecs.BookCommands.Encode(cmd)
 		if err != nil {
 			return fmt.Errorf("encode reaction for book %s: %w", bookID, err)

@@ -800,6 +800,19 @@ func TestBooksByAuthor(t *testing.T) {
 	// Re-created, the author starts with no books.
 	inst.createAuthor(t, "ursula-le-guin", "Ursula", "Le Guin")
 	inst.awaitAuthorBooks(t, "ursula-le-guin", booksOf("ursula-le-guin", "Ursula", "Le Guin"))
+	// Her history goes on (created, renamed, deleted, created: 4), and a
+	// book given to her now carries that position: the reaction to her
+	// first deletion cannot take it.
+	if got := inst.get("/authors/ursula-le-guin").expect(t, http.StatusOK, nil).Header.Get(httpapi.PositionHeader); got != "4" {
+		t.Fatalf("%s of the re-created author: %q, want 4", httpapi.PositionHeader, got)
+	}
+	earthsea := create("Tales from Earthsea", "ursula-le-guin")
+	inst.awaitAuthorBooks(t, "ursula-le-guin", booksOf("ursula-le-guin", "Ursula", "Le Guin", ref(earthsea, "Tales from Earthsea")))
+	if evs := h.bookEvents(earthsea.ID); len(evs) != 2 || evs[1] != (book.BookAuthorSet{ID: earthsea.ID, AuthorCode: "ursula-le-guin", AuthorPosition: 4}) {
+		t.Fatalf("events of a book given to the re-created author: %+v", evs)
+	}
+	inst.do(http.MethodDelete, "/books/"+earthsea.ID, nil, nil).expect(t, http.StatusNoContent, nil)
+	inst.awaitAuthorBooks(t, "ursula-le-guin", booksOf("ursula-le-guin", "Ursula", "Le Guin"))
 	// A third author, deleted for good.
 	inst.createAuthor(t, "anonymous", "Anon", "Ymous")
 	inst.putBook(t, anon.ID, "/author", map[string]any{"authorCode": "anonymous"}, nil)

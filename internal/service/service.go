@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Aggregate: Books(), Singular: "book", KeyName: "id", ValidKey: catalogapi.ValidBookID,
 		Writer: books.Gateway, Reader: books.Processor, Commands: bookCommandsJSON(), Events: bookEventsJSON(),
 		Render: catalogapi.RenderBook, Writes: catalogapi.BookWrites(),
-		Precheck: catalogapi.CheckBookAuthor(httpapi.Exists(authorsAPI, peers)),
+		Precheck: catalogapi.CheckBookAuthor(httpapi.Check(authorsAPI, peers)),
 	}
 	api := httpapi.Config{
 		WriteTimeout:  cfg.WriteTimeout,

@@ -45,6 +45,11 @@ type State struct {
 	Title string `json:"title" avro:"title"`
 	// AuthorCode is the code of the book's author; "" means none.
 	AuthorCode string `json:"authorCode" avro:"authorCode"`
+	// AuthorPosition tells which life of AuthorCode the book was given
+	// to (a deleted code may be created again): the position in that
+	// author's history at which it was seen to exist (see
+	// SetBookAuthor). 0 means unknown.
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 	// Chapters are the current chapters in the order they were added.
 	Chapters []Chapter `json:"chapters" avro:"chapters"`
 	// NextChapterID is the id the next added chapter gets (1 for a new book).
@@ -91,6 +96,8 @@ type CreateBook struct {
 	Title string `json:"title" avro:"title"`
 	// AuthorCode is optional; "" means the book has no author.
 	AuthorCode string `json:"authorCode" avro:"authorCode"`
+	// AuthorPosition is as in SetBookAuthor.
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 }
 
 // UpdateBook replaces a book's title.
@@ -103,11 +110,25 @@ type UpdateBook struct {
 type SetBookAuthor struct {
 	ID         string `json:"id" avro:"id"`
 	AuthorCode string `json:"authorCode" avro:"authorCode"`
+	// AuthorPosition is the position in the author's history (its
+	// events numbered 1, 2, 3… for the code, never reset) at which the
+	// author was seen to exist before the command was sent; 0 when
+	// unknown. An author code deleted and created again has a new life
+	// with higher positions, so the position tells the read model and
+	// the reaction which life the book was given to. The service sets
+	// it; whatever a writer puts there is replaced.
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 	// OnlyIfAuthor, when set, makes the command a no-op (accepted, no
 	// events) unless the book's author is still OnlyIfAuthor. Reactions
 	// use it: "unassign the deleted author" must not undo a later
 	// re-assignment of the book to someone else.
 	OnlyIfAuthor string `json:"onlyIfAuthor,omitempty" avro:"onlyIfAuthor"`
+	// OnlyIfAssignedBy, when above 0, narrows OnlyIfAuthor to a book
+	// given that author at or before this position of the author's
+	// history (or at an unknown one): the reaction to a deletion at
+	// position D must not unassign a book given to the author's next
+	// life, created after D.
+	OnlyIfAssignedBy int64 `json:"onlyIfAssignedBy,omitempty" avro:"onlyIfAssignedBy,default=0"`
 }
 
 // AddChapter appends a chapter to a book; the chapter gets the next id.
@@ -182,6 +203,9 @@ type BookUpdated struct {
 type BookAuthorSet struct {
 	ID         string `json:"id" avro:"id"`
 	AuthorCode string `json:"authorCode" avro:"authorCode"`
+	// AuthorPosition is the command's (see SetBookAuthor); 0 when
+	// unknown or without an author.
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 }
 
 // ChapterAdded records a new chapter under ChapterID.
@@ -227,7 +251,7 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		if err := domain.ValidateName("title", c.Title); err != nil {
 			return nil, err
 		}
-		if err := validateAuthor(c.AuthorCode); err != nil {
+		if err := validateAuthor(c.AuthorCode, c.AuthorPosition); err != nil {
 			return nil, err
 		}
 		if s.Exists() {
@@ -235,7 +259,7 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		}
 		evs := []Event{BookCreated{ID: c.ID, Title: c.Title}}
 		if c.AuthorCode != "" {
-			evs = append(evs, BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode})
+			evs = append(evs, BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode, AuthorPosition: c.AuthorPosition})
 		}
 		return evs, nil
 	case UpdateBook:
@@ -253,16 +277,19 @@ func Decide(s State, cmd Command) ([]Event, error) {
 		if err := ValidateID("id", c.ID); err != nil {
 			return nil, err
 		}
-		if err := validateAuthor(c.AuthorCode); err != nil {
+		if err := validateAuthor(c.AuthorCode, c.AuthorPosition); err != nil {
 			return nil, err
+		}
+		if c.OnlyIfAssignedBy < 0 {
+			return nil, domain.Invalid("onlyIfAssignedBy", "must not be negative")
 		}
 		if !s.Exists() {
 			return nil, notFound(c.ID)
 		}
-		if c.OnlyIfAuthor != "" && s.AuthorCode != c.OnlyIfAuthor {
+		if c.OnlyIfAuthor != "" && (s.AuthorCode != c.OnlyIfAuthor || c.OnlyIfAssignedBy > 0 && s.AuthorPosition > c.OnlyIfAssignedBy) {
 			return nil, nil
 		}
-		return []Event{BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode}}, nil
+		return []Event{BookAuthorSet{ID: c.ID, AuthorCode: c.AuthorCode, AuthorPosition: c.AuthorPosition}}, nil
 	case AddChapter:
 		if err := ValidateID("id", c.ID); err != nil {
 			return nil, err
@@ -318,9 +345,15 @@ func notFound(id string) *es.Rejection {
 	return domain.NotFound("book %q not found", id)
 }
 
-// validateAuthor checks an optional author code: "" (none) or a slug.
-func validateAuthor(code string) error {
-	if code == "" {
+// validateAuthor checks an optional author code, "" (none) or a slug, and
+// the position it was seen at.
+func validateAuthor(code string, position int64) error {
+	switch {
+	case position < 0:
+		return domain.Invalid("authorPosition", "must not be negative")
+	case code == "" && position != 0:
+		return domain.Invalid("authorPosition", "must be 0 without an author")
+	case code == "":
 		return nil
 	}
 	if err := domain.ValidateSlug("authorCode", code); err != nil {
@@ -372,7 +405,7 @@ func Evolve(s State, ev Event) State {
 	case BookUpdated:
 		s.Title = e.Title
 	case BookAuthorSet:
-		s.AuthorCode = e.AuthorCode
+		s.AuthorCode, s.AuthorPosition = e.AuthorCode, e.AuthorPosition
 	case ChapterAdded:
 		chs := make([]Chapter, len(s.Chapters), len(s.Chapters)+1)
 		copy(chs, s.Chapters)

@@ -21,6 +21,8 @@ import (
 type BookLink struct {
 	AuthorCode string `json:"authorCode,omitempty" avro:"authorCode"`
 	Title      string `json:"title" avro:"title"`
+	// AuthorPosition is the book's (book.State.AuthorPosition).
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 }
 
 // Link operations.
@@ -34,6 +36,9 @@ type Link struct {
 	Op     string `json:"op" avro:"op"`
 	BookID string `json:"bookId" avro:"bookId"`
 	Title  string `json:"title,omitempty" avro:"title"`
+	// AuthorPosition tells which life of the author a linked book was
+	// given to (book.SetBookAuthor.AuthorPosition); 0 when unknown.
+	AuthorPosition int64 `json:"authorPosition,omitempty" avro:"authorPosition,default=0"`
 }
 
 // Routed is a Link addressed to an author.
@@ -53,15 +58,15 @@ func FollowBook(prev BookLink, bookID string, ev book.Event) (next BookLink, kee
 	case book.BookUpdated:
 		next.Title = e.Title
 		if next.AuthorCode != "" {
-			out = append(out, Routed{next.AuthorCode, Link{Op: OpLink, BookID: bookID, Title: next.Title}})
+			out = append(out, Routed{next.AuthorCode, Link{Op: OpLink, BookID: bookID, Title: next.Title, AuthorPosition: next.AuthorPosition}})
 		}
 	case book.BookAuthorSet:
 		if prev.AuthorCode != "" && prev.AuthorCode != e.AuthorCode {
 			out = append(out, Routed{prev.AuthorCode, Link{Op: OpUnlink, BookID: bookID}})
 		}
-		next.AuthorCode = e.AuthorCode
+		next.AuthorCode, next.AuthorPosition = e.AuthorCode, e.AuthorPosition
 		if e.AuthorCode != "" {
-			out = append(out, Routed{e.AuthorCode, Link{Op: OpLink, BookID: bookID, Title: next.Title}})
+			out = append(out, Routed{e.AuthorCode, Link{Op: OpLink, BookID: bookID, Title: next.Title, AuthorPosition: e.AuthorPosition}})
 		}
 	case book.BookRemoved:
 		if prev.AuthorCode != "" {
@@ -81,16 +86,52 @@ type Author struct {
 
 // View is one author code's entry: the author (nil while none exists) and
 // the books currently linked to the code.
+//
+// A code may be deleted and created again. Its author events carry their
+// position in the code's history (1, 2, 3…, never reset), and a book
+// carries the position at which its author was seen to exist when it was
+// given the book (Link.AuthorPosition), so a book given to a life of the
+// code that ended (its position at or before DeletedAt) is told from one
+// given to a later life, whatever order the two streams arrive in.
+// Position 0 means unknown (records written before positions were): such
+// a book belongs to whatever life the code is in.
 type View struct {
 	Author *Author `json:"author,omitempty" avro:"author"`
 	// Deleted marks a code whose author was deleted and not created
 	// again: a book linked to it now must be unassigned.
 	Deleted bool              `json:"deleted,omitempty" avro:"deleted"`
 	Books   map[string]string `json:"books,omitempty" avro:"books"` // id -> title
+	// DeletedAt is the position of the code's last deletion; 0 when
+	// none or unknown.
+	DeletedAt int64 `json:"deletedAt,omitempty" avro:"deletedAt,default=0"`
+	// Positions are the AuthorPosition of the books in Books that have
+	// one.
+	Positions map[string]int64 `json:"positions,omitempty" avro:"positions,default={}"`
+}
+
+// Unassign is the reaction to a book given to a deleted author: set its
+// author to none if it still has AuthorCode, given at or before position
+// UpTo of the author's history (book.SetBookAuthor's OnlyIfAssignedBy;
+// 0 for any position).
+type Unassign struct {
+	BookID string
+	UpTo   int64
+}
+
+// dead reports whether book id was given to a life of the code that has
+// ended.
+func (v View) dead(id string) bool {
+	p := v.Positions[id]
+	if p == 0 {
+		return v.Deleted
+	}
+	return p <= v.DeletedAt
 }
 
 // Empty reports whether the view holds nothing worth keeping.
-func (v View) Empty() bool { return v.Author == nil && !v.Deleted && len(v.Books) == 0 }
+func (v View) Empty() bool {
+	return v.Author == nil && !v.Deleted && len(v.Books) == 0 && v.DeletedAt == 0
+}
 
 // Book is one entry of an author's list.
 type Book struct {
@@ -98,10 +139,15 @@ type Book struct {
 	Title string `json:"title"`
 }
 
-// List returns the books ordered by title, then id.
+// List returns the books ordered by title, then id: those given to the
+// author's current life (a book given to a life that ended stays in Books
+// until the reaction has unassigned it).
 func (v View) List() []Book {
 	out := make([]Book, 0, len(v.Books))
 	for id, title := range v.Books {
+		if v.Author != nil && v.dead(id) {
+			continue
+		}
 		out = append(out, Book{ID: id, Title: title})
 	}
 	slices.SortFunc(out, func(a, b Book) int {
@@ -110,24 +156,46 @@ func (v View) List() []Book {
 	return out
 }
 
-// ApplyAuthor folds an author event into the view. On deletion it returns
-// the ids of the books to unassign (the reaction).
-func ApplyAuthor(v View, code string, ev author.Event) (View, []string) {
+// ApplyAuthor folds an author event, at position in the code's history
+// (0 when unknown), into the view. On deletion it returns the books to
+// unassign (the reaction): those given to the life that ends, not those
+// already given to a later one whose creation has not arrived yet.
+func ApplyAuthor(v View, code string, ev author.Event, position int64) (View, []Unassign) {
 	switch e := ev.(type) {
 	case author.AuthorCreated:
 		v.Author, v.Deleted = &Author{Code: code, FirstName: e.FirstName, LastName: e.LastName}, false
 	case author.AuthorUpdated:
 		v.Author = &Author{Code: code, FirstName: e.FirstName, LastName: e.LastName}
 	case author.AuthorDeleted:
+		prev := v.DeletedAt
 		v.Author, v.Deleted = nil, true
-		return v, sortedIDs(v.Books)
+		if position > 0 {
+			v.DeletedAt = max(v.DeletedAt, position)
+		}
+		out := []Unassign{}
+		for _, id := range sortedIDs(v.Books) {
+			p := v.Positions[id]
+			switch {
+			case p == 0:
+				// Unknown: the book belongs to the life that ends.
+				out = append(out, Unassign{BookID: id, UpTo: 0})
+			case position > 0 && prev < p && p <= position:
+				// Given to the life that ends (a book given to an
+				// earlier one was unassigned when that one ended, or
+				// when it was linked).
+				out = append(out, Unassign{BookID: id, UpTo: position})
+			case position == 0 && p > prev:
+				out = append(out, Unassign{BookID: id, UpTo: 0})
+			}
+		}
+		return v, out
 	}
 	return v, nil
 }
 
-// ApplyLink folds a Link change into the view. A book linked to a deleted
-// author is to be unassigned too: it returns its id.
-func ApplyLink(v View, l Link) (View, []string) {
+// ApplyLink folds a Link change into the view. A book linked to a life of
+// the author that has ended is to be unassigned too: it is returned.
+func ApplyLink(v View, l Link) (View, []Unassign) {
 	switch l.Op {
 	case OpLink:
 		books := make(map[string]string, len(v.Books)+1)
@@ -136,8 +204,22 @@ func ApplyLink(v View, l Link) (View, []string) {
 		}
 		books[l.BookID] = l.Title
 		v.Books = books
-		if v.Deleted {
-			return v, []string{l.BookID}
+		positions := make(map[string]int64, len(v.Positions)+1)
+		for id, p := range v.Positions {
+			if id != l.BookID {
+				positions[id] = p
+			}
+		}
+		if l.AuthorPosition > 0 {
+			positions[l.BookID] = l.AuthorPosition
+		}
+		v.Positions = positions
+		if v.dead(l.BookID) {
+			upTo := v.DeletedAt
+			if l.AuthorPosition == 0 {
+				upTo = 0
+			}
+			return v, []Unassign{{BookID: l.BookID, UpTo: upTo}}
 		}
 	case OpUnlink:
 		if _, ok := v.Books[l.BookID]; ok {
@@ -148,6 +230,15 @@ func ApplyLink(v View, l Link) (View, []string) {
 				}
 			}
 			v.Books = books
+		}
+		if _, ok := v.Positions[l.BookID]; ok {
+			positions := make(map[string]int64, len(v.Positions))
+			for id, p := range v.Positions {
+				if id != l.BookID {
+					positions[id] = p
+				}
+			}
+			v.Positions = positions
 		}
 	}
 	return v, nil

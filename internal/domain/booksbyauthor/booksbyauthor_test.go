@@ -159,9 +159,11 @@ func TestFollowBook(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Step two: ApplyAuthor / ApplyLink, unit cases.
 
-// input is either an author event or a link change for the view of code.
+// input is either an author event (at pos in the code's history, 0 for
+// unknown) or a link change for the view of code.
 type input struct {
 	aev  author.Event
+	pos  int64
 	link *bba.Link
 }
 
@@ -171,11 +173,24 @@ func lk(id, title string) input {
 }
 func ulk(id string) input { return input{link: &bba.Link{Op: bba.OpUnlink, BookID: id}} }
 
+// apply applies in and returns the ids of the books to unassign.
 func apply(v bba.View, code string, in input) (bba.View, []string) {
+	v, u := applyU(v, code, in)
+	if u == nil {
+		return v, nil
+	}
+	ids := make([]string, len(u))
+	for i, x := range u {
+		ids[i] = x.BookID
+	}
+	return v, ids
+}
+
+func applyU(v bba.View, code string, in input) (bba.View, []bba.Unassign) {
 	if in.link != nil {
 		return bba.ApplyLink(v, *in.link)
 	}
-	return bba.ApplyAuthor(v, code, in.aev)
+	return bba.ApplyAuthor(v, code, in.aev, in.pos)
 }
 
 func TestApply(t *testing.T) {
