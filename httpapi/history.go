@@ -40,6 +40,10 @@ type HistoryPageView struct {
 	Next  string `json:"next,omitempty"`
 }
 
+// historyChunk is how many events a history page reads at a time, so that
+// the events held at once stay a few MB even when each is large.
+const historyChunk = 64
+
 // history serves GET /{name}/{key}/history?limit=&after=&order=asc|desc.
 func (res *Resource[S, C, E]) history(w http.ResponseWriter, r *http.Request, k string) {
 	hist, ok := res.Reader.(History[S, E])
@@ -74,29 +78,51 @@ func (res *Resource[S, C, E]) history(w http.ResponseWriter, r *http.Request, k 
 		writeProblem(w, p)
 		return
 	}
-	page, err := hist.History(k, after, limit, desc)
-	if errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, res.ownership(), k) {
-		return
-	}
-	if err != nil {
-		writeProblem(w, readProblem(w, err, res.Singular, k))
-		return
-	}
-	view := HistoryPageView{Items: make([]HistoryEvent, 0, len(page.Events)), Total: page.Total}
-	for _, rec := range page.Events {
-		he := HistoryEvent{Position: rec.Position, Version: rec.Version, Type: rec.Type, Time: rec.Time(), MsgID: rec.MsgID, Subject: rec.Subject}
-		ev, err := hist.DecodeEvent(rec.Data)
-		if err == nil {
-			he.Event, _, err = res.Events.Encode(ev)
+	// Read in chunks and stop after MaxPageBytes of events, as a list
+	// page does: a history is kept forever and outgrows its aggregate
+	// (a book's chapters of the largest content added and removed again
+	// and again), and a page of MaxLimit such events would be hundreds
+	// of MB, all of it in memory at once.
+	view := HistoryPageView{Items: []HistoryEvent{}}
+	size := 0
+	for first := true; ; first = false {
+		page, err := hist.History(k, after, min(limit-len(view.Items), historyChunk), desc)
+		if first && errors.Is(err, eskafka.ErrNotOwner) && res.peers.forward(w, r, res.ownership(), k) {
+			return
 		}
 		if err != nil {
-			// One unreadable event must not hide the others.
-			he.Event, _ = json.Marshal(map[string]string{"type": rec.Type, "error": "this event cannot be decoded: " + err.Error()})
+			writeProblem(w, readProblem(w, err, res.Singular, k))
+			return
 		}
-		view.Items = append(view.Items, he)
-	}
-	if page.Next > 0 {
-		view.Next = encodeCursor(strconv.FormatInt(page.Next, 10))
+		if first {
+			view.Total = page.Total
+		}
+		for i, rec := range page.Events {
+			he := HistoryEvent{Position: rec.Position, Version: rec.Version, Type: rec.Type, Time: rec.Time(), MsgID: rec.MsgID, Subject: rec.Subject}
+			ev, err := hist.DecodeEvent(rec.Data)
+			if err == nil {
+				he.Event, _, err = res.Events.Encode(ev)
+			}
+			if err != nil {
+				// One unreadable event must not hide the others.
+				he.Event, _ = json.Marshal(map[string]string{"type": rec.Type, "error": "this event cannot be decoded: " + err.Error()})
+			}
+			view.Items = append(view.Items, he)
+			if size += len(he.Event); size >= MaxPageBytes {
+				if i+1 < len(page.Events) || page.Next > 0 {
+					view.Next = encodeCursor(strconv.FormatInt(rec.Position, 10))
+				}
+				writeJSON(w, http.StatusOK, view)
+				return
+			}
+		}
+		if page.Next <= 0 || len(view.Items) >= limit || len(page.Events) == 0 {
+			if page.Next > 0 {
+				view.Next = encodeCursor(strconv.FormatInt(page.Next, 10))
+			}
+			break
+		}
+		after = page.Next
 	}
 	writeJSON(w, http.StatusOK, view)
 }
