@@ -145,6 +145,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *Problem {
 	if p := checkContentType(r); p != nil {
 		return p
 	}
+	if p := checkContentEncoding(w, r); p != nil {
+		return p
+	}
 	body, p := readBody(w, r)
 	if p != nil {
 		return p
@@ -224,6 +227,24 @@ func checkContentType(r *http.Request) *Problem {
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return problem(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %s", quoted(ct))
+	}
+	return nil
+}
+
+// checkContentEncoding refuses (415, RFC 9110 §15.5.16) a body in a
+// content coding: the API does not decode one, and read as it is a gzip
+// body would be "not valid UTF-8", and a body labelled with a coding it is
+// not in would be taken.
+func checkContentEncoding(w http.ResponseWriter, r *http.Request) *Problem {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				w.Header().Set("Accept-Encoding", "identity")
+				p := problem(http.StatusUnsupportedMediaType, "Content-Encoding %s is not supported: send the body uncompressed, without Content-Encoding", quoted(c))
+				p.Field = "Content-Encoding"
+				return p
+			}
+		}
 	}
 	return nil
 }
