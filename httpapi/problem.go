@@ -155,6 +155,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *Problem {
 	return decodeStrict(body, v)
 }
 
+// bodyPrealloc bounds the buffer readBody allocates for a body before any
+// of it has arrived.
+const bodyPrealloc = 64 << 10
+
 // readBody reads the whole request body, at most MaxBodyBytes. The body is
 // read before it is decoded so that it can be checked as a whole (UTF-8,
 // member names) in one pass before encoding/json sees it.
@@ -166,8 +170,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		// Room for the whole body and the read that finds its end,
-		// so that the buffer is allocated once.
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		// so that the buffer is allocated once; but no more than
+		// bodyPrealloc ahead of what arrives, for the length is only
+		// the client's word: headers alone announcing MaxBodyBytes
+		// would hold that much until the ReadTimeout.
+		buf.Grow(int(min(r.ContentLength, bodyPrealloc)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
 		var mbe *http.MaxBytesError
