@@ -170,6 +170,12 @@ type lane struct {
 	// see wake.
 	stopPoll context.CancelFunc
 	woken    bool
+	// skipped are the input batches of this session that the client
+	// could not decompress within its bound (kgo.ErrDecompressTooLarge):
+	// the consumer was moved past them, and the next transaction
+	// dead-letters them with the moved offsets. Only the lane's
+	// goroutine touches it.
+	skipped []*kgo.ErrDecompressTooLarge
 }
 
 // ifCurrent runs fn, under the stage's lock, if session gen is the lane's
@@ -415,6 +421,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		s.clearLag(held)
 	}()
 	expires := s.expires()
+	l.skipped = nil
 	for ctx.Err() == nil {
 		s.startFence(ctx)
 		if err := l.restorePending(ctx); err != nil {
@@ -429,7 +436,7 @@ func (l *lane) runSession(ctx context.Context) error {
 				return err
 			}
 		}
-		if len(recs) == 0 {
+		if len(recs) == 0 && len(l.skipped) == 0 {
 			continue
 		}
 		// A partition assigned during the poll is caught up before
@@ -546,6 +553,10 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
+			if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](fe.Err); ok {
+				l.skip(sess, tl)
+				continue
+			}
 			l.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -566,6 +577,41 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 		if ctx.Err() != nil {
 			return recs, nil
 		}
+	}
+}
+
+// skip moves the lane's consumer past an input batch the client refused to
+// decompress (kgo.ErrDecompressTooLarge: it would decompress past
+// MaxDecompressBatchBytes, as a few KiB of zstd can): the client stops
+// fetching the partition until then, and every later record of the
+// partition would wait for ever. The next transaction commits the moved
+// offset and dead-letters the batch (skippedBatches); should it abort, the
+// session rewinds, the batch comes back and is skipped again.
+func (l *lane) skip(sess *kgo.GroupTransactSession, tl *kgo.ErrDecompressTooLarge) {
+	l.log.Error("an input batch decompresses past the client's bound; skipping it", "topic", tl.Topic, "partition", tl.Partition,
+		"offset", tl.Offset, "next_offset", tl.NextOffset, "dead_letter_topic", l.s.spec.DeadLetter)
+	sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+	l.skipped = append(l.skipped, tl)
+}
+
+// skippedBatches writes to the dead-letter topic, in tx, a record for each
+// input batch the lane skipped (skip): the batch itself cannot be read, so
+// the record holds only where it was and why.
+func (l *lane) skippedBatches(tx *Tx) {
+	s := l.s
+	for _, tl := range l.skipped {
+		s.cfg.Observer.Poisoned(s.spec.Name, PoisonTooLarge)
+		if s.spec.DeadLetter == "" {
+			continue
+		}
+		tx.Emit(&kgo.Record{Topic: s.spec.DeadLetter, Partition: tl.Partition, Headers: []kgo.RecordHeader{
+			{Key: HeaderDeadLetterReason, Value: fmt.Appendf(nil, "the batch at offsets %d to %d decompresses past the client's bound (MaxDecompressBatchBytes): skipped unread", tl.Offset, tl.NextOffset-1)},
+			{Key: HeaderDeadLetterKind, Value: []byte(PoisonTooLarge)},
+			{Key: HeaderDeadLetterTopic, Value: []byte(tl.Topic)},
+			{Key: HeaderDeadLetterPartition, Value: formatInt(int64(tl.Partition))},
+			{Key: HeaderDeadLetterOffset, Value: formatInt(tl.Offset)},
+			{Key: HeaderDeadLetterStage, Value: []byte(s.spec.Name)},
+		}})
 	}
 }
 
@@ -899,6 +945,11 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 		}
 		return nil
 	}
+	// The batches skipped since the last transaction: written now, and
+	// forgotten whatever becomes of this one (an abort rewinds the
+	// session, and brings them back to be skipped again).
+	l.skippedBatches(tx)
+	l.skipped = nil
 	var quarantined []recordID
 	for _, r := range recs {
 		tx.in = r
