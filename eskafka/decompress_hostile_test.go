@@ -14,6 +14,7 @@ import (
 
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/ids"
+	"github.com/bookscatalog/catalog/store/memstore"
 )
 
 // zstdRecordSet returns a valid zstd frame holding one Kafka record (v2
@@ -175,4 +176,54 @@ func TestBatchDecompressingPastTheBoundIsSkipped(t *testing.T) {
 		t.Fatalf("no dead-letter record names the skipped batch: %+v", dead)
 	}
 	t.Logf("dead letter: %s", header(dead, eskafka.HeaderDeadLetterReason))
+}
+
+// The same batch on a results partition: the outcome follower stopped
+// fetching the partition, and every command of its keys waited for its
+// outcome in vain (an HTTP write timed out). Now the follower skips it.
+func TestOutcomesSkipABatchDecompressingPastTheBound(t *testing.T) {
+	cfg := newConfig(t)
+	e := start(t, cfg)
+	e.waitReady()
+	k := key(0)
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	produceBatch(t, cfg, topics.Results, eskafka.PartitionFor(k, cfg.Partitions), zstdBatch(zstdRecordSet([]byte(k), 1100<<20)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sent, err := e.gw.Send(ctx, open{ID: k}, eskafka.SendOptions{MsgID: ids.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.gw.Await(ctx, sent); err != nil {
+		t.Fatalf("the outcome of a command on the partition never came: %v", err)
+	}
+}
+
+// The same batch on a changelog partition: a restore of the partition
+// failed at it, every time, so the stage never became ready. Now the
+// restore skips it, with an error log.
+func TestRestoreSkipsABatchDecompressingPastTheBound(t *testing.T) {
+	cfg := newConfig(t)
+	e := start(t, cfg)
+	e.waitReady()
+	k := key(0)
+	if res := e.do(open{ID: k}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open %s: %+v", k, res.Outcome)
+	}
+	e.stop()
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	produceBatch(t, cfg, topics.Changelog, eskafka.PartitionFor(k, cfg.Partitions), zstdBatch(zstdRecordSet([]byte(k), 1100<<20)))
+	cfg.Store = memstore.New() // restored from the changelogs
+	cfg.StallTimeout = 10 * time.Second
+	e = start(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for !e.proc.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the processor did not become ready: the restore of the partition stops at the batch")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res := e.do(add{ID: k, N: 2}, eskafka.SendOptions{}); !res.Accepted() || res.State.Total != 2 {
+		t.Fatalf("add after the restore: %+v", res.Outcome)
+	}
 }

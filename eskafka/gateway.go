@@ -103,6 +103,15 @@ func (o *Outcomes) Run(ctx context.Context) error {
 			return nil
 		}
 		for _, fe := range fetches.Errors() {
+			if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](fe.Err); ok {
+				// The client stops fetching the partition until it is
+				// moved past the batch: every later outcome of the
+				// partition would never arrive.
+				o.log.Error("a results batch decompresses past the client's bound (MaxDecompressBatchBytes); skipping it",
+					"partition", tl.Partition, "offset", tl.Offset, "next_offset", tl.NextOffset)
+				o.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+				continue
+			}
 			o.log.Warn("fetch results", "partition", fe.Partition, "err", fe.Err)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {

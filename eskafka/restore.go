@@ -163,8 +163,17 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
+		// Batches that decompress past the client's bound: the client
+		// stops fetching their partitions until moved past them, and
+		// every restore would fail at the same batch. Skipped, after
+		// the records fetched before them are applied.
+		var skipped []*kgo.ErrDecompressTooLarge
 		for _, fe := range fetches.Errors() {
 			if errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](fe.Err); ok {
+				skipped = append(skipped, tl)
 				continue
 			}
 			return n, fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
@@ -195,6 +204,22 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 				b, held = &store.Batch{}, 0
 			}
 		})
+		for _, tl := range skipped {
+			tp := store.TopicPartition{Topic: tl.Topic, Partition: tl.Partition}
+			target, ok := targets[tp]
+			if !ok {
+				continue
+			}
+			cfg.Logger.Error("a changelog batch decompresses past the client's bound (MaxDecompressBatchBytes); restoring without it",
+				"topic", tl.Topic, "partition", tl.Partition, "offset", tl.Offset, "next_offset", tl.NextOffset)
+			progress = time.Now()
+			b.SetOffset(tl.Topic, tl.Partition, tl.NextOffset)
+			if tl.NextOffset >= target {
+				delete(targets, tp)
+			} else {
+				cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+			}
+		}
 		if applyErr != nil {
 			return n, applyErr
 		}
