@@ -361,6 +361,17 @@ func (r *Registry) catchUp(ctx context.Context) error {
 		}
 		var errs []error
 		fetches.EachError(func(t string, p int32, err error) {
+			if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](err); ok {
+				// The client stops fetching the topic at such a
+				// batch (a few KiB of zstd can hold gigabytes)
+				// until moved past it: skipped, like any record
+				// that is not a schema.
+				r.log.Warn("skipping a registry batch that decompresses past the client's bound (MaxDecompressBatchBytes)",
+					"partition", tl.Partition, "offset", tl.Offset, "next_offset", tl.NextOffset)
+				r.cons.SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+				r.next = max(r.next, tl.NextOffset)
+				return
+			}
 			errs = append(errs, fmt.Errorf("fetch %s/%d: %w", t, p, err))
 		})
 		if len(errs) > 0 {
