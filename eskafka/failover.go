@@ -88,12 +88,24 @@ func retryBackoff(tries int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
+// MaxBatchBytes bounds what one fetched record batch may decompress to
+// (kgo.MaxDecompressBatchBytes; franz-go's default is 1 GiB). A batch
+// fits the topic's max.message.bytes compressed, but a few dozen KiB of
+// zstd can describe a gigabyte, which franz-go allocates at once: a fetch
+// of such batches would hold tens of GiB. 64 MiB is far above any batch
+// the runtime or a Kafka producer with default settings writes; a batch
+// past it is skipped and dead-lettered where a stage reads it (see the
+// stage's skip).
+const MaxBatchBytes = 64 << 20
+
 // FailoverOpts are the request timeouts of every Kafka client of the
 // runtime, so that one broker that stops answering holds a request for a
-// few seconds instead of twenty. Services use them for their own clients
-// on the write path (the command producer) too.
+// few seconds instead of twenty, and the bound on a fetched batch
+// (MaxBatchBytes). Services use them for their own clients on the write
+// path (the command producer) too.
 func FailoverOpts() []kgo.Opt {
 	return []kgo.Opt{
+		kgo.MaxDecompressBatchBytes(MaxBatchBytes),
 		kgo.RequestTimeoutOverhead(requestTimeoutOverhead),
 		kgo.ProduceRequestTimeout(produceRequestTimeout),
 		kgo.FetchMaxWait(fetchMaxWait),

@@ -139,7 +139,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("kafka security: %w", err)
 	}
-	opts.ClientOpts = append(secOpts, opts.ClientOpts...)
+	// Every client reads batches bounded as the runtime's are (the
+	// registry's and the web feed's too).
+	opts.ClientOpts = append(append(secOpts, kgo.MaxDecompressBatchBytes(eskafka.MaxBatchBytes)), opts.ClientOpts...)
 	if cfg.KafkaLogLevel != kgo.LogLevelNone {
 		opts.ClientOpts = append(opts.ClientOpts, kgo.WithLogger(eskafka.ClientLogger(s.log, cfg.KafkaLogLevel)))
 	}

@@ -28,6 +28,7 @@ func (s *Service) extraHandlers(rtCfg eskafka.Config, codecs *kafkaCodecs, autho
 		Brokers:    rtCfg.Brokers,
 		ClientOpts: rtCfg.ClientOpts,
 		Aggregates: aggs,
+		Logger:     s.log,
 	}, web.FeedConfig{Logger: s.log, MaxSubscribers: s.cfg.StreamMaxSubscribers})
 	// The feed's Kafka consumer starts with the first subscriber. Close
 	// ends it with the service; ending the event streams as soon as Run

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -55,6 +56,8 @@ type KafkaSource struct {
 	// Recent is how many of the last events Run reads back (default 50;
 	// negative: none).
 	Recent int
+	// Logger, when set, hears of the batches skipped unread (see Run).
+	Logger *slog.Logger
 }
 
 // Run implements Source.
@@ -119,8 +122,15 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := fetchError(fetches); err != nil {
+		skipped, err := k.fetchError(cl, fetches)
+		if err != nil {
 			return err
+		}
+		for _, tl := range skipped {
+			p := partitionOf{tl.Topic, tl.Partition}
+			if end, ok := behind[p]; ok && tl.NextOffset >= end {
+				delete(behind, p)
+			}
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			p := partitionOf{r.Topic, r.Partition}
@@ -153,7 +163,7 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 		if ctx.Err() != nil {
 			return nil
 		}
-		err := fetchError(fetches)
+		_, err := k.fetchError(cl, fetches)
 		fetches.EachRecord(func(r *kgo.Record) {
 			if !r.Attrs.IsControl() {
 				emit(event(r))
@@ -165,18 +175,31 @@ func (k *KafkaSource) Run(ctx context.Context, ready func(recent []Event), emit 
 	}
 }
 
-// fetchError returns the first error of fetches, if any.
-func fetchError(fetches kgo.Fetches) error {
+// fetchError returns the first error of fetches, if any. A batch that
+// decompresses past the client's bound (kgo.MaxDecompressBatchBytes; a few
+// KiB of zstd can describe gigabytes) is no error: the client would stop
+// fetching its partition until moved past it, and every retry of Run would
+// meet it again, so cl is moved past it, and it is returned in skipped.
+// The feed cannot show it anyway.
+func (k *KafkaSource) fetchError(cl *kgo.Client, fetches kgo.Fetches) (skipped []*kgo.ErrDecompressTooLarge, err error) {
 	if fetches.IsClientClosed() {
-		return errors.New("kafka consumer closed")
+		return nil, errors.New("kafka consumer closed")
 	}
-	var ferr error
-	fetches.EachError(func(topic string, p int32, err error) {
-		if ferr == nil {
-			ferr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
+	fetches.EachError(func(topic string, p int32, ferr error) {
+		if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](ferr); ok {
+			if k.Logger != nil {
+				k.Logger.Warn("live feed: skipping a batch that decompresses past the client's bound",
+					"topic", tl.Topic, "partition", tl.Partition, "offset", tl.Offset, "next_offset", tl.NextOffset)
+			}
+			cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+			skipped = append(skipped, tl)
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("fetch %s/%d: %w", topic, p, ferr)
 		}
 	})
-	return ferr
+	return skipped, err
 }
 
 // span is where a partition's records are: from its log start offset to

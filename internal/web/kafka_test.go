@@ -188,3 +188,75 @@ func TestKafkaSourceUnknownTopic(t *testing.T) {
 		t.Error("Run on a missing topic succeeded")
 	}
 }
+
+// A batch that decompresses past the client's bound, before the source
+// starts (in the recent past it reads back) and after: the client stopped
+// fetching the partition at it, Run returned the fetch error, and every
+// retry met the same batch, so the live feed was gone for good. Now the
+// batch is skipped and the events after it are shown.
+func TestKafkaSourceSkipsABatchPastTheBound(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	pubs := kafkatest.Service(t) + ".publishers.events"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 1, 1, nil, pubs); err != nil {
+		t.Fatal(err)
+	}
+	// 4 MiB of zeros in a few hundred bytes, over a bound of 1 MiB (the
+	// service's is eskafka.MaxBatchBytes).
+	bomb := kafkatest.ZstdBatch(kafkatest.ZstdRecords([]byte("bomb"), 4<<20))
+	kafkatest.ProduceBatch(t, brokers, pubs, 0, bomb)
+
+	codec := publisherCodec()
+	produce := func(id string) {
+		t.Helper()
+		b, typ, err := codec.Encode(PublisherCreated{ID: id, Name: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := adm.ProduceSync(ctx, &kgo.Record{Topic: pubs, Key: []byte(id), Value: b,
+			Headers: []kgo.RecordHeader{{Key: "type", Value: []byte(typ)}, {Key: "version", Value: []byte("1")}}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &KafkaSource{Brokers: brokers, Aggregates: []Aggregate{publishers(pubs)},
+		ClientOpts: []kgo.Opt{kgo.MaxDecompressBatchBytes(1 << 20)}}
+	ready := make(chan []Event, 1)
+	events := make(chan Event, 100)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(rctx, func(recent []Event) { ready <- recent }, func(e Event) { events <- e })
+	}()
+	select {
+	case recent := <-ready:
+		if len(recent) != 0 {
+			t.Errorf("recent events %+v, want none (the batch is not shown)", recent)
+		}
+	case err := <-done:
+		t.Fatalf("Run with the batch in its recent past: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the source never became ready")
+	}
+	produce("after")
+	kafkatest.ProduceBatch(t, brokers, pubs, 0, bomb)
+	produce("after-the-second")
+	for _, want := range []string{"after", "after-the-second"} {
+		select {
+		case e := <-events:
+			if e.Key != want {
+				t.Fatalf("event %+v, want %s's", e, want)
+			}
+		case err := <-done:
+			t.Fatalf("Run met the batch: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("no event %s", want)
+		}
+	}
+}
