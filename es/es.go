@@ -26,6 +26,12 @@ type Aggregate[S, C, E any] struct {
 	// Exists reports whether the state is alive; a state that does not
 	// exist is written to the changelog as a tombstone.
 	Exists func(state S) bool
+	// Identity, when set, returns what tells a retry of a command from
+	// another command sent under the same idempotency key: the command
+	// without what the service filled in before sending it (such as what
+	// a check of another aggregate found, which may differ between the
+	// tries). Nil: the whole command.
+	Identity func(cmd C) C
 }
 
 // Rejection codes the runtime itself produces. Domain codes pass through.

@@ -88,7 +88,7 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 	}
 	idempotent := header(r, HeaderIdempotent) == "1"
 	if idempotent {
-		fingerprint = sha256.Sum256(r.Value)
+		fingerprint = p.fingerprint(r.Value)
 		prev, ok, err := tx.Get(p.dedup, msgID)
 		if err != nil {
 			return fmt.Errorf("load outcome of %s: %w", msgID, err)
@@ -117,6 +117,34 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 	}
 	p.cfg.Observer.Command(p.agg.Name, typ, o.Status, code)
 	return p.finish(tx, r, msgID, o, ch, idempotent, fingerprint)
+}
+
+// fingerprint is what tells an idempotent command from another under the
+// same msgId: the SHA-256 of its value, or of its Identity's when the
+// aggregate has one (and the value decodes). The gateway computes the
+// same (Sent).
+func (p *Processor[S, C, E]) fingerprint(value []byte) [sha256.Size]byte {
+	return fingerprintOf(p.agg, p.codecs.Command, value, nil)
+}
+
+// fingerprintOf is the fingerprint of a command's value; cmd, when not nil,
+// is the value decoded.
+func fingerprintOf[S, C, E any](agg es.Aggregate[S, C, E], codec es.Codec[C], value []byte, cmd *C) [sha256.Size]byte {
+	if agg.Identity == nil {
+		return sha256.Sum256(value)
+	}
+	if cmd == nil {
+		c, err := codec.Decode(value)
+		if err != nil {
+			return sha256.Sum256(value)
+		}
+		cmd = &c
+	}
+	b, _, err := codec.Encode(agg.Identity(*cmd))
+	if err != nil {
+		return sha256.Sum256(value)
+	}
+	return sha256.Sum256(b)
 }
 
 // change is what an accepted command writes besides its outcome.

@@ -978,3 +978,28 @@ func TestBooksCommandsEndpoint(t *testing.T) {
 		t.Fatalf("author events: %q", got)
 	}
 }
+
+// A retry of a write with the same Idempotency-Key is the same request
+// even when the author it names was changed between the tries: the
+// position of the author that the service adds to the command (the
+// precheck's) is not part of what is compared. Before, the retry was
+// refused as a reuse of the key for another command.
+func TestRetryAfterTheAuthorChanged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	inst := h.start()
+	inst.createAuthor(t, "mary-shelley", "Mary", "Shelley")
+	key := hdr("Idempotency-Key", "frankenstein-1")
+	first := inst.createBook(t, map[string]any{"title": "Frankenstein", "authorCode": "mary-shelley"}, key)
+	inst.do(http.MethodPut, "/authors/mary-shelley", map[string]string{"firstName": "Mary W.", "lastName": "Shelley"}, nil).expect(t, http.StatusOK, nil)
+	again := inst.createBook(t, map[string]any{"title": "Frankenstein", "authorCode": "mary-shelley"}, key)
+	if again.ID != first.ID || again.Version != first.Version {
+		t.Fatalf("the retry answered %v, the first try %v", again, first)
+	}
+	if evs := h.bookEvents(first.ID); len(evs) != 2 || evs[1] != (book.BookAuthorSet{ID: first.ID, AuthorCode: "mary-shelley", AuthorPosition: 1}) {
+		t.Fatalf("events after the retry: %+v, want those of the first try", evs)
+	}
+	// The same key for another book is still refused.
+	inst.do(http.MethodPost, "/books", map[string]any{"title": "The Last Man", "authorCode": "mary-shelley"}, key).
+		expectProblem(t, http.StatusUnprocessableEntity, "")
+}

@@ -422,5 +422,21 @@ func Evolve(s State, ev Event) State {
 	return s
 }
 
+// Identity returns cmd without its AuthorPosition: what the service found
+// when it checked the author, not what the writer asked, so a retry of
+// the same request may carry another (the author was renamed between the
+// tries) and is still the same request.
+func Identity(cmd Command) Command {
+	switch c := cmd.(type) {
+	case CreateBook:
+		c.AuthorPosition = 0
+		return c
+	case SetBookAuthor:
+		c.AuthorPosition = 0
+		return c
+	}
+	return cmd
+}
+
 // Version returns the version of s.
 func Version(s State) int64 { return s.Version }
