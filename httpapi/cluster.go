@@ -128,6 +128,12 @@ func (p *Peers) verify(r *http.Request) error {
 	return nil
 }
 
+// forwardedByPeer reports whether r was forwarded by another instance, with
+// a valid proof (so never without a cluster secret).
+func (p *Peers) forwardedByPeer(r *http.Request) bool {
+	return p != nil && len(p.Secret) > 0 && r.Header.Get(ForwardedHeader) != "" && p.verify(r) == nil
+}
+
 // checkForwarded vets requests that claim to come from another instance
 // (ForwardedHeader): with a cluster secret, one without a valid proof is
 // refused (400) rather than answered as forwarded (a partial list, a read

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -17,6 +18,9 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxRequests       = 1000
 	DefaultMaxStreams        = 32
+	// DefaultMaxRequestsPerClient is a quarter of DefaultMaxRequests,
+	// rounded up to the 256 writers a load test of one machine runs.
+	DefaultMaxRequestsPerClient = 256
 )
 
 // ServerConfig bounds what one client can hold of the HTTP server: time to
@@ -50,6 +54,21 @@ type ServerConfig struct {
 	// what bounds the handlers (and their bodies) one client can hold.
 	// Default DefaultMaxRequests.
 	MaxRequests int
+	// MaxRequestsPerClient bounds the requests handled at once from one
+	// client, told apart by address (an IPv6 address by its /64; see
+	// ClientOf): one client long-polling outcomes or trickling bodies
+	// would otherwise hold all of MaxRequests and shut every other
+	// client out. A request beyond it is answered 429 with Retry-After
+	// at once. Behind a reverse proxy every client has the proxy's
+	// address: raise it to MaxRequests there (the proxy then bounds its
+	// clients). Default DefaultMaxRequestsPerClient; negative: no bound
+	// but MaxRequests.
+	MaxRequestsPerClient int
+	// Peers, when it has a cluster secret, exempts from
+	// MaxRequestsPerClient the requests another instance forwards with a
+	// valid proof: their client was counted where it arrived, and the
+	// instance would otherwise count as one client for all of them.
+	Peers *Peers
 	// MaxStreams bounds the requests one HTTP/2 connection carries at
 	// once (net/http allows 250), so that one connection cannot take the
 	// whole of MaxRequests; default DefaultMaxStreams.
@@ -76,7 +95,7 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 		return n
 	}
 	srv := &http.Server{
-		Handler:           limitRequests(h, orInt(cfg.MaxRequests, DefaultMaxRequests)),
+		Handler:           limitRequests(h, orInt(cfg.MaxRequests, DefaultMaxRequests), perClient(cfg.MaxRequestsPerClient), cfg.Peers),
 		ReadHeaderTimeout: or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       or(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      or(cfg.WriteTimeout, DefaultWriteTimeout),
@@ -94,12 +113,48 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 	return srv
 }
 
+// perClient is MaxRequestsPerClient with its default; 0 for no bound.
+func perClient(n int) int {
+	switch {
+	case n == 0:
+		return DefaultMaxRequestsPerClient
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
 // limitRequests answers 503 to a request that arrives while max are being
-// handled, rather than queueing it: a client told to retry costs nothing,
-// a queued one holds its goroutine and body.
-func limitRequests(h http.Handler, max int) http.Handler {
+// handled, and 429 to one whose client has perClient of them (0: no such
+// bound; a request forwarded by a peer is not counted), rather than
+// queueing it: a client told to retry costs nothing, a queued one holds
+// its goroutine and body.
+func limitRequests(h http.Handler, max, perClient int, peers *Peers) http.Handler {
 	slots := make(chan struct{}, max)
+	var mu sync.Mutex
+	byClient := map[string]int{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if perClient > 0 && !peers.forwardedByPeer(r) {
+			client := ClientOf(r)
+			mu.Lock()
+			n := byClient[client]
+			if n < perClient {
+				byClient[client] = n + 1
+			}
+			mu.Unlock()
+			if n >= perClient {
+				w.Header().Set("Retry-After", "1")
+				writeProblem(w, problem(http.StatusTooManyRequests, "this client has %d requests in progress, the most one client may have at once; retry when one has ended", perClient))
+				return
+			}
+			defer func() {
+				mu.Lock()
+				if byClient[client]--; byClient[client] <= 0 {
+					delete(byClient, client)
+				}
+				mu.Unlock()
+			}()
+		}
 		select {
 		case slots <- struct{}{}:
 		default:
@@ -110,6 +165,22 @@ func limitRequests(h http.Handler, max int) http.Handler {
 		defer func() { <-slots }()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// ClientOf tells clients apart for the per-client bounds: by the
+// connection's remote address without its port, and an IPv6 address by its
+// /64, the least a site is given (one host picks any address of its /64 at
+// will). Headers such as X-Forwarded-For are not trusted: the client
+// chooses them.
+func ClientOf(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a := ap.Addr().Unmap()
+		if a.Is6() {
+			return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+		}
+		return a.String()
+	}
+	return r.RemoteAddr
 }
 
 // LimitListener returns a listener that has at most max connections open at

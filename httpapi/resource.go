@@ -334,11 +334,21 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 	if h == "" {
 		return nil, nil
 	}
+	bad := problem(http.StatusBadRequest, `If-Match must be the entity tag of a version, such as "3", not %s`, quoted(h))
+	bad.Field = "If-Match"
+	// "3", or W/"3" (a proxy may weaken the ETags it passes on), or 3
+	// bare (a hand-written header): digits only, so that "+3", "3 or
+	// ""3"" are refused rather than guessed at.
 	s := strings.TrimPrefix(strings.TrimSpace(h), "W/")
-	s = strings.Trim(s, `"`)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	if s == "" || len(s) > 19 || strings.TrimLeft(s, "0123456789") != "" {
+		return nil, bad
+	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return nil, problem(http.StatusBadRequest, `If-Match must be an entity tag of a version, such as "3", not %s`, quoted(h))
+	if err != nil {
+		return nil, bad
 	}
 	return &v, nil
 }
@@ -352,6 +362,16 @@ func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) 
 	if rej := res.checkKey(key); rej != nil {
 		return eskafka.Sent{}, rejectionProblem(rej, "")
 	}
+	// The request's own headers first: a malformed one is refused before
+	// the precheck asks another instance anything.
+	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
+	if p != nil {
+		return eskafka.Sent{}, p
+	}
+	ev, p := expectedVersion(r)
+	if p != nil {
+		return eskafka.Sent{}, p
+	}
 	if res.Precheck != nil {
 		checked, p := res.Precheck(ctx, cmd)
 		if p != nil {
@@ -361,14 +381,6 @@ func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) 
 			return eskafka.Sent{}, problem(http.StatusInternalServerError, "the precheck changed the command's key from %s to %s", quoted(key), quoted(k))
 		}
 		cmd = checked
-	}
-	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
-	if p != nil {
-		return eskafka.Sent{}, p
-	}
-	ev, p := expectedVersion(r)
-	if p != nil {
-		return eskafka.Sent{}, p
 	}
 	opt := eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}
 	if p := auth.FromContext(r.Context()); p != nil {

@@ -53,7 +53,15 @@ func TestResourceFromTheAggregate(t *testing.T) {
 		{call{"POST", "/people", "", `{"id":"a b","name":"Ada"}`}, nil, 422, "id"},
 		{call{"POST", "/people/commands", "", `{"type":"addPerson","id":"a b","name":"Ada"}`}, nil, 422, "id"},
 		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `"3"`}, 412, ""},
-		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", "x"}, 400, ""},
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", "x"}, 400, "If-Match"},
+		// Once guessed at (a sign, stray or doubled quotes): refused.
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `"+3"`}, 400, "If-Match"},
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `"3`}, 400, "If-Match"},
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `""3""`}, 400, "If-Match"},
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `""`}, 400, "If-Match"},
+		// A weakened tag (a proxy's) and a bare number still name a version.
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `W/"3"`}, 412, ""},
+		{call{"POST", "/people", "", `{"id":"ada","name":"Ada"}`}, []string{"If-Match", `3`}, 412, ""},
 	} {
 		w := c.do(t, h, c.header...)
 		if p := decodeProblem(t, w); w.Code != c.status || p.Field != c.field {

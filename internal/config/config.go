@@ -50,6 +50,9 @@ type Config struct {
 	AllowedHosts []string
 	// HTTPMaxConns bounds the open HTTP connections.
 	HTTPMaxConns int
+	// HTTPMaxPerClient bounds the requests handled at once from one
+	// client address (httpapi.ServerConfig.MaxRequestsPerClient).
+	HTTPMaxPerClient int
 	// OutcomeCacheBytes bounds the memory of the outcomes kept for
 	// writers to look up.
 	OutcomeCacheBytes int64
@@ -100,6 +103,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	writeTimeout := fs.String("write-timeout", env("WRITE_TIMEOUT", "10s"), "how long an HTTP write waits for its outcome (WRITE_TIMEOUT)")
 	allowedHosts := fs.String("allowed-hosts", env("ALLOWED_HOSTS", ""), "comma-separated hosts HTTP requests may name, \"*\" for any; default localhost and the hosts of HTTP_ADDR and ADVERTISED_URL, or any when HTTP_ADDR listens on all interfaces (ALLOWED_HOSTS)")
 	maxConns := fs.String("http-max-conns", env("HTTP_MAX_CONNS", "1000"), "most HTTP connections open at once (HTTP_MAX_CONNS)")
+	maxPerClient := fs.String("http-max-per-client", env("HTTP_MAX_PER_CLIENT", "256"), "most HTTP requests handled at once from one client address; behind a reverse proxy, raise it to HTTP_MAX_CONNS (HTTP_MAX_PER_CLIENT)")
 	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
 	lanes := fs.String("stage-lanes", env("STAGE_LANES", "1"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
@@ -172,6 +176,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.HTTPMaxConns, err = intIn(*maxConns, 1, 1_000_000); err != nil {
 		return c, fmt.Errorf("HTTP_MAX_CONNS: %w", err)
+	}
+	if c.HTTPMaxPerClient, err = intIn(*maxPerClient, 1, 1_000_000); err != nil {
+		return c, fmt.Errorf("HTTP_MAX_PER_CLIENT: %w", err)
 	}
 	mb, err := intIn(*outcomeCache, 1, 1<<20)
 	if err != nil {

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		c.Partitions != 6 || c.ReplicationFactor != 1 || c.LogFormat != "text" || c.KafkaLogLevel != kgo.LogLevelNone {
 		t.Fatalf("defaults = %+v", c)
 	}
-	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
+	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.HTTPMaxPerClient != 256 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
 		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 || c.ProjectionLinger != 25*time.Millisecond {
 		t.Fatalf("defaults of the limits = %+v", c)
 	}
@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	env := map[string]string{
-		"ALLOWED_HOSTS": " catalog.example.com, 10.0.0.7 ,[::1],localhost.,*", "HTTP_MAX_CONNS": "20", "OUTCOME_CACHE_MB": "3",
+		"ALLOWED_HOSTS": " catalog.example.com, 10.0.0.7 ,[::1],localhost.,*", "HTTP_MAX_CONNS": "20", "HTTP_MAX_PER_CLIENT": "5", "OUTCOME_CACHE_MB": "3",
 		"STALL_TIMEOUT": "2m", "STREAM_MAX_SUBSCRIBERS": "7", "STREAM_MAX_PER_CLIENT": "1", "STAGE_LANES": "3",
 		"PROJECTION_LINGER": "0",
 	}
@@ -38,7 +38,7 @@ func TestLimits(t *testing.T) {
 	if want := []string{"catalog.example.com", "10.0.0.7", "[::1]", "localhost.", "*"}; !slices.Equal(c.AllowedHosts, want) {
 		t.Fatalf("AllowedHosts = %q, want %q", c.AllowedHosts, want)
 	}
-	if c.HTTPMaxConns != 30 || c.OutcomeCacheBytes != 3<<20 || c.StallTimeout != 2*time.Minute ||
+	if c.HTTPMaxConns != 30 || c.HTTPMaxPerClient != 5 || c.OutcomeCacheBytes != 3<<20 || c.StallTimeout != 2*time.Minute ||
 		c.StreamMaxSubscribers != 7 || c.StreamMaxPerClient != 1 || c.Lanes != 3 || c.ProjectionLinger != 0 {
 		t.Fatalf("config = %+v", c)
 	}

@@ -52,12 +52,13 @@ func Authors() es.Aggregate[author.State, author.Command, author.Event] {
 // Books returns the Book aggregate as the runtime sees it.
 func Books() es.Aggregate[book.State, book.Command, book.Event] {
 	return es.Aggregate[book.State, book.Command, book.Event]{
-		Name:    "books",
-		Decide:  book.Decide,
-		Evolve:  book.Evolve,
-		Key:     book.Command.BookID,
-		Version: book.Version,
-		Exists:  book.State.Exists,
+		Name:     "books",
+		Decide:   book.Decide,
+		Evolve:   book.Evolve,
+		Key:      book.Command.BookID,
+		Version:  book.Version,
+		Exists:   book.State.Exists,
+		Identity: book.Identity,
 	}
 }
 
@@ -258,7 +259,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	s.ln = ln
 	// Over HTTP/2 one connection carries many requests: the same cap
 	// bounds the requests handled at once.
-	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{MaxRequests: cfg.HTTPMaxConns})
+	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{
+		MaxRequests: cfg.HTTPMaxConns, MaxRequestsPerClient: cfg.HTTPMaxPerClient, Peers: peers,
+	})
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -151,4 +152,19 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// An unknown asset's name is echoed shortened, as the API's errors echo
+// input: a 60 KiB path came back whole in the 404.
+func TestUnknownAssetEchoIsShort(t *testing.T) {
+	var mux http.ServeMux
+	for pattern, h := range Handlers(Config{}) {
+		mux.Handle(pattern, h)
+	}
+	r := httptest.NewRequest(http.MethodGet, AssetsPrefix+strings.Repeat("x", 60<<10), nil)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	if w.Code != http.StatusNotFound || w.Body.Len() > 1<<10 {
+		t.Fatalf("%d, %d bytes of answer: %.200s", w.Code, w.Body.Len(), w.Body.String())
+	}
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"reflect"
 	"sync"
 	"time"
+
+	"github.com/bookscatalog/catalog/httpapi"
 )
 
 // streamHandler serves the feed as server-sent events: a "status" event
@@ -224,21 +225,9 @@ func (l *streamLimits) release(client string) {
 	}
 }
 
-// clientOf tells the clients apart for MaxStreamsPerClient: by the
-// connection's remote address without its port, and an IPv6 address by its
-// /64, the least a site is given (one host picks any address of its /64 at
-// will). Headers such as X-Forwarded-For are not trusted: the client
-// chooses them.
-func clientOf(r *http.Request) string {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		a := ap.Addr().Unmap()
-		if a.Is6() {
-			return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
-		}
-		return a.String()
-	}
-	return r.RemoteAddr
-}
+// clientOf tells the clients apart for MaxStreamsPerClient, as the HTTP
+// server's per-client bound does.
+func clientOf(r *http.Request) string { return httpapi.ClientOf(r) }
 
 // clearWriteDeadline clears the write deadline of w's connection and
 // returns the http.ResponseController that set it, for the stream's own

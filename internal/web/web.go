@@ -27,6 +27,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/bookscatalog/catalog/httpapi"
 )
 
 //go:embed static
@@ -247,7 +249,7 @@ func (a *assets) serveAsset(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, AssetsPrefix)
 	f, ok := a.byName[name]
 	if !ok {
-		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no asset %q", name))
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no asset %s", httpapi.Quote(name)))
 		return
 	}
 	securityHeaders(w.Header())
