@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -132,5 +133,32 @@ func TestRestoreSkipsABatchDecompressingPastTheBound(t *testing.T) {
 	}
 	if res := e.do(add{ID: k, N: 2}, eskafka.SendOptions{}); !res.Accepted() || res.State.Total != 2 {
 		t.Fatalf("add after the restore: %+v", res.Outcome)
+	}
+}
+
+// A topic that allows records larger than the readers take in one batch
+// (MaxBatchBytes) is taken as allowing MaxBatchBytes: the runtime's own
+// batches would otherwise be skipped by its readers as too large.
+func TestMaxMessageBytesIsCappedAtTheReadersBound(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Service(t) + ".big"
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	big := strconv.Itoa(100 << 20)
+	if _, err := adm.CreateTopic(ctx, 1, kafkatest.ReplicationFactor(t, brokers), map[string]*string{"max.message.bytes": &big}, topic); err != nil {
+		t.Fatal(err)
+	}
+	limits, err := eskafka.MaxMessageBytes(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limits[topic] != eskafka.MaxBatchBytes {
+		t.Fatalf("limit of a topic allowing 100 MiB: %d, want %d (MaxBatchBytes)", limits[topic], eskafka.MaxBatchBytes)
 	}
 }

@@ -142,7 +142,8 @@ func readLimits(ctx context.Context, cfg Config, topics []string) (map[string]in
 }
 
 // MaxMessageBytes returns the max.message.bytes of each topic, read from the
-// brokers, so that producers can keep every record under it.
+// brokers, so that producers can keep every record under it; never more
+// than MaxBatchBytes, the most a reader of the runtime takes in one batch.
 func MaxMessageBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]int, error) {
 	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
@@ -164,7 +165,7 @@ func MaxMessageBytes(ctx context.Context, adm *kadm.Client, topics ...string) (m
 				if err != nil || n < 512 {
 					return nil, fmt.Errorf("topic %s: max.message.bytes=%q is not a usable size", t, *c.Value)
 				}
-				limit = n
+				limit = min(n, MaxBatchBytes)
 			}
 		}
 		limits[t] = limit
