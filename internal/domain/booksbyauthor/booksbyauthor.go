@@ -198,22 +198,13 @@ func ApplyAuthor(v View, code string, ev author.Event, position int64) (View, []
 func ApplyLink(v View, l Link) (View, []Unassign) {
 	switch l.Op {
 	case OpLink:
-		books := make(map[string]string, len(v.Books)+1)
-		for id, t := range v.Books {
-			books[id] = t
-		}
-		books[l.BookID] = l.Title
-		v.Books = books
-		positions := make(map[string]int64, len(v.Positions)+1)
-		for id, p := range v.Positions {
-			if id != l.BookID {
-				positions[id] = p
-			}
-		}
+		// Copies, never in place: the view passed in stays as it was.
+		v.Books = with(v.Books, l.BookID, l.Title)
 		if l.AuthorPosition > 0 {
-			positions[l.BookID] = l.AuthorPosition
+			v.Positions = with(v.Positions, l.BookID, l.AuthorPosition)
+		} else {
+			v.Positions = without(v.Positions, l.BookID)
 		}
-		v.Positions = positions
 		if v.dead(l.BookID) {
 			upTo := v.DeletedAt
 			if l.AuthorPosition == 0 {
@@ -222,26 +213,34 @@ func ApplyLink(v View, l Link) (View, []Unassign) {
 			return v, []Unassign{{BookID: l.BookID, UpTo: upTo}}
 		}
 	case OpUnlink:
-		if _, ok := v.Books[l.BookID]; ok {
-			books := make(map[string]string, len(v.Books))
-			for id, t := range v.Books {
-				if id != l.BookID {
-					books[id] = t
-				}
-			}
-			v.Books = books
-		}
-		if _, ok := v.Positions[l.BookID]; ok {
-			positions := make(map[string]int64, len(v.Positions))
-			for id, p := range v.Positions {
-				if id != l.BookID {
-					positions[id] = p
-				}
-			}
-			v.Positions = positions
-		}
+		v.Books = without(v.Books, l.BookID)
+		v.Positions = without(v.Positions, l.BookID)
 	}
 	return v, nil
+}
+
+// with returns a copy of m with k set to val.
+func with[V any](m map[string]V, k string, val V) map[string]V {
+	out := make(map[string]V, len(m)+1)
+	for id, x := range m {
+		out[id] = x
+	}
+	out[k] = val
+	return out
+}
+
+// without returns m without k: m itself when it has no k, else a copy.
+func without[V any](m map[string]V, k string) map[string]V {
+	if _, ok := m[k]; !ok {
+		return m
+	}
+	out := make(map[string]V, len(m))
+	for id, x := range m {
+		if id != k {
+			out[id] = x
+		}
+	}
+	return out
 }
 
 func sortedIDs(m map[string]string) []string {

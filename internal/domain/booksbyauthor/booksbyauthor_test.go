@@ -522,27 +522,34 @@ func (sc scenario) streams(t *testing.T, code string) [][]input {
 	}
 	ss = append(ss, as)
 	for _, id := range sc.bookIDs {
-		var prev bba.BookLink
-		var ls []input
-		for _, e := range sc.books[id] {
-			next, keep, out := bba.FollowBook(prev, id, e)
-			for _, rt := range out {
-				if rt.AuthorCode == "" {
-					t.Fatalf("book %s: link change routed to empty code: %+v", id, rt)
-				}
-				if rt.AuthorCode == code {
-					l := rt.Link
-					ls = append(ls, input{link: &l})
-				}
-			}
-			if !keep {
-				next = bba.BookLink{}
-			}
-			prev = next
-		}
-		ss = append(ss, ls)
+		ss = append(ss, linkStream(t, code, id, sc.books[id]))
 	}
 	return ss
+}
+
+// linkStream runs FollowBook over the events of book id and returns the
+// link changes it routes to code, in order.
+func linkStream(t *testing.T, code, id string, evs []book.Event) []input {
+	t.Helper()
+	var prev bba.BookLink
+	var ls []input
+	for _, e := range evs {
+		next, keep, out := bba.FollowBook(prev, id, e)
+		for _, rt := range out {
+			if rt.AuthorCode == "" {
+				t.Fatalf("book %s: link change routed to empty code: %+v", id, rt)
+			}
+			if rt.AuthorCode == code {
+				l := rt.Link
+				ls = append(ls, input{link: &l})
+			}
+		}
+		if !keep {
+			next = bba.BookLink{}
+		}
+		prev = next
+	}
+	return ls
 }
 
 // expected computes the final view of code directly from the histories,

@@ -90,25 +90,10 @@ func randomTimeline(r *rand.Rand, code string) timeline {
 }
 
 // streams returns the author stream and each book's link stream for code.
-func (tl timeline) streams(code string) [][]input {
+func (tl timeline) streams(t *testing.T, code string) [][]input {
 	ss := [][]input{tl.authorEvents}
 	for _, id := range tl.bookIDs {
-		var prev bba.BookLink
-		var ls []input
-		for _, e := range tl.bookEvents[id] {
-			next, keep, out := bba.FollowBook(prev, id, e)
-			for _, rt := range out {
-				if rt.AuthorCode == code {
-					l := rt.Link
-					ls = append(ls, input{link: &l})
-				}
-			}
-			if !keep {
-				next = bba.BookLink{}
-			}
-			prev = next
-		}
-		ss = append(ss, ls)
+		ss = append(ss, linkStream(t, code, id, tl.bookEvents[id]))
 	}
 	return ss
 }
@@ -169,7 +154,7 @@ func TestPropertyLives(t *testing.T) {
 		}
 		deadBooks += len(wantDead)
 		liveBooks += len(wantLive)
-		ss := tl.streams(code)
+		ss := tl.streams(t, code)
 		for k := range interleavings {
 			order := interleave(r, ss)
 			if k == 0 {
