@@ -178,7 +178,10 @@ func ApplyAuthor(v View, code string, ev author.Event, position int64) (View, []
 			switch {
 			case p == 0:
 				// Unknown: the book belongs to the life that ends.
-				out = append(out, Unassign{BookID: id, UpTo: 0})
+				// Up to the deletion all the same: by the time the
+				// reaction reaches it, the book may have been given
+				// to the next life (a position above the deletion).
+				out = append(out, Unassign{BookID: id, UpTo: position})
 			case position > 0 && prev < p && p <= position:
 				// Given to the life that ends (a book given to an
 				// earlier one was unassigned when that one ended, or
@@ -206,11 +209,10 @@ func ApplyLink(v View, l Link) (View, []Unassign) {
 			v.Positions = without(v.Positions, l.BookID)
 		}
 		if v.dead(l.BookID) {
-			upTo := v.DeletedAt
-			if l.AuthorPosition == 0 {
-				upTo = 0
-			}
-			return v, []Unassign{{BookID: l.BookID, UpTo: upTo}}
+			// Up to the last deletion even for a book linked at an
+			// unknown position: by the time the reaction reaches it,
+			// the book may have been given to a later life.
+			return v, []Unassign{{BookID: l.BookID, UpTo: v.DeletedAt}}
 		}
 	case OpUnlink:
 		v.Books = without(v.Books, l.BookID)

@@ -284,3 +284,51 @@ func TestReactionAcrossLives(t *testing.T) {
 		}
 	})
 }
+
+// TestReactionToAnUnknownPositionSparesTheNextLife: a book linked with
+// position 0 (given before positions, or by a command sent to Kafka
+// directly) is unassigned when the life ends, but the reaction must still
+// leave alone the book once it has been given to the author's next life
+// (position above the deletion) before the reaction reaches it.
+func TestReactionToAnUnknownPositionSparesTheNextLife(t *testing.T) {
+	const code = "austen"
+	created := func(pos int64) input {
+		return input{aev: author.AuthorCreated{Code: code, FirstName: "Jane", LastName: "Austen"}, pos: pos}
+	}
+	deleted := func(pos int64) input { return input{aev: author.AuthorDeleted{Code: code}, pos: pos} }
+	linkAt := func(pos int64) input {
+		return input{link: &bba.Link{Op: bba.OpLink, BookID: b1, Title: "Emma", AuthorPosition: pos}}
+	}
+	// The book, given to the life created at 3 (position 3), by the
+	// time the reaction reaches it.
+	final := book.State{ID: b1, Title: "Emma", AuthorCode: code, AuthorPosition: 3, Version: 3}
+	for name, order := range map[string][]input{
+		"linked at 0 before the deletion":                     {created(1), linkAt(0), deleted(2), created(3), linkAt(3)},
+		"linked at 0 after the deletion, before the creation": {created(1), deleted(2), linkAt(0), created(3), linkAt(3)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var v bba.View
+			var all []bba.Unassign
+			for _, in := range order {
+				var u []bba.Unassign
+				v, u = applyU(v, code, in)
+				all = append(all, u...)
+			}
+			if len(all) == 0 {
+				t.Fatalf("no reaction: the book linked at 0 to the life that ended must be unassigned")
+			}
+			for _, x := range all {
+				evs, err := book.Decide(final, book.SetBookAuthor{ID: b1, OnlyIfAuthor: code, OnlyIfAssignedBy: x.UpTo})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(evs) > 0 {
+					t.Fatalf("reaction %+v unassigns the book given to the author's current life (position 3, after the deletion at 2): %+v", x, evs)
+				}
+			}
+			if got := v.List(); len(got) != 1 || got[0].ID != b1 {
+				t.Fatalf("List = %v, want the book", got)
+			}
+		})
+	}
+}
