@@ -88,7 +88,11 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 	}
 	idempotent := header(r, HeaderIdempotent) == "1"
 	if idempotent {
-		fingerprint = p.fingerprint(r.Value)
+		var err error
+		if fingerprint, err = p.fingerprint(r.Value); err != nil {
+			p.log.Warn("cannot decode command now; retrying the batch", "offset", r.Offset, "err", err)
+			return fmt.Errorf("fingerprint of command %s: %w", msgID, err)
+		}
 		prev, ok, err := tx.Get(p.dedup, msgID)
 		if err != nil {
 			return fmt.Errorf("load outcome of %s: %w", msgID, err)
@@ -122,9 +126,22 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 // fingerprint is what tells an idempotent command from another under the
 // same msgId: the SHA-256 of its value, or of its Identity's when the
 // aggregate has one (and the value decodes). The gateway computes the
-// same (Sent).
-func (p *Processor[S, C, E]) fingerprint(value []byte) [sha256.Size]byte {
-	return fingerprintOf(p.agg, p.codecs.Command, value, nil)
+// same (Sent). A decode error that may pass on retry (Config.Retryable)
+// is returned: falling back to the value's SHA-256 then would record a
+// fingerprint the gateway never computed, so its sender would wait in
+// vain and every retry be refused as a reuse of the key.
+func (p *Processor[S, C, E]) fingerprint(value []byte) ([sha256.Size]byte, error) {
+	if p.agg.Identity == nil {
+		return sha256.Sum256(value), nil
+	}
+	c, err := p.codecs.Command.Decode(value)
+	if err != nil {
+		if p.cfg.Retryable != nil && p.cfg.Retryable(err) {
+			return [sha256.Size]byte{}, err
+		}
+		return sha256.Sum256(value), nil
+	}
+	return fingerprintOf(p.agg, p.codecs.Command, value, &c), nil
 }
 
 // fingerprintOf is the fingerprint of a command's value; cmd, when not nil,
