@@ -1,6 +1,7 @@
 package eskafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,9 +91,20 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			return 0, fmt.Errorf("list last stable offsets: %w", err)
 		}
 	}
+	// Each topic's id tells its histories apart: a topic deleted and
+	// created again, or one of the same name on another cluster, has
+	// another (all zeros from a broker without topic ids: not checked).
+	details, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("describe topics: %w", err)
+	}
 	consume := map[string]map[int32]kgo.Offset{}
 	targets := map[store.TopicPartition]int64{}
 	for _, topic := range topics {
+		var id kadm.TopicID
+		if d, ok := details[topic]; ok && d.Err == nil {
+			id = d.ID
+		}
 		for _, part := range partitions {
 			end, ok := ends.Lookup(topic, part)
 			if !ok || end.Err != nil {
@@ -101,6 +113,26 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 			next, recorded, err := cfg.Store.Offset(topic, part)
 			if err != nil {
 				return 0, err
+			}
+			if recorded && id != (kadm.TopicID{}) {
+				held, ok, err := cfg.Store.Get(topicIDKey(topic, part))
+				if err != nil {
+					return 0, err
+				}
+				if !ok || !bytes.Equal(held, id[:]) {
+					// The store read this partition of another topic of
+					// the same name (the topic was recreated, or DATA_DIR
+					// comes from another cluster), or before it recorded
+					// topic ids: its offsets say nothing of this one, and
+					// being behind its end does not make its data this
+					// topic's. Dropped; the partition is read from its start.
+					cfg.Logger.Warn("store holds another topic of this name (topic recreated, or another cluster?); rebuilding the partition",
+						"topic", topic, "partition", part, "topic_id", id.String())
+					if err := drop(topic, part); err != nil {
+						return 0, err
+					}
+					recorded, next = false, 0
+				}
 			}
 			if !recorded {
 				// The store never read this partition: what it holds
@@ -113,6 +145,15 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 					return 0, err
 				}
 				next = 0
+				if id != (kadm.TopicID{}) {
+					// Recorded after the drop: a crash between them
+					// leaves no id, and the next restore drops again.
+					b := &store.Batch{}
+					b.Put(topicIDKey(topic, part), id[:])
+					if err := cfg.Store.Apply(b); err != nil {
+						return 0, err
+					}
+				}
 			}
 			if next > end.Offset {
 				cfg.Logger.Warn("store is ahead of its changelog (topic recreated?); rebuilding the partition", "topic", topic, "partition", part, "store", next, "topic_end", end.Offset)
@@ -240,6 +281,15 @@ func restore(ctx context.Context, cfg Config, topics []string, partitions []int3
 // maxRestoreBatchBytes bounds the keys and values a restore holds before it
 // writes them to the store: 4,096 records of 1 MiB each would be 4 GiB.
 const maxRestoreBatchBytes = 16 << 20
+
+// topicIDPrefix keys the id of the topic each changelog partition of a
+// store was read from (outside every table's prefix, like expiryPrefix).
+const topicIDPrefix = "\x00topic-id/"
+
+// topicIDKey is the store key of the topic id of a changelog partition.
+func topicIDKey(topic string, partition int32) string {
+	return fmt.Sprintf("%s%s/%d", topicIDPrefix, topic, partition)
+}
 
 // errRestoreStalled marks a restore that read nothing for the stall timeout.
 var errRestoreStalled = errors.New("restore stalled")
