@@ -191,8 +191,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.ProjectionLinger, err = time.ParseDuration(*projLinger); err != nil || c.ProjectionLinger < 0 || c.ProjectionLinger > time.Second {
 		return c, fmt.Errorf("PROJECTION_LINGER: %q must be a duration from 0 to 1s, such as 25ms", *projLinger)
 	}
-	if c.StallTimeout, err = time.ParseDuration(*stallTimeout); err != nil || c.StallTimeout <= 0 {
-		return c, fmt.Errorf("STALL_TIMEOUT: %q must be a positive duration such as 30s", *stallTimeout)
+	// Below a second, a restore gives up before its first fetch answers
+	// (and starts again, forever) and /readyz calls any batch stalled.
+	if c.StallTimeout, err = time.ParseDuration(*stallTimeout); err != nil || c.StallTimeout < time.Second {
+		return c, fmt.Errorf("STALL_TIMEOUT: %q must be a duration of at least 1s, such as 30s", *stallTimeout)
 	}
 	if c.StreamMaxSubscribers, err = intIn(*streamMax, 1, 1_000_000); err != nil {
 		return c, fmt.Errorf("STREAM_MAX_SUBSCRIBERS: %w", err)

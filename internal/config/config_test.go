@@ -85,3 +85,29 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+// A stall timeout shorter than a fetch's round trip makes every restore
+// give up before its first records arrive ("restore stalled: no record
+// for 1ms", then the stage's session starts again, forever) and /readyz
+// report any batch in progress as stalled: refused at start.
+func TestStallTimeoutTooShort(t *testing.T) {
+	for _, v := range []string{"1ns", "1ms", "999ms"} {
+		_, err := Load(nil, func(key string) string {
+			if key == "STALL_TIMEOUT" {
+				return v
+			}
+			return ""
+		})
+		if err == nil || !strings.HasPrefix(err.Error(), "STALL_TIMEOUT:") || !strings.Contains(err.Error(), v) {
+			t.Errorf("STALL_TIMEOUT=%s: error %v, want one naming STALL_TIMEOUT and the value", v, err)
+		}
+	}
+	if _, err := Load(nil, func(key string) string {
+		if key == "STALL_TIMEOUT" {
+			return "1s"
+		}
+		return ""
+	}); err != nil {
+		t.Errorf("STALL_TIMEOUT=1s: %v", err)
+	}
+}
