@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 
@@ -184,9 +183,9 @@ func (c Config) ClientOpts() ([]kgo.Opt, error) {
 func (t TLS) config() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := ReadSettingFile("KAFKA_TLS_CA_FILE", t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("KAFKA_TLS_CA_FILE: %w", err)
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
@@ -195,7 +194,15 @@ func (t TLS) config() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		certPEM, err := ReadSettingFile("KAFKA_TLS_CERT_FILE", t.CertFile)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err := ReadSettingFile("KAFKA_TLS_KEY_FILE", t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE: %w", err)
 		}
@@ -282,9 +289,9 @@ func secret(getenv func(string) string, name string) (string, error) {
 
 // readSecret reads a secret from path, without its final newline.
 func readSecret(setting, path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadSettingFile(setting, path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", setting, err)
+		return "", err
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,5 +111,32 @@ func TestStallTimeoutTooShort(t *testing.T) {
 		return ""
 	}); err != nil {
 		t.Errorf("STALL_TIMEOUT=1s: %v", err)
+	}
+}
+
+// CLUSTER_SECRET_FILE naming a FIFO is refused at once: it used to block
+// the start for good.
+func TestClusterSecretFileThatIsAFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "secret")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(nil, func(key string) string {
+			if key == "CLUSTER_SECRET_FILE" {
+				return fifo
+			}
+			return ""
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.HasPrefix(err.Error(), "CLUSTER_SECRET_FILE:") {
+			t.Errorf("error %v, want one naming CLUSTER_SECRET_FILE", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("CLUSTER_SECRET_FILE naming a FIFO: no answer after 3s")
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // HTTPSecurity is who may use the HTTP API, how it is served, and how
@@ -168,9 +169,9 @@ func readSecret(inline, file string) ([]byte, error) {
 	}
 	s := []byte(inline)
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := kafkasec.ReadSettingFile("CLUSTER_SECRET_FILE", file)
 		if err != nil {
-			return nil, fmt.Errorf("CLUSTER_SECRET_FILE: %w", err)
+			return nil, err
 		}
 		s = []byte(strings.TrimRight(string(b), "\r\n"))
 		if len(s) == 0 {

@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/bookscatalog/catalog/auth"
 	"github.com/bookscatalog/catalog/httpapi"
+	"github.com/bookscatalog/catalog/kafkasec"
 )
 
 // This file wires the HTTP side of docs/security.md: who may call the API
@@ -69,9 +69,9 @@ func (s *Service) access(ctx context.Context) (httpapi.Access, error) {
 func (s *Service) peers() (*httpapi.Peers, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if f := s.cfg.PeerCAFile; f != "" {
-		b, err := os.ReadFile(f)
+		b, err := kafkasec.ReadSettingFile("PEER_CA_FILE", f)
 		if err != nil {
-			return nil, fmt.Errorf("PEER_CA_FILE: %w", err)
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b) {
