@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -128,7 +129,9 @@ func (t *TokenFile) Reload() error {
 const maxTokenFileBytes = 16 << 20
 
 func readTokenFile(path string) (*tokenSet, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO without a writer would block the open (the
+	// start, or every reload) for good; it is refused below instead.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
@@ -136,6 +139,9 @@ func readTokenFile(path string) (*tokenSet, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("token file %s: not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if fi.Size() > maxTokenFileBytes {
 		return nil, fmt.Errorf("token file %s: %d bytes, more than %d", path, fi.Size(), maxTokenFileBytes)
