@@ -14,8 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/bookscatalog/catalog/settingfile"
 )
 
 // TokenFile authenticates the bearer tokens listed in a file, for setups
@@ -129,26 +130,11 @@ func (t *TokenFile) Reload() error {
 const maxTokenFileBytes = 16 << 20
 
 func readTokenFile(path string) (*tokenSet, error) {
-	// O_NONBLOCK: a FIFO without a writer would block the open (the
-	// start, or every reload) for good; it is refused below instead.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// settingfile: a FIFO without a writer would block the start, or
+	// every reload, for good; it is refused instead.
+	b, fi, err := settingfile.ReadMax("token file", path, maxTokenFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("token file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("token file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("token file %s: not a regular file (%s)", path, fi.Mode().Type())
-	}
-	if fi.Size() > maxTokenFileBytes {
-		return nil, fmt.Errorf("token file %s: %d bytes, more than %d", path, fi.Size(), maxTokenFileBytes)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
-		return nil, fmt.Errorf("token file: read %s: %w", path, err)
+		return nil, err
 	}
 	byHash, err := ParseTokens(b)
 	if err != nil {

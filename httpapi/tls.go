@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/bookscatalog/catalog/settingfile"
 )
 
 // TLSConfig returns the TLS configuration of an HTTPS listener serving the
@@ -84,7 +86,17 @@ func (r *certReloader) loadLocked() error {
 	if err != nil {
 		return fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %w", err)
 	}
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	// Read as settings are (settingfile): a FIFO in their place would
+	// block the start, or every reload, for good.
+	certPEM, err := settingfile.Read("TLS_CERT_FILE", r.certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := settingfile.Read("TLS_KEY_FILE", r.keyFile)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("TLS_CERT_FILE %s, TLS_KEY_FILE %s: %w", r.certFile, r.keyFile, err)
 	}

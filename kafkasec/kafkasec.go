@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bookscatalog/catalog/settingfile"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -183,7 +184,7 @@ func (c Config) ClientOpts() ([]kgo.Opt, error) {
 func (t TLS) config() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
-		pem, err := ReadSettingFile("KAFKA_TLS_CA_FILE", t.CAFile)
+		pem, err := settingfile.Read("KAFKA_TLS_CA_FILE", t.CAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -194,11 +195,11 @@ func (t TLS) config() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		certPEM, err := ReadSettingFile("KAFKA_TLS_CERT_FILE", t.CertFile)
+		certPEM, err := settingfile.Read("KAFKA_TLS_CERT_FILE", t.CertFile)
 		if err != nil {
 			return nil, err
 		}
-		keyPEM, err := ReadSettingFile("KAFKA_TLS_KEY_FILE", t.KeyFile)
+		keyPEM, err := settingfile.Read("KAFKA_TLS_KEY_FILE", t.KeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +290,7 @@ func secret(getenv func(string) string, name string) (string, error) {
 
 // readSecret reads a secret from path, without its final newline.
 func readSecret(setting, path string) (string, error) {
-	b, err := ReadSettingFile(setting, path)
+	b, err := settingfile.Read(setting, path)
 	if err != nil {
 		return "", err
 	}

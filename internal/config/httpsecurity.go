@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bookscatalog/catalog/kafkasec"
+	"github.com/bookscatalog/catalog/settingfile"
 )
 
 // HTTPSecurity is who may use the HTTP API, how it is served, and how
@@ -169,7 +169,7 @@ func readSecret(inline, file string) ([]byte, error) {
 	}
 	s := []byte(inline)
 	if file != "" {
-		b, err := kafkasec.ReadSettingFile("CLUSTER_SECRET_FILE", file)
+		b, err := settingfile.Read("CLUSTER_SECRET_FILE", file)
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/bookscatalog/catalog/auth"
 	"github.com/bookscatalog/catalog/httpapi"
-	"github.com/bookscatalog/catalog/kafkasec"
+	"github.com/bookscatalog/catalog/settingfile"
 )
 
 // This file wires the HTTP side of docs/security.md: who may call the API
@@ -69,7 +69,7 @@ func (s *Service) access(ctx context.Context) (httpapi.Access, error) {
 func (s *Service) peers() (*httpapi.Peers, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if f := s.cfg.PeerCAFile; f != "" {
-		b, err := kafkasec.ReadSettingFile("PEER_CA_FILE", f)
+		b, err := settingfile.Read("PEER_CA_FILE", f)
 		if err != nil {
 			return nil, err
 		}
