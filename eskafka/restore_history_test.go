@@ -1,12 +1,16 @@
 package eskafka_test
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bookscatalog/catalog/eskafka"
-	"github.com/bookscatalog/catalog/kafkatest"
 	"github.com/bookscatalog/catalog/store/memstore"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // A store kept from another history of the same topics (the cluster was
@@ -22,9 +26,10 @@ func TestRestoreStoreFromAnotherHistoryBehindTopic(t *testing.T) {
 	e.stop()
 	old := cfg.Store.(*memstore.Store).Clone()
 
-	// Another cluster, the same service: its topics hold more records
-	// than the old store claims to have read of each partition.
-	cfg.Brokers = kafkatest.Brokers(t)
+	// The topics deleted and created again (as on another cluster, or
+	// a rebuilt one): they hold more records than the old store claims
+	// to have read of each partition.
+	deleteTopics(t, cfg.Brokers, cfg.Service+".")
 	cfg.Store = memstore.New()
 	e2 := start(t, cfg)
 	for i := range 30 {
@@ -45,5 +50,46 @@ func TestRestoreStoreFromAnotherHistoryBehindTopic(t *testing.T) {
 	}
 	if res := e3.do(open{"ghost"}, eskafka.SendOptions{}); !res.Accepted() {
 		t.Fatalf("open ghost in the new history: %+v", res.Outcome)
+	}
+}
+
+// deleteTopics deletes every topic whose name starts with prefix and
+// waits until the brokers no longer list them (Apache Kafka deletes
+// asynchronously).
+func deleteTopics(t *testing.T, brokers []string, prefix string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ours := func() []string {
+		all, err := adm.ListTopics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range all.Names() {
+			if strings.HasPrefix(n, prefix) {
+				names = append(names, n)
+			}
+		}
+		return names
+	}
+	names := ours()
+	if len(names) == 0 {
+		t.Fatalf("no topics named %s*", prefix)
+	}
+	if _, err := adm.DeleteTopics(ctx, names...); err != nil {
+		t.Fatal(err)
+	}
+	for len(ours()) > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("topics %s* still listed after a minute", prefix)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
