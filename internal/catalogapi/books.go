@@ -125,14 +125,13 @@ func checkAuthor(ctx context.Context, check AuthorChecker, code string) (int64, 
 // replaced. A malformed code is left to the domain.
 func CheckBookAuthor(check AuthorChecker) func(context.Context, book.Command) (book.Command, *httpapi.Problem) {
 	return func(ctx context.Context, cmd book.Command) (book.Command, *httpapi.Problem) {
-		code, pos, ok := "", int64(0), false
+		var code string
 		switch c := cmd.(type) {
 		case book.CreateBook:
-			code, pos, ok = c.AuthorCode, c.AuthorPosition, true
+			code = c.AuthorCode
 		case book.SetBookAuthor:
-			code, pos, ok = c.AuthorCode, c.AuthorPosition, true
-		}
-		if !ok {
+			code = c.AuthorCode
+		default:
 			return cmd, nil
 		}
 		if code == "" || domain.ValidateSlug("authorCode", code) != nil {
@@ -140,8 +139,8 @@ func CheckBookAuthor(check AuthorChecker) func(context.Context, book.Command) (b
 			// one), or a code the domain refuses.
 			return cmd, nil
 		}
-		var p *httpapi.Problem
-		if pos, p = checkAuthor(ctx, check, code); p != nil {
+		pos, p := checkAuthor(ctx, check, code)
+		if p != nil {
 			return nil, p
 		}
 		switch c := cmd.(type) {
