@@ -365,7 +365,7 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) (Se
 	}
 	if opt.Idempotent {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderIdempotent, Value: []byte("1")})
-		fp := fingerprintOf(g.agg, g.codecs.Command, b, &cmd)
+		fp := fingerprintOf(g.agg, g.codecs.Command, b, cmd)
 		sent.fingerprint = string(fp[:])
 	}
 	// Wait for the produce at most as long as ctx allows: franz-go's

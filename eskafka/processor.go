@@ -141,23 +141,17 @@ func (p *Processor[S, C, E]) fingerprint(value []byte) ([sha256.Size]byte, error
 		}
 		return sha256.Sum256(value), nil
 	}
-	return fingerprintOf(p.agg, p.codecs.Command, value, &c), nil
+	return fingerprintOf(p.agg, p.codecs.Command, value, c), nil
 }
 
-// fingerprintOf is the fingerprint of a command's value; cmd, when not nil,
-// is the value decoded.
-func fingerprintOf[S, C, E any](agg es.Aggregate[S, C, E], codec es.Codec[C], value []byte, cmd *C) [sha256.Size]byte {
+// fingerprintOf is the fingerprint of a command's value, cmd being the
+// value decoded: the SHA-256 of its Identity's encoding when the aggregate
+// has one, else of the value.
+func fingerprintOf[S, C, E any](agg es.Aggregate[S, C, E], codec es.Codec[C], value []byte, cmd C) [sha256.Size]byte {
 	if agg.Identity == nil {
 		return sha256.Sum256(value)
 	}
-	if cmd == nil {
-		c, err := codec.Decode(value)
-		if err != nil {
-			return sha256.Sum256(value)
-		}
-		cmd = &c
-	}
-	b, _, err := codec.Encode(agg.Identity(*cmd))
+	b, _, err := codec.Encode(agg.Identity(cmd))
 	if err != nil {
 		return sha256.Sum256(value)
 	}

@@ -162,13 +162,7 @@ func TestPropertyLives(t *testing.T) {
 			} else if k == 1 {
 				order = slices.Concat(append(slices.Clone(ss[1:]), ss[0])...)
 			}
-			var v bba.View
-			var reactions []bba.Unassign
-			for _, in := range order {
-				var u []bba.Unassign
-				v, u = applyU(v, code, in)
-				reactions = append(reactions, u...)
-			}
+			v, reactions := applyAll(code, order)
 			fail := func(format string, args ...any) {
 				t.Helper()
 				t.Fatalf("seed %d interleaving %d: %s\nauthor: %v\nbooks: %v\nfinal: %+v\nreactions: %+v\norder: %s",
@@ -254,13 +248,7 @@ func TestReactionAcrossLives(t *testing.T) {
 	t.Run("a book given to the next life arrives before the deletion", func(t *testing.T) {
 		// Created at 1, deleted at 2, created again at 3; the book was
 		// given at 3 and its link overtook the deletion.
-		var v bba.View
-		var all []bba.Unassign
-		for _, in := range []input{created(1), linkAt(3), deleted(2), created(3)} {
-			var u []bba.Unassign
-			v, u = applyU(v, code, in)
-			all = append(all, u...)
-		}
+		v, all := applyAll(code, []input{created(1), linkAt(3), deleted(2), created(3)})
 		if len(all) != 0 {
 			t.Fatalf("reactions %+v, want none: the book belongs to the author's current life", all)
 		}
@@ -269,13 +257,7 @@ func TestReactionAcrossLives(t *testing.T) {
 		}
 	})
 	t.Run("a book given to the life that ended arrives after the next one began", func(t *testing.T) {
-		var v bba.View
-		var all []bba.Unassign
-		for _, in := range []input{created(1), deleted(2), created(3), linkAt(1)} {
-			var u []bba.Unassign
-			v, u = applyU(v, code, in)
-			all = append(all, u...)
-		}
+		v, all := applyAll(code, []input{created(1), deleted(2), created(3), linkAt(1)})
 		if !slices.Equal(all, []bba.Unassign{{BookID: b1, UpTo: 2}}) {
 			t.Fatalf("reactions %+v, want the book unassigned up to position 2", all)
 		}
@@ -307,13 +289,7 @@ func TestReactionToAnUnknownPositionSparesTheNextLife(t *testing.T) {
 		"linked at 0 after the deletion, before the creation": {created(1), deleted(2), linkAt(0), created(3), linkAt(3)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var v bba.View
-			var all []bba.Unassign
-			for _, in := range order {
-				var u []bba.Unassign
-				v, u = applyU(v, code, in)
-				all = append(all, u...)
-			}
+			v, all := applyAll(code, order)
 			if len(all) == 0 {
 				t.Fatalf("no reaction: the book linked at 0 to the life that ended must be unassigned")
 			}
@@ -331,4 +307,17 @@ func TestReactionToAnUnknownPositionSparesTheNextLife(t *testing.T) {
 			}
 		})
 	}
+}
+
+// applyAll applies the inputs in order to an empty view and returns the
+// view and every reaction on the way.
+func applyAll(code string, order []input) (bba.View, []bba.Unassign) {
+	var v bba.View
+	var all []bba.Unassign
+	for _, in := range order {
+		var u []bba.Unassign
+		v, u = applyU(v, code, in)
+		all = append(all, u...)
+	}
+	return v, all
 }
