@@ -141,3 +141,35 @@ func TestTooLargeThroughTheAPI(t *testing.T) {
 		t.Fatalf("%d %s (%v)", rec.Code, rec.Body.Bytes(), err)
 	}
 }
+
+// TestWrongMethodOffersOnlyWhatServes: a path that only the wide
+// /{name}/{key}/{sub} route matches is 404 for every method unless the
+// route answers it, and 405 names only the methods that do.
+func TestWrongMethodOffersOnlyWhatServes(t *testing.T) {
+	api := fuzzAPI()
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"POST", "/people/ja/foo", http.StatusNotFound, ""},
+		{"PUT", "/people/ja/nicknames", http.StatusNotFound, ""},
+		{"POST", "/people/ja/history", http.StatusMethodNotAllowed, "GET"},
+		{"PUT", "/people/commands/m1", http.StatusMethodNotAllowed, "GET"},
+		{"PATCH", "/people/ja", http.StatusMethodNotAllowed, "GET, PUT, DELETE"},
+	} {
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		if rec.Code != c.status || rec.Header().Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d, Allow %q (%s), want %d, Allow %q", c.method, c.path, rec.Code, rec.Header().Get("Allow"), rec.Body.Bytes(), c.status, c.allow)
+		}
+	}
+	// GET on the same paths agrees.
+	for path, status := range map[string]int{"/people/ja/foo": http.StatusNotFound, "/people/ja/nicknames": http.StatusNotFound} {
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != status {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, status)
+		}
+	}
+}

@@ -235,7 +235,12 @@ func (res *Resource[S, C, E]) routes(mux *http.ServeMux) {
 	// One pattern for /{name}/commands/{msgId}, /{name}/{key}/history
 	// and the Reads, which overlap: "history" and the Reads' names are
 	// never msgIds.
-	mux.HandleFunc("GET "+item+"/{sub}", func(w http.ResponseWriter, r *http.Request) {
+	subs := narrowRoute{serves: func(r *http.Request) bool {
+		key, sub, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, base+"/"), "/")
+		_, isRead := res.Reads[sub]
+		return ok && (sub == "history" || isRead || key == "commands")
+	}}
+	subs.handler = func(w http.ResponseWriter, r *http.Request) {
 		sub := r.PathValue("sub")
 		read, isRead := res.Reads[sub]
 		switch {
@@ -254,7 +259,8 @@ func (res *Resource[S, C, E]) routes(mux *http.ServeMux) {
 		default:
 			unmatched(mux)(w, r)
 		}
-	})
+	}
+	mux.Handle("GET "+item+"/{sub}", subs)
 }
 
 // DefaultWriteWait bounds a write's wait for its outcome when

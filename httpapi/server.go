@@ -159,9 +159,11 @@ func unmatched(mux *http.ServeMux) http.HandlerFunc {
 			}
 			probe := r.Clone(r.Context())
 			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "/" {
-				allow = append(allow, m)
+			h, pattern := mux.Handler(probe)
+			if narrow, ok := h.(narrowRoute); pattern == "/" || ok && !narrow.serves(probe) {
+				continue
 			}
+			allow = append(allow, m)
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -171,6 +173,18 @@ func unmatched(mux *http.ServeMux) http.HandlerFunc {
 		writeProblem(w, problem(http.StatusNotFound, "no resource at %s %s", quoted(r.Method), quoted(r.URL.Path)))
 	}
 }
+
+// narrowRoute is a handler mounted on a pattern wider than the paths it
+// serves (one pattern where several would conflict in a ServeMux), so that
+// unmatched does not offer its method for a path it would answer 404.
+type narrowRoute struct {
+	handler http.HandlerFunc
+	// serves reports whether the route answers r's path; r's PathValues
+	// are not set.
+	serves func(r *http.Request) bool
+}
+
+func (n narrowRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.handler(w, r) }
 
 // routeProbes mounts /healthz and /readyz.
 func routeProbes(mux *http.ServeMux, cfg Config) {
