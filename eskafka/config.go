@@ -165,8 +165,10 @@ func (c *Config) defaults() {
 var (
 	// ErrNotFound: no value with that key.
 	ErrNotFound = errors.New("not found")
-	// ErrRestoring: the key's partition is being caught up; retry soon.
-	ErrRestoring = errors.New("partition is restoring")
+	// ErrRestoring: the key's partition is being caught up, or has no
+	// owner yet (the group is forming, or Kafka cannot be reached); retry
+	// soon.
+	ErrRestoring = errors.New("partition is restoring or has no owner yet")
 	// ErrNotOwner: another instance owns the key's partition.
 	ErrNotOwner = errors.New("partition is owned by another instance")
 )
