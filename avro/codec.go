@@ -47,20 +47,35 @@ type reader struct {
 	err error      // permanent failure
 }
 
+// maxCachedWriters bounds the writer schemas other than its own that a
+// codec keeps resolved (or refused): a record names its writer's
+// fingerprint, and whoever can write the registry topic and a topic the
+// service reads could otherwise make every codec keep one more schema per
+// record, for good. A service meets a few versions of each of its types;
+// a schema evicted is looked up and resolved again when next met.
+const maxCachedWriters = 1024
+
 // core is what Value and Union share.
 type core struct {
 	what    string // for messages: the Go type or interface
 	reg     Registry
 	timeout atomic.Int64
 	members []*member
-	readers sync.Map // fingerprint -> *reader
+	// own holds the readers of the members' schemas, written only while
+	// the codec is built.
+	own map[uint64]*reader
+
+	mu sync.RWMutex
+	// writers holds the readers of the other writer schemas met, at
+	// most maxCachedWriters of them.
+	writers map[uint64]*reader
 }
 
 func newCore(what string, reg Registry, namespace string, members []Member) (*core, error) {
 	if reg == nil {
 		return nil, errors.New("avro: nil registry")
 	}
-	c := &core{what: what, reg: reg}
+	c := &core{what: what, reg: reg, own: map[uint64]*reader{}, writers: map[uint64]*reader{}}
 	c.timeout.Store(int64(DefaultLookupTimeout))
 	for _, m := range members {
 		s, err := m.schema(namespace)
@@ -74,7 +89,7 @@ func newCore(what string, reg Registry, namespace string, members []Member) (*co
 			}
 		}
 		c.members = append(c.members, mm)
-		c.readers.Store(mm.schema.Fingerprint(), &reader{m: mm, s: s})
+		c.own[mm.schema.Fingerprint()] = &reader{m: mm, s: s}
 	}
 	return c, nil
 }
@@ -138,10 +153,16 @@ func decode[T any](c *core, b []byte, recovering bool, dec func(*reader, []byte)
 }
 
 // reader returns how to read frames written with fingerprint fp, looking
-// the writer's schema up in the registry the first time.
+// the writer's schema up in the registry the first time (and again once it
+// was evicted from the cache).
 func (c *core) reader(fp uint64) (*reader, error) {
-	if r, ok := c.readers.Load(fp); ok {
-		r := r.(*reader)
+	if r, ok := c.own[fp]; ok {
+		return r, r.err
+	}
+	c.mu.RLock()
+	r, ok := c.writers[fp]
+	c.mu.RUnlock()
+	if ok {
 		return r, r.err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.timeout.Load()))
@@ -153,8 +174,19 @@ func (c *core) reader(fp uint64) (*reader, error) {
 		}
 		return nil, fmt.Errorf("%w: looking up schema %s: %w", ErrRegistryUnavailable, FormatFingerprint(fp), err)
 	}
-	actual, _ := c.readers.LoadOrStore(fp, c.resolve(fp, js))
-	r := actual.(*reader)
+	r = c.resolve(fp, js)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have, ok := c.writers[fp]; ok {
+		return have, have.err // resolved meanwhile by another decode
+	}
+	if len(c.writers) >= maxCachedWriters {
+		for k := range c.writers { // any: it is looked up again if met
+			delete(c.writers, k)
+			break
+		}
+	}
+	c.writers[fp] = r
 	return r, r.err
 }
 

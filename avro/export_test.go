@@ -6,3 +6,18 @@ func DecodeNoRecover[T any](v *Value[T], b []byte) (T, error) { return v.decode(
 
 // DecodeUnionNoRecover is DecodeNoRecover for a Union.
 func DecodeUnionNoRecover[I any](u *Union[I], b []byte) (I, error) { return u.decode(b, false) }
+
+// CachedWriters returns how many writer schemas other than its own the
+// codec c (a Value or a Union) holds resolved, or refused, for later
+// frames.
+func CachedWriters(c interface{ coreOf() *core }) int {
+	co := c.coreOf()
+	co.mu.RLock()
+	defer co.mu.RUnlock()
+	return len(co.writers)
+}
+
+func (c *core) coreOf() *core { return c }
+
+// MaxCachedWriters is maxCachedWriters, for tests.
+const MaxCachedWriters = maxCachedWriters
