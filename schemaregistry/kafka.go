@@ -29,8 +29,10 @@ type Registry struct {
 	adm   *kadm.Client // on cons: its metadata knows the topic from the start
 	log   *slog.Logger
 
-	mu        sync.RWMutex
-	schemas   map[uint64]string
+	mu      sync.RWMutex
+	schemas map[uint64]string
+	// invalid and deleted say why a key has no schema, for the error of
+	// its Lookup, each for at most maxExplained keys (see explain).
 	invalid   map[uint64]error // why the last record under a key without a schema was skipped
 	deleted   map[uint64]int64 // the offset of the tombstone that removed a key's schema
 	started   uint64           // catch-ups started
@@ -234,7 +236,9 @@ func (r *Registry) unknown(fp uint64) error {
 // schema can no longer be read once it is gone. A fingerprint the topic does
 // not hold (or no longer holds) is refused with an error wrapping
 // avro.ErrUnknownSchema; one held only by an invalid record can be deleted,
-// which removes that record at the next compaction.
+// which removes that record at the next compaction, as long as the registry
+// remembers the record (at most maxExplained invalid ones, the latest
+// among them).
 func (r *Registry) Delete(ctx context.Context, fp uint64) error {
 	if err := r.CatchUp(ctx); err != nil {
 		return fmt.Errorf("schemaregistry: delete %s: %w", avro.FormatFingerprint(fp), err)
@@ -462,8 +466,8 @@ func (r *Registry) apply(rec *kgo.Record) {
 			r.rewrite(fp, have, rec.Offset)
 			return
 		}
-		r.invalid[fp] = fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err)
 		delete(r.deleted, fp)
+		explain(r.invalid, fp, fmt.Errorf("invalid record at offset %d: %w", rec.Offset, err))
 		r.skip(rec, err)
 		return
 	}
@@ -502,7 +506,27 @@ func (r *Registry) rewrite(fp uint64, schemaJSON string, offset int64) {
 func (r *Registry) forget(fp uint64, offset int64) {
 	delete(r.schemas, fp)
 	delete(r.invalid, fp)
-	r.deleted[fp] = offset
+	explain(r.deleted, fp, offset)
+}
+
+// maxExplained bounds the keys without a schema that a registry remembers
+// why of, per kind (an invalid record, a tombstone): anyone who can write
+// the topic can add one per record, a tombstone or a few bytes under a new
+// key, and the tombstones stay in memory long after compaction dropped
+// them from the topic. A key forgotten (any other one, when a new one
+// comes) is told as not in the topic.
+const maxExplained = 1024
+
+// explain records why fp has no schema in m, forgetting some other key's
+// reason when m holds maxExplained already; the caller holds mu.
+func explain[V any](m map[uint64]V, fp uint64, why V) {
+	if _, ok := m[fp]; !ok && len(m) >= maxExplained {
+		for k := range m { // any: only its error message is lost
+			delete(m, k)
+			break
+		}
+	}
+	m[fp] = why
 }
 
 // skip logs a registry record that is not valid, with what an operator
