@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/bookscatalog/catalog/avro"
@@ -54,5 +55,27 @@ func TestWriterSchemaCacheIsBounded(t *testing.T) {
 	}
 	if reg.Lookups() != before {
 		t.Error("an own frame was looked up after the cache filled")
+	}
+}
+
+// A count alone did not bound the cache's memory: a writer schema may be as
+// large as a registry record (1 MiB by default), and a resolved one keeps
+// all of it. The cache is bounded in bytes too.
+func TestWriterSchemaCacheIsBoundedInBytes(t *testing.T) {
+	c, reg := registered(t)
+	ctx := context.Background()
+	doc := strings.Repeat("d", 64<<10)
+	n := 2*avro.MaxCachedWriterBytes/len(doc) + 10
+	for i := range n {
+		js := fmt.Sprintf(`{"type":"record","name":"PersonRemoved","namespace":"test.people","doc":%q,"fields":[{"name":"code","type":"string"},{"name":"x%d","type":"long","default":0}]}`, doc, i)
+		fp := must(reg.Register(ctx, js))
+		frame := append(avro.AppendFrameHeader(nil, fp), 2, 'a', 0)
+		if got, err := c.personEvents.Decode(frame); err != nil || got != (PersonRemoved{Code: "a"}) {
+			t.Fatalf("frame %d: %#v, %v", i, got, err)
+		}
+	}
+	if got := avro.CachedWriterBytes(c.personEvents); got > avro.MaxCachedWriterBytes {
+		t.Errorf("after frames of %d writer schemas of %d KiB the codec holds %d KiB of them, more than %d KiB",
+			n, len(doc)>>10, got>>10, avro.MaxCachedWriterBytes>>10)
 	}
 }

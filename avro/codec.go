@@ -45,15 +45,23 @@ type reader struct {
 	m   *member
 	s   *ta.Schema // the writer's schema resolved against m's
 	err error      // permanent failure
+	// size is what the cache counts the reader at: the writer schema's
+	// JSON, which a resolved schema holds the whole of.
+	size int
 }
 
-// maxCachedWriters bounds the writer schemas other than its own that a
-// codec keeps resolved (or refused): a record names its writer's
-// fingerprint, and whoever can write the registry topic and a topic the
-// service reads could otherwise make every codec keep one more schema per
-// record, for good. A service meets a few versions of each of its types;
-// a schema evicted is looked up and resolved again when next met.
-const maxCachedWriters = 1024
+// maxCachedWriters and maxCachedWriterBytes bound the writer schemas other
+// than its own that a codec keeps resolved (or refused), in number and in
+// the size of their JSON: a record names its writer's fingerprint, and
+// whoever can write the registry topic and a topic the service reads could
+// otherwise make every codec keep one more schema per record, for good, of
+// up to a registry record's size. A service meets a few versions of each
+// of its types; a schema evicted is looked up and resolved again when next
+// met.
+const (
+	maxCachedWriters     = 1024
+	maxCachedWriterBytes = 16 << 20
+)
 
 // core is what Value and Union share.
 type core struct {
@@ -67,8 +75,10 @@ type core struct {
 
 	mu sync.RWMutex
 	// writers holds the readers of the other writer schemas met, at
-	// most maxCachedWriters of them.
-	writers map[uint64]*reader
+	// most maxCachedWriters of them and maxCachedWriterBytes in all
+	// (writerBytes).
+	writers     map[uint64]*reader
+	writerBytes int
 }
 
 func newCore(what string, reg Registry, namespace string, members []Member) (*core, error) {
@@ -175,18 +185,21 @@ func (c *core) reader(fp uint64) (*reader, error) {
 		return nil, fmt.Errorf("%w: looking up schema %s: %w", ErrRegistryUnavailable, FormatFingerprint(fp), err)
 	}
 	r = c.resolve(fp, js)
+	r.size = len(js)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if have, ok := c.writers[fp]; ok {
 		return have, have.err // resolved meanwhile by another decode
 	}
-	if len(c.writers) >= maxCachedWriters {
-		for k := range c.writers { // any: it is looked up again if met
-			delete(c.writers, k)
+	for k, old := range c.writers { // any: it is looked up again if met
+		if len(c.writers) < maxCachedWriters && c.writerBytes+r.size <= maxCachedWriterBytes {
 			break
 		}
+		delete(c.writers, k)
+		c.writerBytes -= old.size
 	}
 	c.writers[fp] = r
+	c.writerBytes += r.size
 	return r, r.err
 }
 

@@ -21,3 +21,19 @@ func (c *core) coreOf() *core { return c }
 
 // MaxCachedWriters is maxCachedWriters, for tests.
 const MaxCachedWriters = maxCachedWriters
+
+// CachedWriterBytes returns the size of the writer schemas (their JSON)
+// that CachedWriters counts.
+func CachedWriterBytes(c interface{ coreOf() *core }) int {
+	co := c.coreOf()
+	co.mu.RLock()
+	defer co.mu.RUnlock()
+	n := 0
+	for _, r := range co.writers {
+		n += r.size
+	}
+	return n
+}
+
+// MaxCachedWriterBytes is maxCachedWriterBytes, for tests.
+const MaxCachedWriterBytes = maxCachedWriterBytes
