@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,10 +109,43 @@ func NewServer(h http.Handler, cfg ServerConfig) *http.Server {
 	if srv.MaxHeaderBytes <= 0 {
 		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	// Shutdown waits for the requests in flight; one that waits on
+	// purpose (a long poll) learns of it from its context and answers
+	// at once (untilShutdown) rather than holding the shutdown up to its
+	// bound and being cut when the process exits.
+	shutdown, startShutdown := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context {
+		return context.WithValue(context.Background(), shutdownKey{}, shutdown)
+	}
+	srv.RegisterOnShutdown(startShutdown)
 	if cfg.Logger != nil {
 		srv.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
 	}
 	return srv
+}
+
+// shutdownKey is the request context key of the context that ends when the
+// server (NewServer) begins shutting down.
+type shutdownKey struct{}
+
+// errShuttingDown is the cause of a context ended by untilShutdown.
+var errShuttingDown = errors.New("the server is shutting down")
+
+// untilShutdown returns ctx, ended also when the server that received r
+// (NewServer) begins its graceful shutdown, with the cause
+// errShuttingDown. A handler that waits on purpose waits with it, so that
+// the shutdown does not wait for it.
+func untilShutdown(ctx context.Context, r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	shutdown, ok := r.Context().Value(shutdownKey{}).(context.Context)
+	if !ok {
+		return ctx, func() { cancel(nil) }
+	}
+	stop := context.AfterFunc(shutdown, func() { cancel(errShuttingDown) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
 }
 
 // perClient is MaxRequestsPerClient with its default; 0 for no bound.

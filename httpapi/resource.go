@@ -783,8 +783,16 @@ func (res *Resource[S, C, E]) commandOutcome(w http.ResponseWriter, r *http.Requ
 		allowWait(w, wait)
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
+		ctx, stop := untilShutdown(ctx, r)
+		defer stop()
 		result, err = res.Writer.Await(ctx, eskafka.Sent{MsgID: msgID})
 		ok = err == nil
+		if !ok && errors.Is(context.Cause(ctx), errShuttingDown) {
+			// Another instance follows the same outcomes: ask it.
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, problem(http.StatusServiceUnavailable, "this instance is shutting down; ask again for the outcome of command %s", quoted(msgID)))
+			return
+		}
 	}
 	if !ok {
 		writeProblem(w, problem(http.StatusNotFound, "no outcome for command %s (yet)", quoted(msgID)))

@@ -70,3 +70,60 @@ func TestShutdownAnswersWritesInFlight(t *testing.T) {
 	}
 	<-stopped
 }
+
+// TestShutdownAnswersLongPolls stops an instance while a client long-polls
+// the outcome of a command that has none: the poll must be answered before
+// Run returns (the process exits then, cutting whatever is still open),
+// not left waiting out its ?wait= while the graceful shutdown waits for it.
+func TestShutdownAnswersLongPolls(t *testing.T) {
+	h := newHarness(t)
+	inst := h.start()
+	// A kept-alive connection, so that the poll below is on a connection
+	// the server already reads from.
+	inst.get("/healthz").expect(t, http.StatusOK, nil)
+
+	type answer struct {
+		status int
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := inst.client.Get(inst.URL + "/authors/commands/no-such-command?wait=60s")
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		answered <- answer{status: resp.StatusCode, err: err}
+	}()
+	// Let the poll reach its handler (a poll still on the wire would be
+	// refused, which the check below reports too).
+	time.Sleep(500 * time.Millisecond)
+
+	stopped := make(chan error, 1)
+	go func() {
+		inst.cancel()
+		stopped <- <-inst.done
+	}()
+	inst.exited = true
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("service Run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the service did not stop within 60s")
+	}
+	// Run has returned: in the process, main exits now. The poll must
+	// have been answered already (a generous guard for the answer to
+	// cross the loopback; the poll itself would answer only at 60s).
+	select {
+	case a := <-answered:
+		if a.err != nil || a.status != http.StatusServiceUnavailable {
+			t.Errorf("long poll at shutdown: status %d, %v; want 503", a.status, a.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a long poll in flight at shutdown was not answered before Run returned")
+	}
+}
