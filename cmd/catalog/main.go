@@ -70,7 +70,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	svc, err := service.New(ctx, cfg, service.Options{})
 	if err != nil {
@@ -87,7 +87,7 @@ func runLoadgen(args []string) error {
 		return err
 	}
 	opts.Progress = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	_, err = loadgen.Run(ctx, opts, os.Stdout)
 	return err
@@ -97,7 +97,7 @@ func runLoadgen(args []string) error {
 // connecting as serve would (KAFKA_BROKERS, EMBEDDED_KAFKA_ADDR,
 // SERVICE_NAME, or their flags).
 func runSchemas(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	return schemacli.Run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 }
@@ -105,7 +105,28 @@ func runSchemas(args []string) error {
 // runBaseline runs a baseline of docs/performance.md until SIGINT or
 // SIGTERM.
 func runBaseline(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	return baseline.Main(ctx, args, os.Stderr)
+}
+
+// signalContext returns a context ended by the first SIGINT or SIGTERM,
+// which asks for a graceful stop. That signal also gives the next one its
+// default effect back: should the graceful stop take too long (Kafka does
+// not answer), a second Ctrl-C or SIGTERM ends the process at once, as a
+// crash would, which the service recovers from at its next start.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-signals:
+			signal.Stop(signals)
+			cancel()
+		case <-ctx.Done():
+			signal.Stop(signals)
+		}
+	}()
+	return ctx, cancel
 }
