@@ -161,7 +161,7 @@ func (r *Registry) Register(ctx context.Context, schemaJSON string) (uint64, err
 		return fp, err
 	}
 	rec := r.record(fp, schemaJSON)
-	if err := r.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := r.produce(ctx, rec); err != nil {
 		return 0, fmt.Errorf("schemaregistry: write schema %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
 	}
 	r.mu.Lock()
@@ -255,12 +255,11 @@ func (r *Registry) Delete(ctx context.Context, fp uint64) error {
 		return fmt.Errorf("schemaregistry: delete: %w", err)
 	}
 	rec := &kgo.Record{Topic: r.topic, Partition: 0, Key: Key(fp), Value: nil}
-	res := r.prod.ProduceSync(ctx, rec)
-	if err := res.FirstErr(); err != nil {
+	if err := r.produce(ctx, rec); err != nil {
 		return fmt.Errorf("schemaregistry: write tombstone for %s to %s: %w", avro.FormatFingerprint(fp), r.topic, err)
 	}
 	r.mu.Lock()
-	r.forget(fp, res[0].Record.Offset)
+	r.forget(fp, rec.Offset)
 	r.mu.Unlock()
 	return nil
 }
@@ -403,7 +402,7 @@ func (r *Registry) record(fp uint64, schemaJSON string) *kgo.Record {
 func (r *Registry) writeAgain(ctx context.Context, fp uint64, js string) error {
 	rec := r.record(fp, js)
 	for {
-		err := r.prod.ProduceSync(ctx, rec).FirstErr()
+		err := r.produce(ctx, rec)
 		if err == nil {
 			return nil
 		}
@@ -416,6 +415,24 @@ func (r *Registry) writeAgain(ctx context.Context, fp uint64, js string) error {
 			return fmt.Errorf("write schema %s again: %w", avro.FormatFingerprint(fp), err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// produce writes rec and waits for the broker's acknowledgement at most as
+// long as ctx allows: franz-go's idempotent producer does not fail a record
+// already sent until a broker answers, so ProduceSync would wait for as long
+// as a broker that keeps its connections open does not answer (frozen, or
+// cut off), past any deadline. Once ctx has ended, the record may still be
+// written; the error says so. TryProduce: with the producer's buffer full,
+// fail at once rather than block past ctx.
+func (r *Registry) produce(ctx context.Context, rec *kgo.Record) error {
+	done := make(chan error, 1)
+	r.prod.TryProduce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("not acknowledged by the broker in time, and may still be written: %w", ctx.Err())
 	}
 }
 
