@@ -37,8 +37,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/bookscatalog/catalog/avro"
 	"github.com/bookscatalog/catalog/embedded"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/kafkasec"
 	"github.com/bookscatalog/catalog/schemaregistry"
 )
@@ -192,8 +195,10 @@ func open(ctx context.Context, c conn, stderr io.Writer) (*schemaregistry.Regist
 		return nil, fmt.Errorf("kafka security: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Batches are bounded as the service bounds them: a few KiB of zstd
+	// on the topic would otherwise decompress to up to franz-go's 1 GiB.
 	reg, err := schemaregistry.New(ctx, c.brokers, c.topic(), schemaregistry.WithExistingTopic(), schemaregistry.WithLogger(log),
-		schemaregistry.WithClientOpts(secOpts...))
+		schemaregistry.WithClientOpts(append(secOpts, kgo.MaxDecompressBatchBytes(eskafka.MaxBatchBytes))...))
 	if errors.Is(err, schemaregistry.ErrNoTopic) {
 		return nil, fmt.Errorf("no schema registry topic %s at %s: is SERVICE_NAME (%s) right? (the service creates the topic when it first starts)",
 			c.topic(), strings.Join(c.brokers, ","), c.service)

@@ -13,7 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookscatalog/catalog/avro"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/bookscatalog/catalog/internal/schemacli"
+	"github.com/bookscatalog/catalog/kafkatest"
 	"github.com/bookscatalog/catalog/schemaregistry"
 )
 
@@ -62,5 +64,29 @@ func TestDeleteGivesUpOnABrokerThatDoesNotAcknowledge(t *testing.T) {
 		}
 	case <-time.After(45 * time.Second): // a hang guard, far past -timeout
 		t.Fatal("delete with -timeout 2s still waits for a broker that does not acknowledge")
+	}
+}
+
+// A registry batch of a few KiB that decompresses to more than the service
+// would ever read (eskafka.MaxBatchBytes) is skipped by the commands as by
+// the service, rather than decompressed (franz-go's own bound is 1 GiB).
+func TestListSkipsADecompressionBomb(t *testing.T) {
+	c := newCluster(t)
+	reg := c.registry(t)
+	kafkatest.ProduceBatch(t, c.brokers, c.topic(), 0,
+		kafkatest.ZstdBatch(kafkatest.ZstdRecords([]byte("bomb"), eskafka.MaxBatchBytes+1<<20)))
+	fp, err := reg.Register(t.Context(), authorCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run(t, c.env, "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, avro.FormatFingerprint(fp)) {
+		t.Errorf("list: %q; want the schema registered after the batch", out)
+	}
+	if !strings.Contains(stderr, "skipping a registry batch that decompresses past the client's bound") {
+		t.Errorf("stderr: %q; want the batch skipped", stderr)
 	}
 }
