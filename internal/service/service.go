@@ -377,7 +377,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("catalog serving", "http", s.scheme()+"://"+s.Addr(), "advertised", s.cfg.AdvertisedURL, "service", s.cfg.Service, "partitions", s.cfg.Partitions)
 	<-rctx.Done()
 	s.log.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout(s.cfg.WriteTimeout))
 	defer scancel()
 	if err := s.srv.Shutdown(sctx); err != nil {
 		s.log.Warn("http shutdown", "err", err)
@@ -391,6 +391,18 @@ func (s *Service) Run(ctx context.Context) error {
 	default:
 		return nil
 	}
+}
+
+// minDrain is the least time a shutdown gives requests in flight.
+const minDrain = 15 * time.Second
+
+// drainTimeout bounds how long a shutdown waits for the requests in flight
+// before it stops the stages: at least minDrain, and a write's whole
+// WRITE_TIMEOUT and a margin to send its answer, so that a write in flight
+// gets its outcome (or its 504 with the msgId) rather than being cut when
+// the process exits.
+func drainTimeout(writeTimeout time.Duration) time.Duration {
+	return max(minDrain, writeTimeout+5*time.Second)
 }
 
 // close releases, once nothing runs any more, what New acquired: the app

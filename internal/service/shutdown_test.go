@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bookscatalog/catalog/internal/config"
 )
 
 // TestShutdownAnswersWritesInFlight stops an instance while a write's
@@ -125,5 +127,80 @@ func TestShutdownAnswersLongPolls(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("a long poll in flight at shutdown was not answered before Run returned")
+	}
+}
+
+// TestShutdownWaitsForWritesUpToWriteTimeout: with WRITE_TIMEOUT above
+// the 15 s the graceful shutdown used to give requests in flight, a write
+// whose commit takes longer than those 15 s must still be answered (its
+// 201) before Run returns, not cut when the process exits.
+func TestShutdownWaitsForWritesUpToWriteTimeout(t *testing.T) {
+	var armed atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) { c.WriteTimeout = 40 * time.Second }
+		h.BeforeCommit = func(context.Context) error {
+			if armed.Load() {
+				select {
+				case entered <- struct{}{}:
+				default:
+				}
+				<-release
+			}
+			return nil
+		}
+	})
+	inst := h.start()
+	inst.client.Timeout = 2 * time.Minute
+	armed.Store(true)
+
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		b, _ := json.Marshal(authorBody("jane-austen", "Jane", "Austen"))
+		resp, err := inst.client.Post(inst.URL+"/authors", "application/json", bytes.NewReader(b))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		answered <- answer{status: resp.StatusCode, body: body, err: err}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the command never reached its commit")
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		inst.cancel()
+		stopped <- <-inst.done
+	}()
+	inst.exited = true
+	// The commit takes longer than the 15 s a shutdown gave requests in
+	// flight, well within WRITE_TIMEOUT.
+	time.Sleep(17 * time.Second)
+	close(release)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("service Run: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the service did not stop")
+	}
+	select {
+	case a := <-answered:
+		if a.err != nil || a.status != http.StatusCreated {
+			t.Errorf("write in flight at shutdown: status %d, %v: %s; want 201", a.status, a.err, a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a write in flight at shutdown was not answered before Run returned")
 	}
 }
