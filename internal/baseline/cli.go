@@ -21,10 +21,11 @@ const (
 )
 
 const usage = `usage:
-  catalog baseline eos [-brokers HOST:PORT,...] [-service NAME] [-partitions N] [-id ID]
+  catalog baseline eos [-brokers HOST:PORT,...] [-service NAME] [-partitions N] [-id ID] [-overlap]
       the bare exactly-once loop: consumes {service}.authors.commands and, per
       command, writes one event and one accepted outcome in one transaction
-      with the offsets (creates its three topics when missing)
+      with the offsets (creates its three topics when missing); -overlap
+      keeps two transactions in flight, on two producers in turn
   catalog baseline http [-listen ADDR]
       the bare HTTP server: GET /authors/{code} from a map, POST /authors into it
 
@@ -63,6 +64,7 @@ func mainEOS(ctx context.Context, args []string, stderr io.Writer, log *slog.Log
 	partitions := fs.Int("partitions", DefaultPartitions, "partition count of the topics it creates (all of a service's topics have the same)")
 	fs.StringVar(&cfg.InstanceID, "id", DefaultInstanceID, "instance id in the transactional id {service}.baseline-eos.{id}")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", DefaultMaxBatch, "most records in one transaction")
+	fs.BoolVar(&cfg.Overlap, "overlap", false, "two transactional producers in turn, each batch produced while the previous one commits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

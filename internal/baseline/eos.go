@@ -47,6 +47,12 @@ type EOSConfig struct {
 	ClientOpts []kgo.Opt
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
+	// Overlap runs the loop with two transactions in flight: two
+	// transactional producers taking batches in turn, each batch's
+	// produce overlapping the previous one's commit (see
+	// eosLoop.overlapSession). An experiment: whether overlapping
+	// transactions lifts the one-transaction-at-a-time limit on a broker.
+	Overlap bool
 	// Ready, when set, is called once the topics exist and the first
 	// transactional session has its producer id: from then on the loop
 	// processes commands as soon as the group has assigned partitions.
@@ -139,7 +145,11 @@ func RunEOS(ctx context.Context, cfg EOSConfig) error {
 	}()
 	backoff := time.Second
 	for {
-		err := l.session(ctx)
+		run := l.session
+		if cfg.Overlap {
+			run = l.overlapSession
+		}
+		err := run(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -19,6 +19,14 @@ import (
 // one event and one outcome per command, and a restarted loop goes on from
 // the committed offsets rather than processing anything again.
 func TestEOSAnswersTheLoadGenerator(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one transaction", true: "overlapped"}[overlap], func(t *testing.T) {
+			testEOSAnswers(t, overlap)
+		})
+	}
+}
+
+func testEOSAnswers(t *testing.T, overlap bool) {
 	brokers := kafkatest.Brokers(t)
 	service := kafkatest.Service(t)
 	if kafkatest.Real() {
@@ -29,7 +37,7 @@ func TestEOSAnswersTheLoadGenerator(t *testing.T) {
 
 	drive := func(n int64) {
 		t.Helper()
-		stop := startEOS(ctx, t, EOSConfig{Brokers: brokers, Service: service, Logger: slog.New(slog.DiscardHandler)})
+		stop := startEOS(ctx, t, EOSConfig{Brokers: brokers, Service: service, Overlap: overlap, Logger: slog.New(slog.DiscardHandler)})
 		defer stop()
 		rep, err := loadgen.Run(ctx, loadgen.Options{
 			Mode: loadgen.ModeKafka, Brokers: brokers, Service: service,

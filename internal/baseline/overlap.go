@@ -1,0 +1,296 @@
+package baseline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/bookscatalog/catalog/eskafka"
+)
+
+// overlapSession is the loop with two transactions in flight (EOSConfig
+// Overlap): a plain group consumer and two transactional producers that
+// take batches in turn. Batch N+1 is produced, with its consumer offsets,
+// while batch N's EndTxn is in flight on the other producer; N+1's commit
+// is sent only once N's has succeeded, so offsets and outputs commit in the
+// order of the input. Any failure (a commit, a produce, the group) ends the
+// session: the transaction in flight is aborted and the next session goes
+// on from the committed offsets, as a GroupTransactSession's does.
+//
+// Rebalances are held off while a batch is in flight (BlockRebalanceOnPoll)
+// and let through once the pipeline has drained, so that no transaction
+// commits offsets of a partition the member has lost.
+func (l *eosLoop) overlapSession(ctx context.Context) error {
+	cfg := l.cfg
+	group := cfg.Service + "." + eosStage
+	var wanted atomic.Bool
+	common := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}
+	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, common...), append([]kgo.Opt{
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(l.topics.Commands),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { wanted.Store(true) }),
+	}, cfg.ClientOpts...)...)...)
+	if err != nil {
+		return fmt.Errorf("new consumer: %w", err)
+	}
+	defer func() {
+		// Leaving the group waits for polled records to be let go.
+		cons.AllowRebalance()
+		cons.Close()
+	}()
+	// TxnOffsetCommit v4 after AddOffsetsToTxn holds under either
+	// transaction version; v5 would add the offsets itself, but only under
+	// version 2.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	var prods [2]*kgo.Client
+	var txnIDs [2]string
+	for i := range prods {
+		txnID := fmt.Sprintf("%s.%s.%c", group, cfg.InstanceID, 'a'+i)
+		txnIDs[i] = txnID
+		p, err := kgo.NewClient(append(append([]kgo.Opt{}, common...), append([]kgo.Opt{
+			kgo.TransactionalID(txnID),
+			kgo.TransactionTimeout(20 * time.Second),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.MaxVersions(versions),
+		}, cfg.ClientOpts...)...)...)
+		if err != nil {
+			return fmt.Errorf("new transactional producer %s: %w", txnID, err)
+		}
+		defer p.Close()
+		if _, _, err := p.ProducerID(ctx); err != nil {
+			return fmt.Errorf("initialise transactional producer %s: %w", txnID, err)
+		}
+		prods[i] = p
+	}
+	if !l.ready {
+		l.ready = true
+		l.log.Info("ready", "consumes", l.topics.Commands, "group", group, "overlap", true)
+		if cfg.Ready != nil {
+			cfg.Ready()
+		}
+	}
+
+	// The commit in flight: its producer and the result of its EndTxn.
+	var prev *ending
+	drain := func() error {
+		if prev == nil {
+			return nil
+		}
+		err := prev.wait()
+		l.count(prev.records, err)
+		prev = nil
+		return err
+	}
+	// A transaction begun is finished even when ctx ends meanwhile.
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer func() {
+		if prev != nil {
+			_ = drain()
+		}
+	}()
+	next := 0
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		fetches := cons.PollRecords(pctx, cfg.MaxBatch)
+		pcancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("client closed")
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				l.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 || wanted.Load() {
+			if err := drain(); err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				wanted.Store(false)
+				cons.AllowRebalance()
+				continue
+			}
+		}
+		p, txnID := prods[next], txnIDs[next]
+		next = 1 - next
+		if err := l.produceBatch(tctx, p, txnID, cons, group, recs); err != nil {
+			_ = drain()
+			if aerr := p.EndTransaction(tctx, kgo.TryAbort); aerr != nil {
+				return fmt.Errorf("abort after %w: %w", err, aerr)
+			}
+			return err
+		}
+		// Batch N+1's commit waits for N's: outputs and offsets then
+		// commit in order, and N+1 is aborted when N failed.
+		if err := drain(); err != nil {
+			if aerr := p.EndTransaction(tctx, kgo.TryAbort); aerr != nil {
+				return fmt.Errorf("abort after %w: %w", err, aerr)
+			}
+			return err
+		}
+		e := &ending{records: len(recs), done: make(chan struct{})}
+		go func() {
+			defer close(e.done)
+			e.err = p.EndTransaction(tctx, kgo.TryCommit)
+		}()
+		prev = e
+		if wanted.Load() {
+			if err := drain(); err != nil {
+				return err
+			}
+			wanted.Store(false)
+			cons.AllowRebalance()
+		}
+	}
+}
+
+// ending is a commit in flight.
+type ending struct {
+	records int
+	done    chan struct{}
+	err     error
+}
+
+func (e *ending) wait() error {
+	<-e.done
+	if e.err != nil {
+		return fmt.Errorf("commit transaction: %w", e.err)
+	}
+	return nil
+}
+
+// count adds a committed transaction of n records to the loop's figures.
+func (l *eosLoop) count(n int, err error) {
+	if err == nil {
+		l.txns++
+		l.records += int64(n)
+	}
+}
+
+// produceBatch begins a transaction on p holding, for each record, an
+// event and an outcome, and the group's offsets past recs, and waits until
+// the broker has them all.
+func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group string, recs []*kgo.Record) error {
+	if err := p.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	var mu sync.Mutex
+	var failed error
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if failed == nil {
+				failed = err
+			}
+			mu.Unlock()
+		}
+	}
+	offsets := map[int32]int64{}
+	for _, r := range recs {
+		var msgID []byte
+		for _, h := range r.Headers {
+			if h.Key == eskafka.HeaderMsgID {
+				msgID = h.Value
+			}
+		}
+		out, _, err := l.outcomes.Encode(eskafka.Outcome{MsgID: string(msgID), Key: string(r.Key), Status: eskafka.StatusAccepted, Version: 1})
+		if err != nil {
+			return fmt.Errorf("encode outcome: %w", err)
+		}
+		p.Produce(ctx, &kgo.Record{Topic: l.topics.Events, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers}, promise)
+		p.Produce(ctx, &kgo.Record{Topic: l.topics.Results, Partition: r.Partition, Key: r.Key, Value: out,
+			Headers: []kgo.RecordHeader{{Key: eskafka.HeaderMsgID, Value: msgID}}}, promise)
+		offsets[r.Partition] = r.Offset + 1
+	}
+	if err := commitOffsetsInTxn(ctx, p, txnID, cons, group, l.topics.Commands, offsets); err != nil {
+		return err
+	}
+	if err := p.Flush(ctx); err != nil {
+		return fmt.Errorf("flush transaction: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("produce: %w", failed)
+	}
+	return nil
+}
+
+// commitOffsetsInTxn adds the group's offsets to p's open transaction
+// (AddOffsetsToTxn, then TxnOffsetCommit with the member's generation, so
+// that the group coordinator refuses them from a member fenced by a
+// rebalance).
+func commitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group, topic string, offsets map[int32]int64) error {
+	id, epoch, err := p.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("producer id: %w", err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, id, epoch, group
+	for {
+		resp, err := add.RequestWith(ctx, p)
+		if err != nil {
+			return fmt.Errorf("add offsets to transaction: %w", err)
+		}
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		if errors.Is(err, kerr.ConcurrentTransactions) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("add offsets to transaction: %w", err)
+		}
+		break
+	}
+	member, gen := cons.GroupMetadata()
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, id, epoch
+	req.Generation, req.MemberID = gen, member
+	t := kmsg.NewTxnOffsetCommitRequestTopic()
+	t.Topic = topic
+	for part, off := range offsets {
+		pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		pp.Partition, pp.Offset, pp.LeaderEpoch = part, off, -1
+		t.Partitions = append(t.Partitions, pp)
+	}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, p)
+	if err != nil {
+		return fmt.Errorf("commit offsets in transaction: %w", err)
+	}
+	for _, t := range resp.Topics {
+		for _, pp := range t.Partitions {
+			if err := kerr.ErrorForCode(pp.ErrorCode); err != nil {
+				return fmt.Errorf("commit offsets in transaction: %s[%d]: %w", t.Topic, pp.Partition, err)
+			}
+		}
+	}
+	return nil
+}
