@@ -354,7 +354,11 @@ func (f *Feed) run(ctx context.Context, gen int) {
 			err = errors.New("the source stopped")
 		}
 		f.cfg.Logger.Warn("live event feed: consuming the events failed; retrying", "err", err, "in", backoff)
-		f.setLive(gen, false, "reconnecting to Kafka: "+err.Error())
+		// The pages are told only that the feed reconnects: the error
+		// is the operator's (it names the brokers' internal addresses,
+		// a SASL or TLS failure), and a stream is open to anyone who
+		// may read.
+		f.setLive(gen, false, "reconnecting to Kafka")
 		select {
 		case <-ctx.Done():
 			return

@@ -168,3 +168,59 @@ func TestUnknownAssetEchoIsShort(t *testing.T) {
 		t.Fatalf("%d, %d bytes of answer: %.200s", w.Code, w.Body.Len(), w.Body.String())
 	}
 }
+
+// brokenSource is live until told to fail, then fails as a Kafka client
+// does: with an error naming the broker's internal address.
+type brokenSource struct{ fail chan struct{} }
+
+const brokerError = "fetch catalog.books.events/0: unable to dial: dial tcp 10.20.30.40:9092: connect: connection refused"
+
+func (s *brokenSource) Run(ctx context.Context, ready func([]Event), emit func(Event)) error {
+	ready(nil)
+	select {
+	case <-s.fail:
+		return errors.New(brokerError)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// The stream is open to anyone who may read (without a token unless
+// AUTH_READS), and when the feed's Kafka consumer failed its status told
+// every open page the client's error: the brokers' internal addresses, a
+// SASL or TLS failure. The operator reads it in the log; the page is told
+// only that the feed is reconnecting.
+func TestStreamStatusDoesNotShowKafkaErrors(t *testing.T) {
+	var logs syncBuffer
+	src := &brokenSource{fail: make(chan struct{})}
+	feed := NewFeed(src, FeedConfig{Backoff: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(feed.Close)
+	sub, err := feed.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Unsubscribe(sub)
+	live := false
+	for m := range sub.C() {
+		if m.Name == "status" && strings.Contains(string(m.Data), `"live":true`) {
+			live = true
+			break
+		}
+	}
+	if !live {
+		t.Fatal("the feed did not go live")
+	}
+	close(src.fail)
+	select {
+	case m := <-sub.C():
+		if m.Name != "status" || !strings.Contains(string(m.Data), `"live":false`) {
+			t.Fatalf("after the source failed: %s %s, want a status not live", m.Name, m.Data)
+		}
+		if strings.Contains(string(m.Data), "10.20.30.40") || strings.Contains(string(m.Data), "dial") {
+			t.Errorf("the status every page gets names the Kafka error: %s", m.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no status after the source failed")
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "10.20.30.40") }, "the error in the log")
+}
