@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -60,6 +61,26 @@ type Peers struct {
 	Secret []byte
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Logger hears of the instances that could not be asked or answered
+	// what is not passed on, named by their URLs, which the problems
+	// answered to callers leave out (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// logger returns p's Logger, or slog.Default().
+func (p *Peers) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// peerProblem writes a problem about another instance, which it names
+// only in the log: the advertised URLs are internal, and /metadata, which
+// lists them, is for admins, while this answers anyone who may read.
+func (p *Peers) peerProblem(w http.ResponseWriter, pr *Problem, peer string, err error) {
+	p.logger().Warn("another instance could not answer a read", "peer", peer, "status", pr.Status, "detail", pr.Detail, "err", err)
+	writeProblem(w, pr)
 }
 
 func (p *Peers) now() time.Time {
@@ -180,7 +201,7 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 	}
 	if !eskafka.IsOrigin(owner) {
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem(http.StatusServiceUnavailable, "the owner of %s advertises %s, which is not an http(s) origin; not forwarded", quoted(key), quoted(owner)))
+		p.peerProblem(w, problem(http.StatusServiceUnavailable, "the owner of %s advertises a URL that is not an http(s) origin; not forwarded", quoted(key)), owner, nil)
 		return true
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, owner+r.URL.RequestURI(), nil)
@@ -192,19 +213,19 @@ func (p *Peers) forward(w http.ResponseWriter, r *http.Request, own Ownership, k
 	resp, err := p.client().Do(req)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, problem(http.StatusServiceUnavailable, "the owner of %s (%s) did not answer: %v", quoted(key), owner, err))
+		p.peerProblem(w, problem(http.StatusServiceUnavailable, "the instance that owns %s did not answer; retry shortly", quoted(key)), owner, err)
 		return true
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {
-		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered a redirect (%d), which is not followed", quoted(key), owner, resp.StatusCode))
+		p.peerProblem(w, problem(http.StatusBadGateway, "the instance that owns %s answered a redirect (%d), which is not followed", quoted(key), resp.StatusCode), owner, nil)
 		return true
 	}
 	// The owner answers JSON; anything else (a rogue member's HTML, say)
 	// is not served from this origin, nor is a redirect elsewhere.
 	ct := resp.Header.Get("Content-Type")
 	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/problem+json" && (ct != "" || resp.StatusCode != http.StatusNotModified) {
-		writeProblem(w, problem(http.StatusBadGateway, "the owner of %s (%s) answered %s, not JSON; not passed on", quoted(key), owner, quoted(ct)))
+		p.peerProblem(w, problem(http.StatusBadGateway, "the instance that owns %s answered %s, not JSON; not passed on", quoted(key), quoted(ct)), owner, nil)
 		return true
 	}
 	for _, h := range []string{"Content-Type", "ETag", "Retry-After", PositionHeader} {
@@ -330,7 +351,7 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 		status, err := res.peers.get(r.Context(), u, "/"+res.name()+"?"+q.Encode(), &page)
 		if err != nil || status != http.StatusOK {
 			w.Header().Set("Retry-After", "1")
-			writeProblem(w, problem(http.StatusServiceUnavailable, "instance %s did not answer the list (status %d, %v); retry shortly", u, status, err))
+			res.peers.peerProblem(w, problem(http.StatusServiceUnavailable, "another instance did not answer the list (status %d); retry shortly", status), u, err)
 			return
 		}
 		if len(page.Keys) != len(page.Items) {
@@ -338,7 +359,7 @@ func (res *Resource[S, C, E]) listAll(w http.ResponseWriter, r *http.Request, li
 			// keys, during a rolling upgrade: the list is refused
 			// rather than merged out of order.
 			w.Header().Set("Retry-After", "1")
-			writeProblem(w, problem(http.StatusServiceUnavailable, "instance %s answered %d items with %d keys (is it of an earlier version?); retry shortly", u, len(page.Items), len(page.Keys)))
+			res.peers.peerProblem(w, problem(http.StatusServiceUnavailable, "another instance answered %d items with %d keys (is it of an earlier version?); retry shortly", len(page.Items), len(page.Keys)), u, nil)
 			return
 		}
 		items := make([]keyedItem, len(page.Items))

@@ -51,3 +51,42 @@ func TestServedByDoesNotNameThePeer(t *testing.T) {
 		t.Fatalf("an anonymous read: %d, served by %q", w.Code, w.Header().Get("X-Catalog-Served-By"))
 	}
 }
+
+// When the owner of a key could not be asked, or answered what is not
+// passed on, the problem named its internal URL to anyone who may read,
+// as X-Catalog-Served-By did (see TestServedByDoesNotNameThePeer); so
+// did a list whose other instance failed. The log names it for the
+// operator. Found by review; the test failed before.
+func TestForwardProblemsDoNotNameThePeer(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<p>hi</p>")
+	}))
+	defer html.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer redirect.Close()
+	noKeys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"items": []person{{ID: "jane", Name: "Jane", Version: 1}}})
+	}))
+	defer noKeys.Close()
+	for _, owner := range []*httptest.Server{down, html, redirect, noKeys} {
+		cfg, _ := accessConfig(Access{})
+		cfg.Peers = &Peers{Self: "http://self.example:9081"}
+		peopleIn(cfg).Reader, cfg.Partitions = ownedReader{ownedBy(owner.URL)}, 3
+		h := New(cfg)
+		host := strings.TrimPrefix(owner.URL, "http://")
+		for _, path := range []string{"/people/jane", "/people", "/people/jane/history"} {
+			w := (call{"GET", path, "", ""}).do(t, h)
+			if w.Code < 500 {
+				continue // answered: nothing went wrong with this owner
+			}
+			if strings.Contains(w.Body.String(), host) {
+				t.Errorf("GET %s with the owner at %s: %d names it: %s", path, host, w.Code, w.Body.String())
+			}
+		}
+	}
+}

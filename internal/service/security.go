@@ -83,6 +83,7 @@ func (s *Service) peers() (*httpapi.Peers, error) {
 		Self:   s.cfg.AdvertisedURL,
 		Client: &http.Client{Timeout: 10 * time.Second, Transport: tr},
 		Secret: s.cfg.ClusterSecret,
+		Logger: s.log,
 	}, nil
 }
 
