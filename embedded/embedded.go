@@ -111,7 +111,11 @@ func Start(addr, dir string, opts ...Option) (*Broker, error) {
 		kfake.Ports(port),
 		kfake.ListenFn(func(network, a string) (net.Listener, error) {
 			_, p, _ := net.SplitHostPort(a)
-			return net.Listen(network, net.JoinHostPort(host, p))
+			l, err := net.Listen(network, net.JoinHostPort(host, p))
+			if err != nil {
+				return nil, err
+			}
+			return boundedListener{l}, nil
 		}),
 		kfake.ClusterID("catalog-embedded"),
 		// Let tests and laptops rebalance quickly after a crash.
