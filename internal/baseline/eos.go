@@ -264,47 +264,22 @@ func (l *eosLoop) batch(ctx context.Context, sess *kgo.GroupTransactSession, rec
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var mu sync.Mutex
-	var failed error
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if failed == nil {
-				failed = err
-			}
-			mu.Unlock()
-		}
-	}
+	var failed firstError
 	abort := func(reason error) error {
 		if _, err := sess.End(tctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("abort transaction after %w: %w", reason, err)
 		}
 		return reason
 	}
-	for _, r := range recs {
-		var msgID []byte
-		for _, h := range r.Headers {
-			if h.Key == eskafka.HeaderMsgID {
-				msgID = h.Value
-			}
-		}
-		out, _, err := l.outcomes.Encode(eskafka.Outcome{MsgID: string(msgID), Key: string(r.Key), Status: eskafka.StatusAccepted, Version: 1})
-		if err != nil {
-			return abort(fmt.Errorf("encode outcome: %w", err))
-		}
-		sess.Produce(tctx, &kgo.Record{Topic: l.topics.Events, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers}, promise)
-		sess.Produce(tctx, &kgo.Record{Topic: l.topics.Results, Partition: r.Partition, Key: r.Key, Value: out,
-			Headers: []kgo.RecordHeader{{Key: eskafka.HeaderMsgID, Value: msgID}}}, promise)
+	if err := l.produceOutputs(recs, func(r *kgo.Record) { sess.Produce(tctx, r, failed.promise) }); err != nil {
+		return abort(err)
 	}
 	// Flushed before End, as a stage does, to see a refused produce
 	// before committing.
 	if err := sess.Client().Flush(tctx); err != nil {
 		return fmt.Errorf("flush transaction: %w", err)
 	}
-	mu.Lock()
-	err := failed
-	mu.Unlock()
-	if err != nil {
+	if err := failed.get(); err != nil {
 		return abort(fmt.Errorf("produce: %w", err))
 	}
 	committed, err := sess.End(tctx, kgo.TryCommit)
@@ -318,4 +293,50 @@ func (l *eosLoop) batch(ctx context.Context, sess *kgo.GroupTransactSession, rec
 	l.txns++
 	l.records += int64(len(recs))
 	return nil
+}
+
+// produceOutputs produces, through produce, each record's event (its key,
+// value and headers, to the events topic) and its accepted outcome (to the
+// results topic), both to the record's partition.
+func (l *eosLoop) produceOutputs(recs []*kgo.Record, produce func(*kgo.Record)) error {
+	for _, r := range recs {
+		var msgID []byte
+		for _, h := range r.Headers {
+			if h.Key == eskafka.HeaderMsgID {
+				msgID = h.Value
+			}
+		}
+		out, _, err := l.outcomes.Encode(eskafka.Outcome{MsgID: string(msgID), Key: string(r.Key), Status: eskafka.StatusAccepted, Version: 1})
+		if err != nil {
+			return fmt.Errorf("encode outcome: %w", err)
+		}
+		produce(&kgo.Record{Topic: l.topics.Events, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers})
+		produce(&kgo.Record{Topic: l.topics.Results, Partition: r.Partition, Key: r.Key, Value: out,
+			Headers: []kgo.RecordHeader{{Key: eskafka.HeaderMsgID, Value: msgID}}})
+	}
+	return nil
+}
+
+// firstError keeps the first error the promises of a transaction's
+// produces report.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) promise(_ *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }

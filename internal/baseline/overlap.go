@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
-
-	"github.com/bookscatalog/catalog/eskafka"
 )
 
 // overlapSession is the loop with two transactions in flight (EOSConfig
@@ -197,32 +194,12 @@ func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string,
 	if err := p.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var mu sync.Mutex
-	var failed error
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if failed == nil {
-				failed = err
-			}
-			mu.Unlock()
-		}
+	var failed firstError
+	if err := l.produceOutputs(recs, func(r *kgo.Record) { p.Produce(ctx, r, failed.promise) }); err != nil {
+		return err
 	}
 	offsets := map[int32]int64{}
 	for _, r := range recs {
-		var msgID []byte
-		for _, h := range r.Headers {
-			if h.Key == eskafka.HeaderMsgID {
-				msgID = h.Value
-			}
-		}
-		out, _, err := l.outcomes.Encode(eskafka.Outcome{MsgID: string(msgID), Key: string(r.Key), Status: eskafka.StatusAccepted, Version: 1})
-		if err != nil {
-			return fmt.Errorf("encode outcome: %w", err)
-		}
-		p.Produce(ctx, &kgo.Record{Topic: l.topics.Events, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers}, promise)
-		p.Produce(ctx, &kgo.Record{Topic: l.topics.Results, Partition: r.Partition, Key: r.Key, Value: out,
-			Headers: []kgo.RecordHeader{{Key: eskafka.HeaderMsgID, Value: msgID}}}, promise)
 		offsets[r.Partition] = r.Offset + 1
 	}
 	if err := commitOffsetsInTxn(ctx, p, txnID, cons, group, l.topics.Commands, offsets); err != nil {
@@ -231,10 +208,8 @@ func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string,
 	if err := p.Flush(ctx); err != nil {
 		return fmt.Errorf("flush transaction: %w", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if failed != nil {
-		return fmt.Errorf("produce: %w", failed)
+	if err := failed.get(); err != nil {
+		return fmt.Errorf("produce: %w", err)
 	}
 	return nil
 }
