@@ -18,46 +18,12 @@ import (
 // for the HTTP server shuts down, letting requests in flight finish, before
 // the stages and outcome followers stop.
 func TestShutdownAnswersWritesInFlight(t *testing.T) {
-	var armed atomic.Bool
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	h := newHarness(t, func(h *harness) {
-		h.BeforeCommit = func(context.Context) error {
-			if armed.Load() {
-				select {
-				case entered <- struct{}{}:
-				default:
-				}
-				<-release
-			}
-			return nil
-		}
-	})
+	gate := newCommitGate()
+	h := newHarness(t, func(h *harness) { h.BeforeCommit = gate.hold })
 	inst := h.start()
-	armed.Store(true)
-
-	type answer struct {
-		status int
-		body   []byte
-		err    error
-	}
-	answered := make(chan answer, 1)
-	go func() {
-		b, _ := json.Marshal(authorBody("jane-austen", "Jane", "Austen"))
-		resp, err := inst.client.Post(inst.URL+"/authors", "application/json", bytes.NewReader(b))
-		if err != nil {
-			answered <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		answered <- answer{status: resp.StatusCode, body: body, err: err}
-	}()
-	select {
-	case <-entered:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the command never reached its commit")
-	}
+	gate.armed.Store(true)
+	answered := postAuthorAsync(inst)
+	gate.awaitHeld(t)
 	stopped := make(chan struct{})
 	go func() {
 		inst.stop()
@@ -65,7 +31,7 @@ func TestShutdownAnswersWritesInFlight(t *testing.T) {
 	}()
 	// Let the shutdown begin while the command is still uncommitted.
 	time.Sleep(500 * time.Millisecond)
-	close(release)
+	close(gate.release)
 	a := <-answered
 	if a.err != nil || a.status != http.StatusCreated {
 		t.Errorf("write in flight at shutdown: status %d, %v: %s; want 201", a.status, a.err, a.body)
@@ -84,10 +50,6 @@ func TestShutdownAnswersLongPolls(t *testing.T) {
 	// the server already reads from.
 	inst.get("/healthz").expect(t, http.StatusOK, nil)
 
-	type answer struct {
-		status int
-		err    error
-	}
 	answered := make(chan answer, 1)
 	go func() {
 		resp, err := inst.client.Get(inst.URL + "/authors/commands/no-such-command?wait=60s")
@@ -135,48 +97,16 @@ func TestShutdownAnswersLongPolls(t *testing.T) {
 // whose commit takes longer than those 15 s must still be answered (its
 // 201) before Run returns, not cut when the process exits.
 func TestShutdownWaitsForWritesUpToWriteTimeout(t *testing.T) {
-	var armed atomic.Bool
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
+	gate := newCommitGate()
 	h := newHarness(t, func(h *harness) {
 		h.Configure = func(c *config.Config) { c.WriteTimeout = 40 * time.Second }
-		h.BeforeCommit = func(context.Context) error {
-			if armed.Load() {
-				select {
-				case entered <- struct{}{}:
-				default:
-				}
-				<-release
-			}
-			return nil
-		}
+		h.BeforeCommit = gate.hold
 	})
 	inst := h.start()
 	inst.client.Timeout = 2 * time.Minute
-	armed.Store(true)
-
-	type answer struct {
-		status int
-		body   []byte
-		err    error
-	}
-	answered := make(chan answer, 1)
-	go func() {
-		b, _ := json.Marshal(authorBody("jane-austen", "Jane", "Austen"))
-		resp, err := inst.client.Post(inst.URL+"/authors", "application/json", bytes.NewReader(b))
-		if err != nil {
-			answered <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		answered <- answer{status: resp.StatusCode, body: body, err: err}
-	}()
-	select {
-	case <-entered:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the command never reached its commit")
-	}
+	gate.armed.Store(true)
+	answered := postAuthorAsync(inst)
+	gate.awaitHeld(t)
 	stopped := make(chan error, 1)
 	go func() {
 		inst.cancel()
@@ -186,7 +116,7 @@ func TestShutdownWaitsForWritesUpToWriteTimeout(t *testing.T) {
 	// The commit takes longer than the 15 s a shutdown gave requests in
 	// flight, well within WRITE_TIMEOUT.
 	time.Sleep(17 * time.Second)
-	close(release)
+	close(gate.release)
 	select {
 	case err := <-stopped:
 		if err != nil {
@@ -203,4 +133,62 @@ func TestShutdownWaitsForWritesUpToWriteTimeout(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("a write in flight at shutdown was not answered before Run returned")
 	}
+}
+
+// commitGate holds, once armed, the commits of an instance's stages
+// (harness.BeforeCommit) until release is closed.
+type commitGate struct {
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func newCommitGate() *commitGate {
+	return &commitGate{held: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+// hold is the BeforeCommit hook.
+func (g *commitGate) hold(context.Context) error {
+	if g.armed.Load() {
+		select {
+		case g.held <- struct{}{}:
+		default:
+		}
+		<-g.release
+	}
+	return nil
+}
+
+// awaitHeld waits until a commit is held.
+func (g *commitGate) awaitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the command never reached its commit")
+	}
+}
+
+// answer is what a request sent in the background got.
+type answer struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// postAuthorAsync creates an author on inst in the background.
+func postAuthorAsync(inst *instance) <-chan answer {
+	answered := make(chan answer, 1)
+	go func() {
+		b, _ := json.Marshal(authorBody("jane-austen", "Jane", "Austen"))
+		resp, err := inst.client.Post(inst.URL+"/authors", "application/json", bytes.NewReader(b))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		answered <- answer{status: resp.StatusCode, body: body, err: err}
+	}()
+	return answered
 }
