@@ -120,7 +120,9 @@ func (s *Service) startAdmin(api httpapi.Config) error {
 	}
 	s.closers = append(s.closers, func() { _ = ln.Close() })
 	s.admin = ln
-	if ln, err = s.secureListener(ln); err != nil {
+	// TLS outermost, as on HTTP_ADDR: net/http serves HTTP/2 only on a
+	// *tls.Conn, and the listener offers h2.
+	if ln, err = s.secureListener(httpapi.LimitListener(ln, 100)); err != nil {
 		return err
 	}
 	if len(s.cfg.AllowedHosts) == 0 {
@@ -129,7 +131,7 @@ func (s *Service) startAdmin(api httpapi.Config) error {
 	srv := httpapi.NewServer(httpapi.NewAdmin(api), httpapi.ServerConfig{Logger: s.log})
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		served := make(chan error, 1)
-		go func() { served <- srv.Serve(httpapi.LimitListener(ln, 100)) }()
+		go func() { served <- srv.Serve(ln) }()
 		select {
 		case err := <-served:
 			return fmt.Errorf("operator http server: %w", err)

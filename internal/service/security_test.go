@@ -136,6 +136,34 @@ func TestAdminAddr(t *testing.T) {
 	admin.get("/authors").expectProblem(t, http.StatusNotFound, "")
 }
 
+// With TLS and ADMIN_ADDR the operator listener is HTTPS as the API is,
+// HTTP/2 included: it offers h2, so it must speak it (curl and Prometheus
+// take it up).
+func TestAdminAddrHTTPS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) {
+			c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+			c.AdminAddr = "127.0.0.1:0"
+		}
+	})
+	i := h.launch(h.DataDir)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
+	}}
+	poll(t, "GET /healthz on ADMIN_ADDR over HTTP/2", func() error {
+		resp, err := client.Get("https://" + i.Svc.AdminAddr() + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			return fmt.Errorf("%s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
+		}
+		return nil
+	})
+}
+
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
