@@ -20,15 +20,23 @@ const transactionTimeout = 20 * time.Second
 // (docs/running.md, "Broker settings"). A broker that cannot say (an old
 // or restricted one) yields an error; the caller logs it and goes on.
 func BrokerSettings(ctx context.Context, adm *kadm.Client) ([]string, error) {
-	configs, err := adm.DescribeBrokerConfigs(ctx)
+	// Every broker of a cluster is normally configured alike: one stands
+	// for the others. It is asked by its id: without one, Apache Kafka
+	// answers with the dynamic cluster-wide defaults only.
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("describe broker configs: %w", err)
+	}
+	if len(meta.Brokers) == 0 {
+		return nil, nil
+	}
+	configs, err := adm.DescribeBrokerConfigs(ctx, meta.Brokers[0].NodeID)
 	if err != nil {
 		return nil, fmt.Errorf("describe broker configs: %w", err)
 	}
 	if len(configs) == 0 {
 		return nil, nil
 	}
-	// Every broker of a cluster is normally configured alike: the one
-	// that answered stands for the others.
 	rc := configs[0]
 	if rc.Err != nil {
 		return nil, fmt.Errorf("describe broker %s configs: %w", rc.Name, rc.Err)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Each setting known to cost the service is named with its value; the
@@ -52,6 +53,48 @@ func TestBrokerSettingsReadsTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := BrokerSettings(ctx, kadm.NewClient(cl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "transaction.max.timeout.ms=5000") {
+		t.Fatalf("findings %q, want transaction.max.timeout.ms=5000 named", got)
+	}
+}
+
+// Apache Kafka answers a broker resource without a name (the cluster-level
+// request) with the dynamic cluster-wide defaults only, not the broker's
+// server.properties or built-in defaults: the settings are read from one
+// broker by its id, or nothing is ever judged on a real cluster.
+func TestBrokerSettingsAsksABrokerByID(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "5000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ControlKey(kmsg.DescribeConfigs.Int16(), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kr.(*kmsg.DescribeConfigsRequest)
+		for _, r := range req.Resources {
+			if r.ResourceType != kmsg.ConfigResourceTypeBroker || r.ResourceName != "" {
+				return nil, nil, false
+			}
+		}
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewDescribeConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+			resp.Resources = append(resp.Resources, rr) // no dynamic defaults set
+		}
+		return resp, nil, true
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
