@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -161,6 +162,46 @@ func TestAdminAddrHTTPS(t *testing.T) {
 			return fmt.Errorf("%s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
 		}
 		return nil
+	})
+}
+
+// The API server's own errors (here a failed TLS handshake) go to the
+// service's log, in LOG_FORMAT, not to the standard logger's plain lines.
+func TestHTTPServerErrorsInTheServiceLog(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t, t.TempDir())
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = logFile // the service logs to os.Stderr (config.Logger)
+	t.Cleanup(func() { os.Stderr = stderr })
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) {
+			c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+			c.LogFormat, c.LogLevel = "json", slog.LevelWarn
+		}
+	})
+	i := h.launch(h.DataDir)
+	os.Stderr = stderr
+	// Plain HTTP to the HTTPS port: net/http reports a handshake error.
+	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(i.URL + "/healthz"); err == nil {
+		resp.Body.Close()
+	}
+	poll(t, "the TLS handshake error in the service's JSON log", func() error {
+		b, err := os.ReadFile(logFile.Name())
+		if err != nil {
+			return err
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if strings.Contains(line, "TLS handshake error") {
+				if !strings.HasPrefix(line, "{") {
+					t.Fatalf("logged outside the service's JSON log: %s", line)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("not logged: %s", b)
 	})
 }
 

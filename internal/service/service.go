@@ -261,6 +261,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 	// bounds the requests handled at once.
 	s.srv = httpapi.NewServer(s.handler, httpapi.ServerConfig{
 		MaxRequests: cfg.HTTPMaxConns, MaxRequestsPerClient: cfg.HTTPMaxPerClient, Peers: peers,
+		Logger: s.log,
 	})
 	return s, nil
 }
