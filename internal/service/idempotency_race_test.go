@@ -1,0 +1,200 @@
+package service_test
+
+// Write semantics under concurrency: one Idempotency-Key sent at once
+// from many clients to several instances, and If-Match races.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bookscatalog/catalog/internal/service"
+)
+
+// answer is a response read by a goroutine other than the test's.
+type answer struct {
+	status int
+	etag   string
+	body   string
+	err    error
+}
+
+// send is instance.do for goroutines: it reports errors instead of
+// failing the test.
+func (i *instance) send(method, path, body string, headers http.Header) answer {
+	req, err := http.NewRequest(method, i.URL+path, strings.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range headers {
+		req.Header[k] = vs
+	}
+	resp, err := i.client.Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, etag: resp.Header.Get("ETag"), body: string(bytes.TrimSpace(b)), err: err}
+}
+
+// together runs n calls of f at once and returns their answers in call
+// order.
+func together(n int, f func(i int) answer) []answer {
+	out := make([]answer, n)
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			out[i] = f(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	return out
+}
+
+// problemCode returns the code member of a problem body.
+func problemCode(body string) string {
+	var p struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal([]byte(body), &p)
+	return p.Code
+}
+
+// twoInstances starts two instances of one service and waits until both
+// own partitions of every stage.
+func twoInstances(t *testing.T) (*harness, *instance, *instance) {
+	t.Helper()
+	h := newHarness(t)
+	a := h.startIn(filepath.Join(h.DataDir, "a"))
+	b := h.startIn(filepath.Join(h.DataDir, "b"))
+	poll(t, "a and b to share every stage", func() error {
+		var m service.Metadata
+		a.get("/metadata").expect(t, http.StatusOK, &m)
+		if len(m.Instances) != 2 {
+			return fmt.Errorf("instances %v", m.Instances)
+		}
+		for name, st := range m.Stages {
+			for p, u := range st.Owners {
+				if u == "" {
+					return fmt.Errorf("stage %s: partition %d has no owner", name, p)
+				}
+			}
+		}
+		return nil
+	})
+	return h, a, b
+}
+
+// One Idempotency-Key sent at once by many clients through two instances,
+// half with one body and half with another: exactly one of the two
+// commands is applied, once; every sender of the applied body gets the
+// same 201 (body and ETag), and every sender of the other body 422
+// idempotency_key_reused, whichever instance it asked.
+func TestOneIdempotencyKeyAtOnceOnTwoInstances(t *testing.T) {
+	t.Parallel()
+	h, a, b := twoInstances(t)
+	const n = 24
+	bodies := []string{
+		`{"title":"Persuasion"}`,
+		`{"title":"Emma"}`,
+	}
+	key := hdr("Idempotency-Key", "one-key-many-clients")
+	got := together(n, func(i int) answer {
+		inst := []*instance{a, b}[i%2]
+		return inst.send(http.MethodPost, "/books", bodies[(i/2)%2], key)
+	})
+	winner := -1
+	for i, g := range got {
+		if g.err != nil {
+			t.Fatalf("request %d: %v", i, g.err)
+		}
+		if g.status == http.StatusCreated {
+			w := (i / 2) % 2
+			if winner >= 0 && w != winner {
+				t.Fatalf("both bodies were answered 201 (request %d: %s)", i, g.body)
+			}
+			winner = w
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no request was answered 201: %+v", got)
+	}
+	var first answer
+	for i, g := range got {
+		if (i/2)%2 != winner {
+			if g.status != http.StatusUnprocessableEntity || problemCode(g.body) != "idempotency_key_reused" {
+				t.Fatalf("request %d with the other body: %d %s, want 422 idempotency_key_reused", i, g.status, g.body)
+			}
+			continue
+		}
+		if first.status == 0 {
+			first = g
+		}
+		if g.status != http.StatusCreated || g.body != first.body || g.etag != first.etag {
+			t.Fatalf("request %d with the applied body: %d %s %s, want %d %s %s", i, g.status, g.etag, g.body, first.status, first.etag, first.body)
+		}
+	}
+	var created bookView
+	if err := json.Unmarshal([]byte(first.body), &created); err != nil {
+		t.Fatal(err)
+	}
+	// Every sender's command reached the processor before its answer, so
+	// the events are all there now.
+	if evs := eventNames(h.bookEvents(created.ID)); !slices.Equal(evs, []string{"BookCreated"}) {
+		t.Fatalf("events of %s: %v, want one BookCreated", created.ID, evs)
+	}
+}
+
+// N updates at once with the same If-Match, through two instances: exactly
+// one is applied (200, version 2), every other is 412, and the author has
+// exactly one AuthorUpdated.
+func TestIfMatchRaceHasOneWinner(t *testing.T) {
+	t.Parallel()
+	h, a, b := twoInstances(t)
+	a.createAuthor(t, "race-author", "Ann", "Race")
+	const n = 16
+	got := together(n, func(i int) answer {
+		inst := []*instance{a, b}[i%2]
+		return inst.send(http.MethodPut, "/authors/race-author", fmt.Sprintf(`{"firstName":"Ann %d","lastName":"Race"}`, i), hdr("If-Match", `"1"`))
+	})
+	won := 0
+	for i, g := range got {
+		switch {
+		case g.err != nil:
+			t.Fatalf("request %d: %v", i, g.err)
+		case g.status == http.StatusOK:
+			won++
+			if g.etag != `"2"` {
+				t.Fatalf("the winner's ETag is %s, want \"2\"", g.etag)
+			}
+		case g.status == http.StatusPreconditionFailed && problemCode(g.body) == "version_mismatch":
+		default:
+			t.Fatalf("request %d: %d %s, want 200 or 412 version_mismatch", i, g.status, g.body)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d updates won, want exactly 1: %+v", won, got)
+	}
+	if evs := h.events("authors", "race-author"); !slices.Equal(evs, []string{"AuthorCreated", "AuthorUpdated"}) {
+		t.Fatalf("events: %v, want one AuthorCreated and one AuthorUpdated", evs)
+	}
+}
