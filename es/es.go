@@ -53,6 +53,11 @@ const (
 	// CodeIdempotencyKeyReused: the command's idempotency key (its
 	// msgId) was used before for a different command.
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	// CodeNotRecorded: the command was sent only to be answered with the
+	// outcome recorded under its idempotency key (a retry that the
+	// sender's own checks would now refuse), and none is: nothing was
+	// applied, and nothing is recorded.
+	CodeNotRecorded = "not_recorded"
 )
 
 // Rejection codes most domains need, named once so that adapters (the HTTP

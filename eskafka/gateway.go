@@ -35,11 +35,11 @@ type Outcomes struct {
 	// with the fingerprint of the command it sent (Sent), if any: two
 	// callers may send different commands under one idempotency key.
 	waiters map[string][]waiter
-	// reused holds the idempotency_key_reused rejections, by msgId and
-	// the fingerprint of the command they answer: they answer that
-	// command's caller only, and never replace the outcome remembered
-	// for the msgId (the first command's, which GET /commands/{msgId}
-	// shows).
+	// reused holds the idempotency_key_reused and not_recorded
+	// rejections (answersOnlyItsSender), by msgId and the fingerprint of
+	// the command they answer: they answer that command's caller only,
+	// and never replace the outcome remembered for the msgId (the first
+	// command's, which GET /commands/{msgId} shows).
 	reused map[string]*Outcome
 	// reusedBytes is what reused holds, bounded by a quarter of maxBytes.
 	reusedBytes int64
@@ -135,7 +135,7 @@ func (o *Outcomes) Run(ctx context.Context) error {
 func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if fingerprint != "" && out.Rejection != nil && out.Rejection.Code == es.CodeIdempotencyKeyReused {
+	if fingerprint != "" && answersOnlyItsSender(out) {
 		if !o.answer(out, fingerprint, true) {
 			// The processor's rejection carries no state or events:
 			// whatever a foreign record put there is not kept.
@@ -190,8 +190,9 @@ func (o *Outcomes) dropReused(k string) {
 }
 
 // answer hands out, as it arrives, to the waiters it answers, and reports
-// whether any was; callers hold o.mu. An idempotency_key_reused rejection
-// (reused) answers only the caller of the command it refused; any other
+// whether any was; callers hold o.mu. An idempotency_key_reused or
+// not_recorded rejection (reused) answers only the caller of the command
+// it refused; any other
 // outcome answers a caller that waits for any outcome, and one that sent
 // the command it answers. An outcome with no fingerprint (a quarantined
 // command's) answers every caller as it arrives, for it can be the answer
@@ -322,6 +323,18 @@ type SendOptions struct {
 	// caller): it goes on the command as the HeaderSubject header, and
 	// the processor copies it onto the command's events.
 	Subject string
+	// ReplayOnly, with Idempotent, sends the command only to be answered
+	// with the outcome recorded under its MsgID, never to be decided: a
+	// retry of a command applied before gets the first outcome, another
+	// command under the MsgID idempotency_key_reused, and a command with
+	// nothing recorded an es.CodeNotRecorded rejection that applies and
+	// records nothing. An adapter sends it for an idempotent command its
+	// own checks refuse, which may be the retry of one they let through
+	// before things changed. The command also expects version -1, which
+	// no aggregate has, so that a processor of an older build, which
+	// does not know the header, refuses it (version_mismatch, recorded
+	// under the MsgID) rather than applying it.
+	ReplayOnly bool
 }
 
 // Result is a decoded outcome.
@@ -357,7 +370,14 @@ func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) (Se
 		{Key: HeaderMsgID, Value: []byte(opt.MsgID)},
 		{Key: HeaderType, Value: []byte(typ)},
 	}}
-	if opt.ExpectedVersion != nil {
+	if opt.ReplayOnly {
+		if !opt.Idempotent {
+			return Sent{}, errors.New("send command: ReplayOnly without Idempotent")
+		}
+		r.Headers = append(r.Headers,
+			kgo.RecordHeader{Key: HeaderReplayOnly, Value: []byte("1")},
+			kgo.RecordHeader{Key: HeaderExpectedVersion, Value: formatInt(-1)})
+	} else if opt.ExpectedVersion != nil {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderExpectedVersion, Value: formatInt(*opt.ExpectedVersion)})
 	}
 	if opt.Subject != "" {

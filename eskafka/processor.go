@@ -110,6 +110,15 @@ func (p *Processor[S, C, E]) Handle(tx *Tx, r *kgo.Record) error {
 			p.cfg.Observer.Command(p.agg.Name, "unknown", o.Status, o.Rejection.Code)
 			return p.finish(tx, r, msgID, o, change{}, false, fingerprint)
 		}
+		if header(r, HeaderReplayOnly) == "1" {
+			// Sent only to learn whether it is the retry of a command
+			// applied before; it is not, and is not decided.
+			o := &Outcome{MsgID: msgID, Key: key, Status: StatusRejected, Rejection: &es.Rejection{
+				Code: es.CodeNotRecorded, Message: "no outcome is recorded under this idempotency key; nothing was applied",
+			}}
+			p.cfg.Observer.Command(p.agg.Name, "unknown", o.Status, o.Rejection.Code)
+			return p.finish(tx, r, msgID, o, change{}, false, fingerprint)
+		}
 	}
 	o, ch, typ, err := p.decide(tx, r, key, msgID)
 	if err != nil {
@@ -158,6 +167,15 @@ func fingerprintOf[S, C, E any](agg es.Aggregate[S, C, E], codec es.Codec[C], va
 	return sha256.Sum256(b)
 }
 
+// answersOnlyItsSender reports whether o is an outcome that is recorded
+// nowhere and answers only the sender of the command it refused, which its
+// fingerprint names: an idempotency key reused for another command, or a
+// replay-only command with no outcome recorded (SendOptions.ReplayOnly).
+// It never stands for the msgId's outcome (Outcomes.Lookup).
+func answersOnlyItsSender(o *Outcome) bool {
+	return o.Rejection != nil && (o.Rejection.Code == es.CodeIdempotencyKeyReused || o.Rejection.Code == es.CodeNotRecorded)
+}
+
 // change is what an accepted command writes besides its outcome.
 type change struct {
 	events []*kgo.Record
@@ -179,7 +197,7 @@ func (p *Processor[S, C, E]) finish(tx *Tx, r *kgo.Record, msgID string, o *Outc
 		return fmt.Errorf("encode outcome of %s: %w", msgID, err)
 	}
 	var fp []byte
-	if idempotent || o.Rejection != nil && o.Rejection.Code == es.CodeIdempotencyKeyReused {
+	if idempotent || answersOnlyItsSender(o) {
 		fp = fingerprint[:]
 	}
 	out := p.outcomeRecord(r, msgID, b, fp)

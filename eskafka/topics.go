@@ -355,6 +355,10 @@ const (
 	// HeaderIdempotent marks a command ("1") whose outcome is remembered
 	// by msgId, so that a retry applies nothing again.
 	HeaderIdempotent = "idempotent"
+	// HeaderReplayOnly marks an idempotent command ("1") that is only to
+	// be answered from the idempotency table, never decided
+	// (SendOptions.ReplayOnly).
+	HeaderReplayOnly = "replayOnly"
 	// HeaderVersion carries the aggregate version an event produced.
 	HeaderVersion = "version"
 	// HeaderPosition carries an event's position in its aggregate's

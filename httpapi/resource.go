@@ -362,52 +362,89 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 // send checks cmd and sends it with the request's Idempotency-Key and
 // If-Match, within ctx: the write's whole deadline, which its precheck and
 // its wait for Kafka share. The key's form is checked before it becomes a
-// record key (a huge one would not even fit a record).
-func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (sent eskafka.Sent, p *Problem) {
+// record key (a huge one would not even fit a record). When the precheck
+// refuses an idempotent command, replayed is the outcome recorded for the
+// command's first try, if it has one (replay), and sent is empty.
+func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (sent eskafka.Sent, replayed *eskafka.Result[S, E], p *Problem) {
 	key := res.Aggregate.Key(cmd)
 	if rej := res.checkKey(key); rej != nil {
-		return eskafka.Sent{}, rejectionProblem(rej, "")
+		return eskafka.Sent{}, nil, rejectionProblem(rej, "")
 	}
 	// The request's own headers first: a malformed one is refused before
 	// the precheck asks another instance anything.
 	msgID, idem, p := res.msgIDFor(r, key, fmt.Sprintf("%T", cmd))
 	if p != nil {
-		return eskafka.Sent{}, p
+		return eskafka.Sent{}, nil, p
 	}
 	ev, p := expectedVersion(r)
 	if p != nil {
-		return eskafka.Sent{}, p
-	}
-	if res.Precheck != nil {
-		checked, p := res.Precheck(ctx, cmd)
-		if p != nil {
-			return eskafka.Sent{}, p
-		}
-		if k := res.Aggregate.Key(checked); k != key {
-			return eskafka.Sent{}, problem(http.StatusInternalServerError, "the precheck changed the command's key from %s to %s", quoted(key), quoted(k))
-		}
-		cmd = checked
+		return eskafka.Sent{}, nil, p
 	}
 	opt := eskafka.SendOptions{MsgID: msgID, ExpectedVersion: ev, Idempotent: idem}
 	if p := auth.FromContext(r.Context()); p != nil {
 		// Who sent it, recorded on the command and its events.
 		opt.Subject = p.Subject
 	}
+	if res.Precheck != nil {
+		checked, p := res.Precheck(ctx, cmd)
+		if p != nil {
+			if idem && p.Status >= 400 && p.Status < 500 {
+				replayed, p := res.replay(ctx, cmd, opt, p)
+				return eskafka.Sent{}, replayed, p
+			}
+			return eskafka.Sent{}, nil, p
+		}
+		if k := res.Aggregate.Key(checked); k != key {
+			return eskafka.Sent{}, nil, problem(http.StatusInternalServerError, "the precheck changed the command's key from %s to %s", quoted(key), quoted(k))
+		}
+		cmd = checked
+	}
 	sent, err := res.Writer.Send(ctx, cmd, opt)
 	if err != nil {
 		if errors.Is(err, eskafka.ErrSendUnconfirmed) {
 			p := problem(http.StatusGatewayTimeout, "Kafka did not confirm the command within %s; it may still be applied: look it up at /%s/commands/%s, or send it again with the same Idempotency-Key", res.writeTimeout, res.name(), msgID)
 			p.MsgID = msgID
-			return eskafka.Sent{}, p
+			return eskafka.Sent{}, nil, p
 		}
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			// Bad input, not a failure: the body fits MaxBodyBytes but
 			// the command does not fit a Kafka record.
-			return eskafka.Sent{}, problem(http.StatusRequestEntityTooLarge, "the command is too large to be written to Kafka: %v", err)
+			return eskafka.Sent{}, nil, problem(http.StatusRequestEntityTooLarge, "the command is too large to be written to Kafka: %v", err)
 		}
-		return eskafka.Sent{}, problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
+		return eskafka.Sent{}, nil, problem(http.StatusServiceUnavailable, "the command could not be written to Kafka: %v", err)
 	}
-	return sent, nil
+	return sent, nil, nil
+}
+
+// replay answers an idempotent command that the precheck refused: it may
+// be the retry of a command applied before, when what the precheck checks
+// was otherwise (a book created with its author, the author deleted
+// since), and a retry is answered with the first outcome. So the command
+// is sent replay-only (eskafka.SendOptions.ReplayOnly): the processor
+// answers it with the outcome recorded under its key, if any, and decides
+// nothing. With none recorded, the answer is the precheck's refusal, and
+// nothing is recorded: the key may be used again once the refusal's
+// cause is gone.
+func (res *Resource[S, C, E]) replay(ctx context.Context, cmd C, opt eskafka.SendOptions, refused *Problem) (*eskafka.Result[S, E], *Problem) {
+	opt.ReplayOnly = true
+	sent, err := res.Writer.Send(ctx, cmd, opt)
+	if err != nil {
+		p := problem(http.StatusServiceUnavailable, "the command was refused (%s), but whether it is the retry of a command applied before cannot be told now: %v", refused.Detail, err)
+		p.MsgID = opt.MsgID
+		return nil, p
+	}
+	result, err := res.Writer.Await(ctx, sent)
+	if err != nil {
+		p := problem(http.StatusGatewayTimeout, "the command was refused (%s), but whether it is the retry of a command applied before was not told within %s; look it up at /%s/commands/%s", refused.Detail, res.writeTimeout, res.name(), opt.MsgID)
+		p.MsgID = opt.MsgID
+		return nil, p
+	}
+	if rej := result.Rejection; rej != nil && (rej.Code == es.CodeNotRecorded || rej.Code == es.CodeVersionMismatch) {
+		// Nothing recorded (version_mismatch: a processor of an older
+		// build, which refused the replay-only command as sent).
+		return nil, refused
+	}
+	return result, nil
 }
 
 // execute sends cmd, waits for its outcome, and returns the result of an
@@ -419,9 +456,15 @@ func (res *Resource[S, C, E]) execute(w http.ResponseWriter, r *http.Request, cm
 	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
-	sent, p := res.send(ctx, r, cmd)
+	sent, replayed, p := res.send(ctx, r, cmd)
 	if p != nil {
 		return nil, p
+	}
+	if replayed != nil {
+		if !replayed.Accepted() {
+			return nil, rejectionProblem(replayed.Rejection, replayed.MsgID)
+		}
+		return replayed, nil
 	}
 	msgID := sent.MsgID
 	result, err := res.Writer.Await(ctx, sent)
@@ -735,12 +778,16 @@ func (res *Resource[S, C, E]) postCommand(w http.ResponseWriter, r *http.Request
 	allowWait(w, res.writeTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), res.writeTimeout)
 	defer cancel()
-	sent, p := res.send(ctx, r, cmd)
+	sent, replayed, p := res.send(ctx, r, cmd)
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
 	msgID := sent.MsgID
+	if replayed != nil {
+		// The retry of a command sent before: its msgId, as then.
+		msgID = replayed.MsgID
+	}
 	w.Header().Set("Location", "/"+res.name()+"/commands/"+msgID)
 	writeJSON(w, http.StatusAccepted, map[string]string{"msgId": msgID})
 }

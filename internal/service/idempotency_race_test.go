@@ -1,7 +1,8 @@
 package service_test
 
-// Write semantics under concurrency: one Idempotency-Key sent at once
-// from many clients to several instances, and If-Match races.
+// Write semantics under concurrency and retries: one Idempotency-Key sent
+// at once from many clients to several instances, If-Match races, and
+// retries whose precheck would now refuse them.
 
 import (
 	"bytes"
@@ -196,5 +197,54 @@ func TestIfMatchRaceHasOneWinner(t *testing.T) {
 	}
 	if evs := h.events("authors", "race-author"); !slices.Equal(evs, []string{"AuthorCreated", "AuthorUpdated"}) {
 		t.Fatalf("events: %v, want one AuthorCreated and one AuthorUpdated", evs)
+	}
+}
+
+// A retry of an idempotent write that was applied is answered as the first
+// try was, even when the service's precheck would refuse the command now:
+// the book was created with its author; the author was deleted since; the
+// retry must not say that the author does not exist (the client would take
+// the book for not created, and create it again under a new key).
+func TestRetryAfterTheAuthorWasDeleted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	inst := h.start()
+	inst.createAuthor(t, "ada-gone", "Ada", "Gone")
+	key := hdr("Idempotency-Key", "ada-book-1")
+	body := map[string]any{"title": "Notes", "authorCode": "ada-gone"}
+	first := inst.createBook(t, body, key)
+	inst.do(http.MethodDelete, "/authors/ada-gone", nil, nil).expect(t, http.StatusNoContent, nil)
+	again := inst.createBook(t, body, key)
+	if again.ID != first.ID || again.Version != first.Version || again.Title != first.Title {
+		t.Fatalf("the retry answered %v, the first try %v", again, first)
+	}
+	// The same for a change of author, and through the CQRS endpoint.
+	inst.createAuthor(t, "bea-gone", "Bea", "Gone")
+	setKey := hdr("Idempotency-Key", "set-bea-1")
+	set := inst.putBook(t, first.ID, "/author", map[string]any{"authorCode": "bea-gone"}, setKey)
+	inst.do(http.MethodDelete, "/authors/bea-gone", nil, nil).expect(t, http.StatusNoContent, nil)
+	if again := inst.putBook(t, first.ID, "/author", map[string]any{"authorCode": "bea-gone"}, setKey); again.Version != set.Version {
+		t.Fatalf("the retried PUT answered %v, the first try %v", again, set)
+	}
+	var accepted struct {
+		MsgID string `json:"msgId"`
+	}
+	inst.do(http.MethodPost, "/books/commands", `{"type":"SetBookAuthor","id":"`+first.ID+`","authorCode":"bea-gone"}`, setKey).expect(t, http.StatusAccepted, &accepted)
+	var out outcomeView
+	inst.get("/books/commands/"+accepted.MsgID+"?wait=5s").expect(t, http.StatusOK, &out)
+	if out.Status != "accepted" || out.Version != set.Version {
+		t.Fatalf("the retry through /books/commands: %+v, want the first try's outcome (version %d)", out, set.Version)
+	}
+	// A first try is still refused, and the refusal applies nothing:
+	// once the author exists, the same key applies the command.
+	fresh := hdr("Idempotency-Key", "cy-book-1")
+	cyBody := map[string]any{"title": "Later", "authorCode": "cy-later"}
+	inst.do(http.MethodPost, "/books", cyBody, fresh).expectProblem(t, http.StatusUnprocessableEntity, "authorCode")
+	inst.createAuthor(t, "cy-later", "Cy", "Later")
+	if b := inst.createBook(t, cyBody, fresh); b.AuthorCode == nil || *b.AuthorCode != "cy-later" {
+		t.Fatalf("created %v, want a book of cy-later", b)
+	}
+	if evs := eventNames(h.bookEvents(first.ID)); evs[0] != "BookCreated" || slices.Index(evs[1:], "BookCreated") >= 0 {
+		t.Fatalf("events of %s: %v", first.ID, evs)
 	}
 }
