@@ -6,6 +6,7 @@ package service_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +15,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/bookscatalog/catalog/internal/config"
 	"github.com/bookscatalog/catalog/internal/service"
 )
 
@@ -246,5 +250,66 @@ func TestRetryAfterTheAuthorWasDeleted(t *testing.T) {
 	}
 	if evs := eventNames(h.bookEvents(first.ID)); evs[0] != "BookCreated" || slices.Index(evs[1:], "BookCreated") >= 0 {
 		t.Fatalf("events of %s: %v", first.ID, evs)
+	}
+}
+
+// A write whose outcome did not arrive within WRITE_TIMEOUT (504, with its
+// msgId) and is retried with the same key while the first try is still
+// being committed: the retry gets the first try's answer, the author is
+// created once, and the msgId of the 504 shows that outcome.
+func TestRetryAfterA504WhileTheFirstTryCommits(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	gate := make(chan struct{})
+	h := newHarness(t, func(h *harness) {
+		h.Configure = func(c *config.Config) { c.WriteTimeout = time.Second }
+		h.BeforeCommit = func(ctx context.Context) error {
+			if !armed.Load() {
+				return nil
+			}
+			select {
+			case <-gate:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	inst := h.start()
+	armed.Store(true)
+	key := hdr("Idempotency-Key", "slow-create-1")
+	body := authorBody("slow-author", "Slow", "Author")
+	p := inst.do(http.MethodPost, "/authors", body, key).expectProblem(t, http.StatusGatewayTimeout, "")
+	if p.MsgID == "" {
+		t.Fatalf("the 504 names no msgId: %+v", p)
+	}
+	retry := make(chan answer, 1)
+	go func() {
+		retry <- inst.send(http.MethodPost, "/authors", `{"code":"slow-author","firstName":"Slow","lastName":"Author"}`, key)
+	}()
+	// Release the first try once the retry is on the commands topic too.
+	poll(t, "the retry to reach the commands topic", func() error {
+		if n := len(h.readUncommitted(h.Service + ".authors.commands")); n < 2 {
+			return fmt.Errorf("%d commands", n)
+		}
+		return nil
+	})
+	close(gate)
+	var got answer
+	select {
+	case got = <-retry:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the retry was not answered within 60s")
+	}
+	if got.err != nil || got.status != http.StatusCreated || got.etag != `"1"` {
+		t.Fatalf("the retry: %+v, want 201 with ETag \"1\"", got)
+	}
+	if evs := h.events("authors", "slow-author"); !slices.Equal(evs, []string{"AuthorCreated"}) {
+		t.Fatalf("events: %v, want one AuthorCreated", evs)
+	}
+	var out outcomeView
+	inst.get("/authors/commands/"+p.MsgID+"?wait=5s").expect(t, http.StatusOK, &out)
+	if out.Status != "accepted" || out.Version != 1 {
+		t.Fatalf("outcome of %s: %+v", p.MsgID, out)
 	}
 }
