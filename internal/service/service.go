@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -157,11 +158,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		schemaregistry.WithReplicationFactor(cfg.ReplicationFactor), schemaregistry.WithClientOpts(opts.ClientOpts...),
 		schemaregistry.WithLogger(s.log))
 	if err != nil {
-		if firstRead := new(kgo.ErrFirstReadEOF); s.broker == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &firstRead)) {
+		if firstRead := new(kgo.ErrFirstReadEOF); s.broker == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &firstRead) || errors.Is(err, syscall.ECONNRESET)) {
 			// The usual cause is a listener spoken to in another
 			// protocol (TLS to plain text, or SASL to none), which
 			// a client reports as time running out or as a broker
-			// that hung up.
+			// that hung up (a TLS hello read as a Kafka request
+			// announces more than socket.request.max.bytes, and the
+			// broker closes the connection).
 			return nil, fmt.Errorf("schema registry: no answer from the Kafka brokers %s (KAFKA_BROKERS) in time, connecting over %s: "+
 				"check that KAFKA_TLS, KAFKA_TLS_* and KAFKA_SASL_* match their listener: %w", strings.Join(brokers, ","), kafkaSec.Protocol(), err)
 		}

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -169,26 +168,12 @@ func (g *commitGate) awaitHeld(t *testing.T) {
 	}
 }
 
-// answer is what a request sent in the background got.
-type answer struct {
-	status int
-	body   []byte
-	err    error
-}
-
 // postAuthorAsync creates an author on inst in the background.
 func postAuthorAsync(inst *instance) <-chan answer {
 	answered := make(chan answer, 1)
 	go func() {
 		b, _ := json.Marshal(authorBody("jane-austen", "Jane", "Austen"))
-		resp, err := inst.client.Post(inst.URL+"/authors", "application/json", bytes.NewReader(b))
-		if err != nil {
-			answered <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		answered <- answer{status: resp.StatusCode, body: body, err: err}
+		answered <- inst.send(http.MethodPost, "/authors", string(b), nil)
 	}()
 	return answered
 }
