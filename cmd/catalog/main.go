@@ -39,9 +39,10 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "catalog:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // the usage asked for is printed
 		}
+		fmt.Fprintln(os.Stderr, "catalog:", err)
 		os.Exit(1)
 	}
 }

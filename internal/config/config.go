@@ -112,6 +112,17 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
 	kafkaSec := kafkasec.Flags(fs, getenv)
 	httpSec := httpSecurityFlags(fs, env)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: catalog [flags]
+  runs the service; every flag is also read from the environment variable
+  named in its parentheses, and the flag wins.
+other commands (each with -h): catalog loadgen, catalog schemas list|delete,
+  catalog baseline eos|http, catalog tokens new|hash.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
