@@ -53,20 +53,7 @@ func TestBrokerSettingsReadsTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	got, err := BrokerSettings(ctx, kadm.NewClient(cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || !strings.Contains(got[0], "transaction.max.timeout.ms=5000") {
-		t.Fatalf("findings %q, want transaction.max.timeout.ms=5000 named", got)
-	}
+	wantMaxTimeoutNamed(t, c)
 }
 
 // Apache Kafka answers a broker resource without a name (the cluster-level
@@ -95,6 +82,13 @@ func TestBrokerSettingsAsksABrokerByID(t *testing.T) {
 		}
 		return resp, nil, true
 	})
+	wantMaxTimeoutNamed(t, c)
+}
+
+// wantMaxTimeoutNamed checks that BrokerSettings, asked of c, names its
+// transaction.max.timeout.ms=5000 and nothing else.
+func wantMaxTimeoutNamed(t *testing.T, c *kfake.Cluster) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)

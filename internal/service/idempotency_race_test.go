@@ -97,14 +97,7 @@ func twoInstances(t *testing.T) (*harness, *instance, *instance) {
 		if len(m.Instances) != 2 {
 			return fmt.Errorf("instances %v", m.Instances)
 		}
-		for name, st := range m.Stages {
-			for p, u := range st.Owners {
-				if u == "" {
-					return fmt.Errorf("stage %s: partition %d has no owner", name, p)
-				}
-			}
-		}
-		return nil
+		return everyPartitionOwned(m)
 	})
 	return h, a, b
 }

@@ -310,14 +310,7 @@ func TestClusterSecret(t *testing.T) {
 			if !slices.Equal(m.Instances, sorted(a.URL, b.URL)) {
 				return fmt.Errorf("instances %v", m.Instances)
 			}
-			for name, st := range m.Stages {
-				for p, u := range st.Owners {
-					if u == "" {
-						return fmt.Errorf("stage %s: partition %d has no owner", name, p)
-					}
-				}
-			}
-			return nil
+			return everyPartitionOwned(m)
 		}
 	}
 	poll(t, "a and b to share every stage", twoOwners(a))
@@ -384,4 +377,17 @@ func TestClusterSecret(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// everyPartitionOwned reports a partition of a stage in m that has no
+// owner.
+func everyPartitionOwned(m service.Metadata) error {
+	for name, st := range m.Stages {
+		for p, u := range st.Owners {
+			if u == "" {
+				return fmt.Errorf("stage %s: partition %d has no owner", name, p)
+			}
+		}
+	}
+	return nil
 }
