@@ -136,26 +136,36 @@ func (o *Outcomes) deliver(out *Outcome, fingerprint string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if fingerprint != "" && answersOnlyItsSender(out) {
-		if !o.answer(out, fingerprint, true) {
-			// The processor's rejection carries no state or events:
-			// whatever a foreign record put there is not kept.
-			kept := &Outcome{MsgID: out.MsgID, Key: out.Key, Status: out.Status, Version: out.Version, Rejection: out.Rejection}
-			k := out.MsgID + "\x00" + fingerprint
-			size := int64(len(k)) + outcomeBytes(kept)
-			for len(o.reused) > 0 && (len(o.reused) >= maxReused || o.reusedBytes+size > o.maxBytes/4) {
-				for k := range o.reused { // any: its caller then times out
-					o.dropReused(k)
-					break
-				}
-			}
-			o.dropReused(k)
-			o.reused[k] = kept
-			o.reusedBytes += size
+		answered := o.answer(out, fingerprint, true)
+		if answered && out.Rejection.Code == es.CodeNotRecorded {
+			// It answers one replay, and the command may yet be
+			// applied when sent again.
+			return
 		}
+		// An idempotency_key_reused refusal is kept for the callers
+		// of that command not waiting yet, whether or not one waits
+		// now: several may have sent it, and each is refused alike.
+		// The processor's rejection carries no state or events:
+		// whatever a foreign record put there is not kept.
+		kept := &Outcome{MsgID: out.MsgID, Key: out.Key, Status: out.Status, Version: out.Version, Rejection: out.Rejection}
+		k := out.MsgID + "\x00" + fingerprint
+		size := int64(len(k)) + outcomeBytes(kept)
+		o.dropReused(k)
+		for len(o.reused) > 0 && (len(o.reused) >= maxReused || o.reusedBytes+size > o.maxBytes/4) {
+			for k := range o.reused { // any: its caller then times out
+				o.dropReused(k)
+				break
+			}
+		}
+		o.reused[k] = kept
+		o.reusedBytes += size
 		return
 	}
 	if fingerprint != "" {
 		o.prints[out.MsgID] = fingerprint
+		// A not_recorded refusal kept for this command is stale now
+		// that it has an outcome of its own.
+		o.dropReused(out.MsgID + "\x00" + fingerprint)
 	} else {
 		delete(o.prints, out.MsgID)
 	}
@@ -219,8 +229,8 @@ func (o *Outcomes) answer(out *Outcome, fingerprint string, reused bool) bool {
 	return answered
 }
 
-// maxReused bounds the idempotency_key_reused rejections kept for callers
-// not yet waiting.
+// maxReused bounds the idempotency_key_reused and not_recorded rejections
+// kept for callers not yet waiting.
 const maxReused = 10000
 
 // Size returns how many outcomes are remembered and their estimated bytes.
@@ -246,15 +256,22 @@ func (o *Outcomes) Lookup(msgID string) (*Outcome, bool) {
 // answer to this command does. With none, any outcome of msgID answers.
 func (o *Outcomes) Wait(ctx context.Context, msgID, fingerprint string) (*Outcome, error) {
 	o.mu.Lock()
-	if fingerprint != "" {
-		if out, ok := o.reused[msgID+"\x00"+fingerprint]; ok {
-			o.dropReused(msgID + "\x00" + fingerprint)
+	if out, ok := o.recent[msgID]; ok {
+		if got, printed := o.prints[msgID]; fingerprint == "" || printed && got == fingerprint {
 			o.mu.Unlock()
 			return out, nil
 		}
 	}
-	if out, ok := o.recent[msgID]; ok {
-		if got, printed := o.prints[msgID]; fingerprint == "" || printed && got == fingerprint {
+	if fingerprint != "" {
+		// An idempotency_key_reused refusal is kept, not taken:
+		// every caller of that command is refused alike, and several
+		// may wait for it (one key, one body, sent at once), each with
+		// its own command answered already. A not_recorded one
+		// answers one replay.
+		if out, ok := o.reused[msgID+"\x00"+fingerprint]; ok {
+			if out.Rejection.Code == es.CodeNotRecorded {
+				o.dropReused(msgID + "\x00" + fingerprint)
+			}
 			o.mu.Unlock()
 			return out, nil
 		}

@@ -141,3 +141,38 @@ func TestReusedKeyInFlightAnswersEachCaller(t *testing.T) {
 		t.Fatalf("any outcome of the msgId: %+v %v", got, err)
 	}
 }
+
+// Two callers send the same command under a key already used for another,
+// and their refusals arrive before either waits: each is answered. Before,
+// the first to wait took the one refusal kept for them, and the second
+// waited for one that had come already, until its deadline (a 504 where
+// 422 idempotency_key_reused was due; seen in TestOneIdempotencyKeyAtOnceOnTwoInstances).
+func TestReusedKeyRefusalAnswersEveryCallerOfThatCommand(t *testing.T) {
+	e := start(t, newConfig(t))
+	e.do(open{"g"}, eskafka.SendOptions{})
+	opt := eskafka.SendOptions{MsgID: ids.New(), Idempotent: true}
+	if first := e.do(add{"g", 5}, opt); !first.Accepted() {
+		t.Fatalf("first: %+v", first.Outcome)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var sent [2]eskafka.Sent
+	for i := range sent {
+		s, err := e.gw.Send(ctx, add{"g", 7}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent[i] = s
+	}
+	// A later command of the same key: once its outcome is in, both
+	// refusals are too (one partition, in order), with nobody waiting.
+	e.do(add{"g", 1}, eskafka.SendOptions{})
+	for i, s := range sent {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := e.gw.Await(wctx, s)
+		wcancel()
+		if err != nil || res.Accepted() || res.Rejection.Code != es.CodeIdempotencyKeyReused {
+			t.Fatalf("caller %d: %+v %v, want idempotency_key_reused", i, res, err)
+		}
+	}
+}
