@@ -604,8 +604,14 @@ type Registered[S, C, E any] struct {
 // store (named after it), makes its processor, the follower of its results
 // topic and its gateway on the shared producer, declares its topics
 // (AggregateTopics) and registers the processor under the aggregate's name
-// and the follower to run. A failure is returned by Start.
+// and the follower to run. A failure is returned by Start, as is an
+// aggregate or codecs lacking a field the runtime calls.
 func Register[S, C, E any](app *App, agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E]) *Registered[S, C, E] {
+	if err := checkAggregate(agg, codecs); err != nil {
+		// Refused now, rather than a nil function called at every
+		// command (each dead-lettered) or at every Send.
+		app.fail(err)
+	}
 	cfg := app.StageConfig(agg.Name)
 	p := NewProcessor(agg, codecs, app.cfg.OutcomeCodec, cfg)
 	outcomes, err := NewOutcomes(cfg, p.Topics().Results, app.cfg.OutcomeCodec)
@@ -626,6 +632,28 @@ func Register[S, C, E any](app *App, agg es.Aggregate[S, C, E], codecs es.Codecs
 	}
 	app.mu.Unlock()
 	return r
+}
+
+// checkAggregate returns an error naming the fields of agg and codecs that
+// the processor or the gateway would call but are not set.
+func checkAggregate[S, C, E any](agg es.Aggregate[S, C, E], codecs es.Codecs[S, C, E]) error {
+	var missing []string
+	for _, f := range []struct {
+		name  string
+		unset bool
+	}{
+		{"Aggregate.Name", agg.Name == ""}, {"Aggregate.Decide", agg.Decide == nil}, {"Aggregate.Evolve", agg.Evolve == nil},
+		{"Aggregate.Key", agg.Key == nil}, {"Aggregate.Version", agg.Version == nil}, {"Aggregate.Exists", agg.Exists == nil},
+		{"Codecs.State", codecs.State == nil}, {"Codecs.Command", codecs.Command == nil}, {"Codecs.Event", codecs.Event == nil},
+	} {
+		if f.unset {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("aggregate %q lacks %s", agg.Name, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // LoadInstanceID returns the instance id kept in dataDir (file

@@ -131,3 +131,14 @@ func TestExpiringHashedTableIsRefused(t *testing.T) {
 	}))
 	planError(t, app, "expires entries but is Hashed")
 }
+
+// An aggregate or codecs with a field left out: Start used to accept it,
+// and then every command was dead-lettered by the nil function's panic (a
+// nil codec made Gateway.Send panic in the caller).
+func TestIncompleteAggregateIsRefused(t *testing.T) {
+	app := newApp(t, eskafka.AppConfig{})
+	agg, c := counters, codecs
+	agg.Decide, c.Command = nil, nil
+	eskafka.Register(app, agg, c)
+	planError(t, app, `aggregate "counters" lacks Aggregate.Decide, Codecs.Command`)
+}
