@@ -373,17 +373,24 @@ type Sent struct {
 	fingerprint string
 }
 
-// Send writes cmd to the commands topic and returns once Kafka has it.
+// Send writes cmd to the commands topic and returns once Kafka has it. A
+// command whose key (Aggregate.Key) is empty is refused.
 func (g *Gateway[S, C, E]) Send(ctx context.Context, cmd C, opt SendOptions) (Sent, error) {
 	if opt.MsgID == "" {
 		return Sent{}, errors.New("send command: empty msgId")
+	}
+	key := g.agg.Key(cmd)
+	if key == "" {
+		// It would be decided as the aggregate of id "", which no
+		// command means.
+		return Sent{}, fmt.Errorf("send command %T: its key (Aggregate.Key of %s) is empty", cmd, g.agg.Name)
 	}
 	b, typ, err := g.codecs.Command.Encode(cmd)
 	if err != nil {
 		return Sent{}, fmt.Errorf("encode command %T: %w", cmd, err)
 	}
 	sent := Sent{MsgID: opt.MsgID}
-	r := &kgo.Record{Topic: g.topics.Commands, Key: []byte(g.agg.Key(cmd)), Value: b, Headers: []kgo.RecordHeader{
+	r := &kgo.Record{Topic: g.topics.Commands, Key: []byte(key), Value: b, Headers: []kgo.RecordHeader{
 		{Key: HeaderMsgID, Value: []byte(opt.MsgID)},
 		{Key: HeaderType, Value: []byte(typ)},
 	}}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bookscatalog/catalog/es"
 	"github.com/bookscatalog/catalog/eskafka"
 )
 
@@ -141,4 +142,30 @@ func TestIncompleteAggregateIsRefused(t *testing.T) {
 	agg.Decide, c.Command = nil, nil
 	eskafka.Register(app, agg, c)
 	planError(t, app, `aggregate "counters" lacks Aggregate.Decide, Codecs.Command`)
+}
+
+// A command whose Key is empty (an id left out) used to be decided as the
+// aggregate "", silently: Send refuses it, and the processor refuses such
+// a record from another producer.
+func TestEmptyKeyIsRefused(t *testing.T) {
+	e := start(t, newConfig(t))
+	e.waitReady()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := e.gw.Send(ctx, open{ID: ""}, eskafka.SendOptions{MsgID: "m1"}); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("Send with an empty key = %v; want it refused", err)
+	}
+	if err := e.producer.ProduceSync(ctx, &kgo.Record{
+		Topic: e.proc.Topics().Commands, Partition: eskafka.PartitionFor("", partitions), Key: []byte{}, Value: []byte(`{"type":"open","id":""}`),
+		Headers: []kgo.RecordHeader{{Key: eskafka.HeaderMsgID, Value: []byte("m2")}},
+	}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.gw.Await(ctx, eskafka.Sent{MsgID: "m2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rejection == nil || res.Rejection.Code != es.CodeMalformedCommand {
+		t.Fatalf("a command record with an empty key: %+v; want it rejected as malformed", res.Outcome)
+	}
 }

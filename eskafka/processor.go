@@ -327,6 +327,9 @@ func (p *Processor[S, C, E]) decide(tx *Tx, r *kgo.Record, key, msgID string) (o
 		return malformed("undecodable command: %v", err)
 	}
 	typ = typeName(cmd)
+	if key == "" {
+		return malformed("the command's key is empty")
+	}
 	if k := p.agg.Key(cmd); k != key {
 		return malformed("record key %q does not match the command's %q", truncate(key, 64), truncate(k, 64))
 	}
