@@ -367,6 +367,11 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 // command's first try, if it has one (replay), and sent is empty.
 func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (sent eskafka.Sent, replayed *eskafka.Result[S, E], p *Problem) {
 	key := res.Aggregate.Key(cmd)
+	if key == "" {
+		// The writer would refuse it as a failure (503): it is the
+		// request's fault, also when ValidKey is nil.
+		return eskafka.Sent{}, nil, rejectionProblem(es.Reject(es.CodeInvalid, res.KeyName, "the command names no %s", res.KeyName), "")
+	}
 	if rej := res.checkKey(key); rej != nil {
 		return eskafka.Sent{}, nil, rejectionProblem(rej, "")
 	}

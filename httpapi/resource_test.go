@@ -217,3 +217,15 @@ func TestWriteTimeoutBoundsTheWholeWrite(t *testing.T) {
 		t.Fatalf("the 504 of a sent command names no msgId: %+v", p)
 	}
 }
+
+// A command that names no aggregate (its Key is empty) is the request's
+// fault, also without ValidKey: a 422 naming the key, not the 503 of the
+// gateway's refusal (it used to be sent, and decided as the aggregate "").
+func TestCommandWithoutKeyIsRefused(t *testing.T) {
+	res := peopleResource()
+	res.ValidKey = nil
+	w := (call{"POST", "/people/commands", "", `{"type":"addPerson","name":"Ada"}`}).do(t, peopleAPI(res))
+	if p := decodeProblem(t, w); w.Code != 422 || p.Field != "id" {
+		t.Fatalf("a command without an id: %d %s; want 422 about the id", w.Code, w.Body.String())
+	}
+}
