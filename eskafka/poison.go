@@ -54,8 +54,10 @@ type Poisoned struct {
 	attempts int
 }
 
+// Error says the kind of the poisoning and its cause.
 func (p *Poisoned) Error() string { return p.Kind + ": " + p.Err.Error() }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (p *Poisoned) Unwrap() error { return p.Err }
 
 // Dead-letter record headers, beside the original record's headers.

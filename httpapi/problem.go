@@ -42,6 +42,7 @@ type Problem struct {
 	MsgID string `json:"msgId,omitempty"`
 }
 
+// Error implements error with the problem's detail.
 func (p *Problem) Error() string { return p.Detail }
 
 // NewProblem returns a problem of status with a detail formatted from
