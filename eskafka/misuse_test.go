@@ -169,3 +169,32 @@ func TestEmptyKeyIsRefused(t *testing.T) {
 		t.Fatalf("a command record with an empty key: %+v; want it rejected as malformed", res.Outcome)
 	}
 }
+
+// A StageSpec with a part left out: a nil table used to panic in AddStage
+// on a nil pointer, two tables of one prefix mixed their keys silently, and
+// a stage without a Transform dead-lettered every record.
+func TestIncompleteStageIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*eskafka.StageSpec)
+		want string
+	}{
+		{"no transform", func(s *eskafka.StageSpec) { s.Transform = nil }, "has no StageSpec.Transform"},
+		{"no inputs", func(s *eskafka.StageSpec) { s.Inputs = nil }, "has no StageSpec.Inputs"},
+		{"nil table", func(s *eskafka.StageSpec) { s.Tables = append(s.Tables, nil) }, "StageSpec.Tables[1] is nil"},
+		{"one prefix", func(s *eskafka.StageSpec) {
+			s.Tables = append(s.Tables, &eskafka.Table{Prefix: "c/", Topic: s.Tables[0].Topic + "2", Hashed: true})
+		}, `two tables have the prefix "c/"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			app := newApp(t, eskafka.AppConfig{})
+			cfg := app.StageConfig("a")
+			table := &eskafka.Table{Prefix: "c/", Topic: cfg.Service + ".a.changelog", Hashed: true}
+			spec := eskafka.StageSpec{Name: "a", Inputs: []string{cfg.Service + ".a.in"}, Tables: []*eskafka.Table{table},
+				Transform: copyTransform{table: table, output: cfg.Service + ".a.out"}, Outputs: []string{cfg.Service + ".a.out"}}
+			c.edit(&spec)
+			app.AddStage(eskafka.NewStage(spec, cfg))
+			planError(t, app, c.want)
+		})
+	}
+}

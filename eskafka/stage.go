@@ -207,7 +207,9 @@ func NewStage(spec StageSpec, cfg Config) *Stage {
 		s.writes[t] = true
 	}
 	for _, t := range spec.Tables {
-		s.writes[t.Topic] = true
+		if t != nil { // refused by AddStage and Run (tablesError)
+			s.writes[t.Topic] = true
+		}
 	}
 	if cfg.ClientLogLevel != kgo.LogLevelNone {
 		s.cfg.ClientOpts = append(slices.Clone(s.cfg.ClientOpts), kgo.WithLogger(ClientLogger(s.log, cfg.ClientLogLevel)))
@@ -270,9 +272,29 @@ func (s *Stage) Run(ctx context.Context) error {
 	return nil
 }
 
-// tablesError names a table the stage cannot run with.
+// tablesError names what of the stage's spec it cannot run with: a
+// missing name, input or transform, or a table that is nil, has no topic,
+// shares another's prefix (their keys would mix) or expires a hashed key.
 func (s *Stage) tablesError() error {
-	for _, t := range s.spec.Tables {
+	switch {
+	case s.spec.Name == "":
+		return errors.New("a stage has no StageSpec.Name")
+	case len(s.spec.Inputs) == 0:
+		return fmt.Errorf("stage %s has no StageSpec.Inputs", s.spec.Name)
+	case s.spec.Transform == nil:
+		return fmt.Errorf("stage %s has no StageSpec.Transform", s.spec.Name)
+	}
+	prefixes := map[string]bool{}
+	for i, t := range s.spec.Tables {
+		switch {
+		case t == nil:
+			return fmt.Errorf("stage %s: StageSpec.Tables[%d] is nil", s.spec.Name, i)
+		case t.Topic == "":
+			return fmt.Errorf("stage %s: table %q has no Topic", s.spec.Name, t.Prefix)
+		case prefixes[t.Prefix]:
+			return fmt.Errorf("stage %s: two tables have the prefix %q; their keys would mix", s.spec.Name, t.Prefix)
+		}
+		prefixes[t.Prefix] = true
 		if t.Retention > 0 && t.Hashed {
 			return fmt.Errorf("stage %s: table %q expires entries but is Hashed; Retention needs keys stored under their partition", s.spec.Name, t.Prefix)
 		}
