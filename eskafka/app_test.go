@@ -194,6 +194,7 @@ func TestAppPlan(t *testing.T) {
 	stage := func(app *eskafka.App, name string, tables ...*eskafka.Table) *eskafka.Stage {
 		return eskafka.NewStage(eskafka.StageSpec{
 			Name: name, Inputs: []string{"svc.in"}, Outputs: []string{"svc.out"}, Tables: tables, DeadLetter: "svc.dead",
+			Transform: copyTransform{output: "svc.out"},
 		}, app.StageConfig(name))
 	}
 	newApp := func(t *testing.T) *eskafka.App {
