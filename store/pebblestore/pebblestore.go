@@ -3,12 +3,20 @@
 // and reads its changelogs only from where it stopped. Data and changelog
 // offsets are written in one Pebble batch, so the store never claims an
 // offset it does not hold the data of.
+//
+// A store whose files are damaged is refused at open, or, for damage only a
+// read of it meets, answers that read with an error: the process is not
+// stopped, and the errors name the directory and what to do (it is a cache
+// of the changelogs: deleted, it is rebuilt from them).
 package pebblestore
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -30,7 +38,8 @@ type Store struct {
 // cacheBytes is the block cache of each store.
 const cacheBytes = 32 << 20
 
-// Open opens (creating if needed) the store in dir.
+// Open opens (creating if needed) the store in dir. A store another process
+// holds, or whose files are damaged, is refused with an error naming dir.
 func Open(dir string) (*Store, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref() // the DB holds its own reference
@@ -42,11 +51,38 @@ func Open(dir string) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	opts.EventListener = &pebble.EventListener{
+		// Pebble's default stops the process (Logger.Fatalf) in
+		// whichever goroutine meets the damage: a background one at
+		// open, and at every restart again, or a command handler's,
+		// which would take the panic for the command's fault. The read
+		// returns the error instead.
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			slog.Error("pebble store damaged: it is a cache of its changelogs; stop the instance and delete the directory to have it rebuilt",
+				"dir", dir, "file", info.Path, "err", info.Details)
+		},
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
+		if errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "lock held by current process") {
+			return nil, fmt.Errorf("open pebble store %s: %w (another process uses it: is another instance running with the same DATA_DIR?)", dir, err)
+		}
+		return nil, damaged(dir, err)
+	}
+	// Opening reads no table: one damaged would be met by the first read
+	// of it, or by Pebble's background work. Every table's footer and
+	// properties are read now, so that a table truncated or overwritten is
+	// refused here.
+	if _, err := db.SSTables(pebble.WithProperties()); err != nil {
+		db.Close()
+		return nil, damaged(dir, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// damaged wraps err, met opening the store in dir, with what to do.
+func damaged(dir string, err error) error {
+	return fmt.Errorf("open pebble store %s: %w (the store is a cache of its changelogs: if it is damaged, delete the directory and start again to have it rebuilt)", dir, err)
 }
 
 func dataKey(k string) []byte {
