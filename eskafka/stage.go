@@ -772,6 +772,9 @@ type Tx struct {
 	// misplaced is set when the record being handled touched a hashed
 	// table's key of another partition (Tx.placed).
 	misplaced error
+	// unreadable is the first error of the local store a Get met: the
+	// instance's fault, not the record's.
+	unreadable error
 }
 
 // placed checks that key of t may be kept in the input record's partition:
@@ -832,7 +835,16 @@ func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
 	if v, ok := tx.staged[sk]; ok {
 		return v, v != nil, nil
 	}
-	return tx.stage.cfg.Store.Get(sk)
+	v, ok, err := tx.stage.cfg.Store.Get(sk)
+	if err != nil {
+		err = fmt.Errorf("read local store: %w", err)
+		tx.mu.Lock()
+		if tx.unreadable == nil {
+			tx.unreadable = err
+		}
+		tx.mu.Unlock()
+	}
+	return v, ok, err
 }
 
 // Put sets key in table to value (nil deletes it), writing the change to
@@ -985,8 +997,17 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 		tx.mu.Unlock()
 		err := s.handleSafely(tx, r)
 		tx.mu.Lock()
-		misused, misplaced := tx.misused, tx.misplaced
+		misused, misplaced, unreadable := tx.misused, tx.misplaced, tx.unreadable
 		tx.mu.Unlock()
+		if unreadable != nil && misused == nil {
+			// The store cannot be read (damaged, say): not the
+			// record's fault, whatever the handler made of the
+			// error. Retried as it is; the stage reports it.
+			if aerr := abort(unreadable); aerr != nil {
+				return aerr
+			}
+			return fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, unreadable)
+		}
 		if misplaced != nil && misused == nil {
 			// The record's fault: whatever it staged or produced is
 			// part of the transaction, so abort, and quarantine it
