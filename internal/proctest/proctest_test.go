@@ -34,3 +34,15 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("port %d", p)
 	}
 }
+// Ports handed out are never handed out again, whatever the kernel gives
+// back after a close.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 200 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
