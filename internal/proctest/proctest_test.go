@@ -34,6 +34,7 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("port %d", p)
 	}
 }
+
 // Ports handed out are never handed out again, whatever the kernel gives
 // back after a close.
 func TestFreePortNeverRepeats(t *testing.T) {
