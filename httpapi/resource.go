@@ -165,8 +165,12 @@ func (res *Resource[S, C, E]) render(s S) any {
 	return res.Render(s)
 }
 
-// checkKey returns why key is malformed, nil if it is not.
+// checkKey returns why key is malformed, nil if it is not. An empty key
+// is, also without ValidKey: the writer would refuse it as a failure.
 func (res *Resource[S, C, E]) checkKey(key string) *es.Rejection {
+	if key == "" {
+		return es.Reject(es.CodeInvalid, res.KeyName, "the command names no %s", res.KeyName)
+	}
 	if res.ValidKey == nil {
 		return nil
 	}
@@ -367,11 +371,6 @@ func expectedVersion(r *http.Request) (*int64, *Problem) {
 // command's first try, if it has one (replay), and sent is empty.
 func (res *Resource[S, C, E]) send(ctx context.Context, r *http.Request, cmd C) (sent eskafka.Sent, replayed *eskafka.Result[S, E], p *Problem) {
 	key := res.Aggregate.Key(cmd)
-	if key == "" {
-		// The writer would refuse it as a failure (503): it is the
-		// request's fault, also when ValidKey is nil.
-		return eskafka.Sent{}, nil, rejectionProblem(es.Reject(es.CodeInvalid, res.KeyName, "the command names no %s", res.KeyName), "")
-	}
 	if rej := res.checkKey(key); rej != nil {
 		return eskafka.Sent{}, nil, rejectionProblem(rej, "")
 	}
