@@ -250,8 +250,8 @@ func (a *App) addStage(name string, st *Stage) {
 	case st.cfg.Partitions <= 0:
 		a.failLocked(fmt.Errorf("stage %s has %d partitions: make its Config with App.StageConfig", name, st.cfg.Partitions))
 		return
-	case st.tablesError() != nil:
-		a.failLocked(st.tablesError())
+	case st.specError() != nil:
+		a.failLocked(st.specError())
 		return
 	}
 	for _, other := range a.stages {

@@ -207,7 +207,7 @@ func NewStage(spec StageSpec, cfg Config) *Stage {
 		s.writes[t] = true
 	}
 	for _, t := range spec.Tables {
-		if t != nil { // refused by AddStage and Run (tablesError)
+		if t != nil { // refused by AddStage and Run (specError)
 			s.writes[t.Topic] = true
 		}
 	}
@@ -260,7 +260,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.cfg.Store == nil || s.cfg.Partitions <= 0 {
 		return fmt.Errorf("stage %s: its Config needs a Store and Partitions (App.StageConfig makes one)", s.spec.Name)
 	}
-	if err := s.tablesError(); err != nil {
+	if err := s.specError(); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -272,10 +272,10 @@ func (s *Stage) Run(ctx context.Context) error {
 	return nil
 }
 
-// tablesError names what of the stage's spec it cannot run with: a
+// specError names what of the stage's spec it cannot run with: a
 // missing name, input or transform, or a table that is nil, has no topic,
 // shares another's prefix (their keys would mix) or expires a hashed key.
-func (s *Stage) tablesError() error {
+func (s *Stage) specError() error {
 	switch {
 	case s.spec.Name == "":
 		return errors.New("a stage has no StageSpec.Name")
