@@ -92,7 +92,10 @@ func (l *eosLoop) overlapSession(ctx context.Context) error {
 			return nil
 		}
 		err := prev.wait()
-		l.count(prev.records, err)
+		if err == nil {
+			l.txns++
+			l.records += int64(prev.records)
+		}
 		prev = nil
 		return err
 	}
@@ -133,20 +136,20 @@ func (l *eosLoop) overlapSession(ctx context.Context) error {
 		}
 		p, txnID := prods[next], txnIDs[next]
 		next = 1 - next
+		abort := func(reason error) error {
+			if err := p.EndTransaction(tctx, kgo.TryAbort); err != nil {
+				return fmt.Errorf("abort after %w: %w", reason, err)
+			}
+			return reason
+		}
 		if err := l.produceBatch(tctx, p, txnID, cons, group, recs); err != nil {
 			_ = drain()
-			if aerr := p.EndTransaction(tctx, kgo.TryAbort); aerr != nil {
-				return fmt.Errorf("abort after %w: %w", err, aerr)
-			}
-			return err
+			return abort(err)
 		}
 		// Batch N+1's commit waits for N's: outputs and offsets then
 		// commit in order, and N+1 is aborted when N failed.
 		if err := drain(); err != nil {
-			if aerr := p.EndTransaction(tctx, kgo.TryAbort); aerr != nil {
-				return fmt.Errorf("abort after %w: %w", err, aerr)
-			}
-			return err
+			return abort(err)
 		}
 		e := &ending{records: len(recs), done: make(chan struct{})}
 		go func() {
@@ -177,14 +180,6 @@ func (e *ending) wait() error {
 		return fmt.Errorf("commit transaction: %w", e.err)
 	}
 	return nil
-}
-
-// count adds a committed transaction of n records to the loop's figures.
-func (l *eosLoop) count(n int, err error) {
-	if err == nil {
-		l.txns++
-		l.records += int64(n)
-	}
 }
 
 // produceBatch begins a transaction on p holding, for each record, an
