@@ -42,6 +42,14 @@ type Config struct {
 	// a Kafka client and a group member. Past the partitions an instance
 	// owns, a lane has nothing to do.
 	Lanes int
+	// Overlap keeps two transactions of each lane in flight: the next
+	// batch is decided and produced, with its offsets, while the last
+	// one's commit is on its way, by a second transactional producer
+	// (transactional id suffixed ".overlap"), and it commits right after
+	// it. This hides a commit's round trips, which bound a lane's
+	// throughput on a replicated cluster (docs/performance.md). The
+	// exactly-once argument is in docs/architecture.md.
+	Overlap bool
 	// Linger is how long a transaction may wait for more records after
 	// its first one, up to MaxBatch (default 0: take what has arrived).
 	Linger time.Duration

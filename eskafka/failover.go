@@ -115,12 +115,22 @@ func FailoverOpts() []kgo.Opt {
 	}
 }
 
-// newClient returns a client of the runtime: FailoverOpts, bootstrapped
-// from the brokers not silent lately (seeds), with opts, then ClientOpts.
+// newClient returns a client of the runtime with opts (clientOpts).
 func (c Config) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(c.clientOpts(opts...)...)
+}
+
+// clientOpts are the options of a client of the runtime: FailoverOpts,
+// bootstrapped from the brokers not silent lately (seeds), with opts, then
+// ClientOpts. FailoverOpts also lowers MetadataMinAge: franz-go retries a
+// produce answered CONCURRENT_TRANSACTIONS (the previous transaction's
+// markers are still being written, frequent on a replicated cluster) only
+// after a metadata refresh, at most one per MetadataMinAge, whose 5 s
+// default stalls writes for seconds (docs/performance.md).
+func (c Config) clientOpts(opts ...kgo.Opt) []kgo.Opt {
 	all := append(FailoverOpts(), kgo.SeedBrokers(c.seeds()...))
 	all = append(all, opts...)
-	return kgo.NewClient(append(all, c.ClientOpts...)...)
+	return append(all, c.ClientOpts...)
 }
 
 // errSessionStuck marks a session given up because a commit or its setup

@@ -162,15 +162,17 @@ func TestStageKeepsItsLimitsWhenConfigsCannotBeRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fencer.Close()
-	init := kmsg.NewPtrInitProducerIDRequest()
-	txnID := e.proc.Stage.TransactionalID()
-	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 10000
-	resp, err := init.RequestWith(context.Background(), fencer)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("fence the stage's producer: %v", err)
+	// Both of a lane's producers, when its transactions overlap.
+	for _, txnID := range []string{e.proc.Stage.TransactionalID(), e.proc.Stage.TransactionalID() + ".overlap"} {
+		init := kmsg.NewPtrInitProducerIDRequest()
+		init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 10000
+		resp, err := init.RequestWith(context.Background(), fencer)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err != nil {
+			t.Fatalf("fence the stage's producer %s: %v", txnID, err)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -34,7 +34,8 @@ const consumerOffsetsTopic = "__consumer_offsets"
 // that does not come back.
 //
 // A transaction is fenced only when it is open, its transactional id is
-// this stage's ({group}.{member instance id}), no current member of the
+// this stage's ({group}.{member instance id}, suffixed ".overlap" for a
+// lane's second producer: Config.Overlap), no current member of the
 // group has that instance id, and it writes only the stage's own topics:
 // the last keeps a stage from fencing the transactions of another service
 // or stage whose group's name happens to extend this one's. Transactions
@@ -105,6 +106,9 @@ func departedTransactions(group string, members map[string]bool, outputs []strin
 	var out []string
 	for _, t := range described.Sorted() {
 		instance, ok := strings.CutPrefix(t.TxnID, group+".")
+		// A lane whose transactions overlap has a second producer,
+		// its id suffixed (Config.Overlap).
+		instance = strings.TrimSuffix(instance, overlapSuffix)
 		if t.Err != nil || t.State != "Ongoing" || !ok || instance == "" || members[instance] {
 			continue
 		}

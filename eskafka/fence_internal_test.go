@@ -30,6 +30,8 @@ func TestDepartedTransactions(t *testing.T) {
 	add(group+".a.lane1", "Ongoing", topics("svc.books.changelog"), nil)                  // a live member's second lane
 	add(group+".b", "Ongoing", topics("svc.books.events", "__consumer_offsets"), nil)     // departed: fenced
 	add(group+".b.lane1", "Ongoing", topics("svc.books.changelog"), nil)                  // departed lane: fenced
+	add(group+".a.overlap", "Ongoing", topics("svc.books.events"), nil)                   // a live member's second producer
+	add(group+".b.lane1.overlap", "Ongoing", topics("svc.books.events"), nil)             // a departed one's: fenced
 	add(group+".view.c", "Ongoing", topics("svc.books.view.changelog"), nil)              // a stage named "processor.view"
 	add(group+".d", "PrepareCommit", topics("svc.books.events"), nil)                     // ending by itself
 	add(group+".e", "Ongoing", topics("svc.books.events", "other.topic"), nil)            // writes more than ours
@@ -39,7 +41,7 @@ func TestDepartedTransactions(t *testing.T) {
 	add(group+".", "Ongoing", topics("svc.books.events"), nil)                            // no instance id
 
 	got := departedTransactions(group, members, outputs, described)
-	want := []string{group + ".b", group + ".b.lane1"}
+	want := []string{group + ".b", group + ".b.lane1", group + ".b.lane1.overlap"}
 	if !slices.Equal(got, want) {
 		t.Errorf("departedTransactions = %q, want %q", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -155,6 +156,8 @@ func newConfig(t testing.TB) eskafka.Config {
 		Partitions: partitions,
 		Store:      memstore.New(),
 		ClientOpts: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)},
+		// The suite runs again with overlapping transactions (.ci/run).
+		Overlap: os.Getenv("STAGE_OVERLAP") == "true",
 	}
 }
 

@@ -148,12 +148,13 @@ type lane struct {
 	joined bool
 	// owners is the ownership map of the lane's last assignment.
 	owners map[int32]string
-	// inflight holds the store keys of the batch being committed, and a
-	// channel closed once the batch reached the store (or was dropped).
-	// A reader that saw a command's outcome (visible at commit) and reads
-	// its key waits for it, so it reads its own write.
-	inflight     map[string]struct{}
-	inflightDone chan struct{}
+	// inflight maps the store keys of the batches being committed (one,
+	// or two when transactions overlap) to a channel closed once their
+	// batch reached the store (or was dropped); committing lists those
+	// channels. A reader that saw a command's outcome (visible at
+	// commit) and reads its key waits for it, so it reads its own write.
+	inflight   map[string]chan struct{}
+	committing map[chan struct{}]bool
 	// isolate holds, per input partition, the end of a batch that failed
 	// with more than one suspect: up to there, records are processed one
 	// per transaction so the culprit shows.
@@ -361,67 +362,17 @@ func (l *lane) runSession(ctx context.Context) error {
 	if err != nil {
 		return stuck(setup, "read the size limits of the output topics", err)
 	}
-	laneCfg := s.cfg
-	laneCfg.InstanceID = l.instanceID
-	opts := append(append([]kgo.Opt{
-		kgo.SeedBrokers(s.cfg.seeds()...),
-		kgo.TransactionalID(l.transactionalID()),
-		kgo.ConsumerGroup(s.Group()),
-		kgo.ConsumeTopics(s.spec.Inputs...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Outputs name their partition: a table change goes to the
-		// partition of its input, an emitted record to its key's.
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		// The callbacks of a session given up on (its client left to
-		// close in the background) must not touch what the next
-		// session owns: they apply only while theirs is current.
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			l.ifCurrent(gen, func() { l.onAssigned(m) })
-		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			l.ifCurrent(gen, func() { l.onRevoked(m) })
-		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			l.ifCurrent(gen, func() { l.onRevoked(m) })
-		}),
-		kgo.Balancers(newOwnershipBalancer(laneCfg, s.spec.Inputs, l.log, func(owners map[int32]string, mine map[string][]int32) {
-			l.ifCurrent(gen, func() { l.setOwners(owners, mine) })
-		})),
-		// Static membership: an instance restarted after a crash takes
-		// its partitions back at once instead of waiting out the
-		// session of its dead predecessor.
-		kgo.InstanceID(l.instanceID),
-		kgo.SessionTimeout(s.cfg.SessionTimeout),
-		// Batches commit in milliseconds; a transaction left open by a
-		// crashed instance blocks readers of its partitions until this
-		// timeout aborts it.
-		kgo.TransactionTimeout(transactionTimeout),
-		kgo.HeartbeatInterval(min(time.Second, s.cfg.SessionTimeout/3)),
-		// Batches are cut under each topic's max.message.bytes, so
-		// that only a record too large on its own can be refused.
-		BatchMaxBytes(limits),
-		// FailoverOpts also lowers MetadataMinAge: franz-go retries a
-		// produce answered CONCURRENT_TRANSACTIONS (the previous
-		// transaction's markers are still being written, frequent on
-		// a replicated cluster) only after a metadata refresh, at
-		// most one per MetadataMinAge, whose 5 s default stalls
-		// writes for seconds (docs/performance.md).
-	}, FailoverOpts()...), s.cfg.ClientOpts...)
-	sess, err := kgo.NewGroupTransactSession(opts...)
-	if err != nil {
-		return fmt.Errorf("new transactional session: %w", err)
+	var t transactor
+	if s.cfg.Overlap {
+		t, err = l.newOverlapTransactor(setup, gen, limits)
+	} else {
+		t, err = l.newSessionTransactor(setup, gen, limits)
 	}
-	// Initialise the producer id now, not at the first produce: this
-	// fences a predecessor with our transactional id (this instance
-	// before a crash) and aborts its open transaction at once, rather
-	// than leaving it to time out while partitions wait for it.
-	if _, _, err := sess.Client().ProducerID(setup); err != nil {
-		closeBounded(sess.Close, l.log)
-		return stuck(setup, "initialise transactional producer "+l.transactionalID(), err)
+	if err != nil {
+		return err
 	}
 	defer func() {
-		closeBounded(sess.Close, l.log)
+		t.close()
 		if ctx.Err() != nil {
 			// Shutting down for good: a static member does not leave
 			// the group on close, so leave explicitly and let the
@@ -449,7 +400,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		if err := l.restorePending(ctx); err != nil {
 			return err
 		}
-		recs, err := l.poll(ctx, sess)
+		recs, err := l.poll(ctx, t)
 		if err != nil {
 			return err
 		}
@@ -459,6 +410,9 @@ func (l *lane) runSession(ctx context.Context) error {
 			}
 		}
 		if len(recs) == 0 && len(l.skipped) == 0 {
+			if err := t.idle(); err != nil {
+				return err
+			}
 			continue
 		}
 		// A partition assigned during the poll is caught up before
@@ -469,7 +423,7 @@ func (l *lane) runSession(ctx context.Context) error {
 		if err := l.catchUpFresh(ctx, recs); err != nil {
 			return err
 		}
-		if err := l.processBatch(ctx, sess, recs); err != nil {
+		if err := l.processBatch(ctx, t, recs); err != nil {
 			return err
 		}
 	}
@@ -523,7 +477,7 @@ const (
 
 // poll returns the next batch: what has arrived, up to MaxBatch, waiting
 // up to Linger after the first record for more.
-func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo.Record, error) {
+func (l *lane) poll(ctx context.Context, t transactor) ([]*kgo.Record, error) {
 	s := l.s
 	var recs []*kgo.Record
 	var deadline time.Time
@@ -560,7 +514,7 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 			l.stopPoll = cancel
 			s.mu.Unlock()
 		}
-		fetches := sess.PollRecords(pctx, maxBatch-len(recs))
+		fetches := t.poll(pctx, maxBatch-len(recs))
 		cancel()
 		if len(recs) == 0 {
 			s.mu.Lock()
@@ -576,7 +530,7 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 				continue
 			}
 			if tl, ok := errors.AsType[*kgo.ErrDecompressTooLarge](fe.Err); ok {
-				l.skip(sess, tl)
+				l.skip(t, tl)
 				continue
 			}
 			l.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
@@ -609,10 +563,10 @@ func (l *lane) poll(ctx context.Context, sess *kgo.GroupTransactSession) ([]*kgo
 // partition would wait for ever. The next transaction commits the moved
 // offset and dead-letters the batch (skippedBatches); should it abort, the
 // session rewinds, the batch comes back and is skipped again.
-func (l *lane) skip(sess *kgo.GroupTransactSession, tl *kgo.ErrDecompressTooLarge) {
+func (l *lane) skip(t transactor, tl *kgo.ErrDecompressTooLarge) {
 	l.log.Error("an input batch decompresses past the client's bound; skipping it", "topic", tl.Topic, "partition", tl.Partition,
 		"offset", tl.Offset, "next_offset", tl.NextOffset, "dead_letter_topic", l.s.spec.DeadLetter)
-	sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{tl.Topic: {tl.Partition: {Epoch: tl.Epoch, Offset: tl.NextOffset}}})
+	t.skip(tl)
 	l.skipped = append(l.skipped, tl)
 }
 
@@ -754,8 +708,11 @@ type Tx struct {
 	stage  *Stage
 	in     *kgo.Record
 	staged map[string][]byte // store key -> value; nil: deleted
-	batch  store.Batch
-	send   func(*kgo.Record)
+	// overlay holds the changes of the batch still committing, when
+	// transactions overlap: this one was decided after it.
+	overlay map[string][]byte
+	batch   store.Batch
+	send    func(*kgo.Record)
 
 	mu      sync.Mutex // guards the fields below, written by promises
 	offsets map[store.TopicPartition]int64
@@ -833,6 +790,9 @@ func (tx *Tx) Get(t *Table, key string) ([]byte, bool, error) {
 	}
 	sk := t.storeKey(tx.in.Partition, key)
 	if v, ok := tx.staged[sk]; ok {
+		return v, v != nil, nil
+	}
+	if v, ok := tx.overlay[sk]; ok {
 		return v, v != nil, nil
 	}
 	v, ok, err := tx.stage.cfg.Store.Get(sk)
@@ -951,7 +911,7 @@ func (tx *Tx) promise(r *kgo.Record, err error) {
 // processBatch handles recs in one transaction and commits it. A record
 // that cannot be handled does not stop the stage: it is quarantined (see
 // Quarantiner) once it is known, and the batch is retried without it.
-func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+func (l *lane) processBatch(ctx context.Context, t transactor, recs []*kgo.Record) error {
 	s := l.s
 	start := time.Now()
 	s.beginBusy(l.index, start)
@@ -960,21 +920,21 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 	// shutting down must not leave it open until the broker times it out.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := sess.Begin(); err != nil {
+	if err := t.begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{
-		stage: s, staged: map[string][]byte{}, offsets: map[store.TopicPartition]int64{},
+		stage: s, staged: map[string][]byte{}, overlay: t.overlay(), offsets: map[store.TopicPartition]int64{},
 		sources: map[*kgo.Record]*kgo.Record{}, culprits: map[recordID]*kgo.Record{},
 	}
-	tx.send = func(r *kgo.Record) { sess.Produce(tctx, r, tx.promise) }
+	tx.send = func(r *kgo.Record) { t.produce(tctx, r, tx.promise) }
 	abort := func(reason error) error {
 		l.log.Warn("aborting transaction", "records", len(recs), "reason", reason)
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
 		s.noteFailure(reason)
 		actx, cancelAbort := context.WithTimeout(tctx, commitDeadline)
 		defer cancelAbort()
-		if _, err := sess.End(actx, kgo.TryAbort); err != nil {
+		if err := t.abort(actx); err != nil {
 			return stuck(actx, fmt.Sprintf("abort transaction after %v", reason), err)
 		}
 		return nil
@@ -983,6 +943,7 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 	// forgotten whatever becomes of this one (an abort rewinds the
 	// session, and brings them back to be skipped again).
 	l.skippedBatches(tx)
+	skipped := l.skipped
 	l.skipped = nil
 	var quarantined []recordID
 	for _, r := range recs {
@@ -1047,7 +1008,7 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 	// session is presumed stuck on a broker that stopped answering.
 	cctx, cancelCommit := context.WithTimeout(tctx, commitDeadline)
 	defer cancelCommit()
-	if err := sess.Client().Flush(cctx); err != nil {
+	if err := t.flush(cctx); err != nil {
 		return stuck(cctx, "flush transaction", err)
 	}
 	tx.mu.Lock()
@@ -1062,35 +1023,35 @@ func (l *lane) processBatch(ctx context.Context, sess *kgo.GroupTransactSession,
 			return abort(err)
 		}
 	}
-	l.beginInflight(tx.staged)
-	defer l.endInflight()
-	ectx, cancelEnd := context.WithTimeout(tctx, commitDeadline)
-	defer cancelEnd()
-	committed, err := sess.End(ectx, kgo.TryCommit)
-	if err != nil {
-		return stuck(ectx, "commit transaction", err)
-	}
-	if !committed {
-		s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
-		// A rebalance took partitions away mid-batch: the session has
-		// rewound to the committed offsets, so the records come back
-		// to whoever owns them now. Nothing was staged in the store.
-		l.log.Info("transaction aborted by a rebalance", "records", len(recs))
-		return nil
-	}
-	l.committed(recs, quarantined)
-	for tp, next := range tx.offsets {
-		if s.table(tp.Topic) != nil {
-			tx.batch.SetOffset(tp.Topic, tp.Partition, next)
+	done := l.beginInflight(tx.staged)
+	return t.commit(tctx, commitBatch{recs: recs, skipped: skipped, staged: tx.staged}, func(committed bool, err error) error {
+		defer l.endInflight(done, tx.staged)
+		if err != nil {
+			return err
 		}
-	}
-	if err := s.cfg.Store.Apply(&tx.batch); err != nil {
-		// The store is only a cache: losing this write means the next
-		// restore reads it back from the changelog.
-		return fmt.Errorf("apply committed batch to store: %w", err)
-	}
-	s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
-	return nil
+		if !committed {
+			s.cfg.Observer.Transaction(s.spec.Name, len(recs), false, time.Since(start))
+			// A rebalance took partitions away mid-batch: the
+			// session has rewound to the committed offsets, so the
+			// records come back to whoever owns them now. Nothing
+			// was staged in the store.
+			l.log.Info("transaction aborted by a rebalance", "records", len(recs))
+			return nil
+		}
+		l.committed(recs, quarantined)
+		for tp, next := range tx.offsets {
+			if s.table(tp.Topic) != nil {
+				tx.batch.SetOffset(tp.Topic, tp.Partition, next)
+			}
+		}
+		if err := s.cfg.Store.Apply(&tx.batch); err != nil {
+			// The store is only a cache: losing this write means
+			// the next restore reads it back from the changelog.
+			return fmt.Errorf("apply committed batch to store: %w", err)
+		}
+		s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
+		return nil
+	})
 }
 
 // isolateCulprits decides, after the broker refused some output of a
@@ -1316,21 +1277,32 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 	return s.cfg.Store.Apply(&b)
 }
 
-func (l *lane) beginInflight(staged map[string][]byte) {
-	keys := make(map[string]struct{}, len(staged))
-	for k := range staged {
-		keys[k] = struct{}{}
-	}
+// beginInflight marks the keys of staged as being committed, until
+// endInflight is called with the channel it returns.
+func (l *lane) beginInflight(staged map[string][]byte) chan struct{} {
+	done := make(chan struct{})
 	l.s.mu.Lock()
-	l.inflight, l.inflightDone = keys, make(chan struct{})
-	l.s.mu.Unlock()
+	defer l.s.mu.Unlock()
+	if l.inflight == nil {
+		l.inflight, l.committing = map[string]chan struct{}{}, map[chan struct{}]bool{}
+	}
+	for k := range staged {
+		l.inflight[k] = done
+	}
+	l.committing[done] = true
+	return done
 }
 
-func (l *lane) endInflight() {
+func (l *lane) endInflight(done chan struct{}, staged map[string][]byte) {
 	l.s.mu.Lock()
-	close(l.inflightDone)
-	l.inflight, l.inflightDone = nil, nil
-	l.s.mu.Unlock()
+	defer l.s.mu.Unlock()
+	for k := range staged {
+		if l.inflight[k] == done {
+			delete(l.inflight, k)
+		}
+	}
+	delete(l.committing, done)
+	close(done)
 }
 
 // awaitInflight waits while storeKey is part of a batch being committed.
@@ -1338,8 +1310,8 @@ func (s *Stage) awaitInflight(storeKey string) {
 	s.mu.RLock()
 	var done chan struct{}
 	for _, l := range s.lanes {
-		if _, busy := l.inflight[storeKey]; busy {
-			done = l.inflightDone
+		if c, busy := l.inflight[storeKey]; busy {
+			done = c
 		}
 	}
 	s.mu.RUnlock()
@@ -1426,8 +1398,8 @@ func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) b
 			ready[part] = st == Ready
 			partial = partial || st == Restoring
 		}
-		if l.inflightDone != nil {
-			inflight = append(inflight, l.inflightDone)
+		for done := range l.committing {
+			inflight = append(inflight, done)
 		}
 	}
 	partial = partial || !s.allJoined()

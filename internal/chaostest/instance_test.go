@@ -108,6 +108,8 @@ func (in *instance) start(t *testing.T) {
 		"ADVERTISED_URL=" + in.url,
 		"DATA_DIR=" + in.dataDir,
 		"GOTRACEBACK=all", // dumpGoroutines
+		// The test runs again with overlapping transactions.
+		"STAGE_OVERLAP=" + os.Getenv("STAGE_OVERLAP"),
 	}, in.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

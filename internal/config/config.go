@@ -62,6 +62,9 @@ type Config struct {
 	// Lanes is how many transactions each stage keeps in flight on this
 	// instance (eskafka.Config.Lanes).
 	Lanes int
+	// Overlap keeps two transactions of each lane in flight
+	// (eskafka.Config.Overlap).
+	Overlap bool
 	// ProjectionLinger is how long a read model's stage waits for more
 	// events after the first of a batch (projection.WithLinger).
 	ProjectionLinger time.Duration
@@ -107,6 +110,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
 	lanes := fs.String("stage-lanes", env("STAGE_LANES", "1"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
+	overlap := fs.String("stage-overlap", env("STAGE_OVERLAP", "false"), "overlap each lane's transactions: the next batch is produced while the last one commits (STAGE_OVERLAP)")
 	projLinger := fs.String("projection-linger", env("PROJECTION_LINGER", "25ms"), "how long a read model's stage waits for more events after the first of a batch, 0 to 1s; the read models lag writes by up to this (PROJECTION_LINGER)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")
@@ -198,6 +202,9 @@ flags:
 	c.OutcomeCacheBytes = int64(mb) << 20
 	if c.Lanes, err = intIn(*lanes, 1, 64); err != nil {
 		return c, fmt.Errorf("STAGE_LANES: %w", err)
+	}
+	if c.Overlap, err = strconv.ParseBool(*overlap); err != nil {
+		return c, fmt.Errorf("STAGE_OVERLAP: %q must be true or false", *overlap)
 	}
 	if c.ProjectionLinger, err = time.ParseDuration(*projLinger); err != nil || c.ProjectionLinger < 0 || c.ProjectionLinger > time.Second {
 		return c, fmt.Errorf("PROJECTION_LINGER: %q must be a duration from 0 to 1s, such as 25ms", *projLinger)

@@ -122,6 +122,10 @@ func (d *deployment) launch(name, dataDir, addr string) *child {
 	if d.lanes > 0 {
 		cmd.Env = append(cmd.Env, "STAGE_LANES="+strconv.Itoa(d.lanes))
 	}
+	if v := os.Getenv("STAGE_OVERLAP"); v != "" {
+		// The suite runs again with overlapping transactions.
+		cmd.Env = append(cmd.Env, "STAGE_OVERLAP="+v)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()

@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (s *Service, err 
 		Config: eskafka.Config{
 			Brokers: brokers, Service: cfg.Service, Partitions: cfg.Partitions, AdvertisedURL: cfg.AdvertisedURL,
 			ClusterSecret: cfg.ClusterSecret, Logger: s.log, ClientOpts: opts.ClientOpts, BeforeCommit: opts.BeforeCommit,
-			StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes, Observer: s.metrics, Lanes: cfg.Lanes,
+			StallTimeout: cfg.StallTimeout, OutcomeCacheBytes: cfg.OutcomeCacheBytes, Observer: s.metrics, Lanes: cfg.Lanes, Overlap: cfg.Overlap,
 			ClientLogLevel: cfg.KafkaLogLevel,
 			Retryable:      func(err error) bool { return errors.Is(err, avro.ErrRegistryUnavailable) },
 		},
