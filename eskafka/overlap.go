@@ -51,6 +51,8 @@ type overlapTransactor struct {
 	// wanted is set when a rebalance waits for the lane to let it
 	// through.
 	wanted atomic.Bool
+	// produced counts the records produced in the open transaction.
+	produced int
 
 	mu sync.Mutex
 	// committed is, per input partition, where the group's committed
@@ -61,6 +63,10 @@ type overlapTransactor struct {
 	// committed or not data), moves with each commit, and leaves it when
 	// it is assigned or revoked.
 	committed map[string]map[int32]int64
+	// carried are the offsets past batches that produced nothing, to
+	// commit with the next batch that does (see commit); a partition
+	// leaves it when it is assigned or revoked.
+	carried map[string]map[int32]int64
 }
 
 // pendingCommit is a batch whose EndTxn is in flight.
@@ -129,6 +135,7 @@ func (t *overlapTransactor) forget(m map[string][]int32) {
 	for topic, parts := range m {
 		for _, p := range parts {
 			delete(t.committed[topic], p)
+			delete(t.carried[topic], p)
 		}
 	}
 }
@@ -173,6 +180,7 @@ func (t *overlapTransactor) skip(tl *kgo.ErrDecompressTooLarge) {
 
 func (t *overlapTransactor) begin() error {
 	t.cur = 1 - t.cur
+	t.produced = 0
 	if err := t.prods[t.cur].BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction on %s: %w", t.ids[t.cur], err)
 	}
@@ -180,6 +188,7 @@ func (t *overlapTransactor) begin() error {
 }
 
 func (t *overlapTransactor) produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	t.produced++
 	t.prods[t.cur].Produce(ctx, r, promise)
 }
 
@@ -261,12 +270,51 @@ func offsetsPast(recs []*kgo.Record, skipped []*kgo.ErrDecompressTooLarge) map[s
 	return out
 }
 
+// mergeOffsets returns the offsets of a and b, the greater of the two
+// where both have a partition; a may be updated in place.
+func mergeOffsets(a, b map[string]map[int32]int64) map[string]map[int32]int64 {
+	if a == nil {
+		return b
+	}
+	for topic, parts := range b {
+		if a[topic] == nil {
+			a[topic] = map[int32]int64{}
+		}
+		for p, off := range parts {
+			a[topic][p] = max(a[topic][p], off)
+		}
+	}
+	return a
+}
+
 func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish func(bool, error) error) error {
 	cur := t.cur
 	p, id := t.prods[cur], t.ids[cur]
 	offsets := offsetsPast(b.recs, b.skipped)
 	// The commit outlives processBatch, whose context ends with it.
 	ctx = context.WithoutCancel(ctx)
+	if t.produced == 0 {
+		// franz-go ends a transaction it produced nothing in without
+		// an EndTxn: offsets added to it here would be left in a
+		// transaction open on the broker. They go with the next batch
+		// that produces; until then, an abort rewinds before them,
+		// which only takes these records again.
+		if err := t.drain(); err != nil {
+			_ = p.EndTransaction(ctx, kgo.TryAbort)
+			return finish(false, err)
+		}
+		t.mu.Lock()
+		t.carried = mergeOffsets(t.carried, offsets)
+		t.mu.Unlock()
+		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return finish(false, fmt.Errorf("end empty transaction on %s: %w", id, err))
+		}
+		return finish(true, nil)
+	}
+	t.mu.Lock()
+	offsets = mergeOffsets(t.carried, offsets)
+	t.carried = nil
+	t.mu.Unlock()
 	fail := func(err error) error {
 		actx, cancel := context.WithTimeout(ctx, commitDeadline)
 		defer cancel()
