@@ -85,6 +85,10 @@ type expiryRange struct {
 // busy reports whether a pass is under way.
 func (e *expiry) busy() bool { return len(e.todo) > 0 }
 
+// stepDue reports whether a step of a pass would run at now: a pass is under
+// way, or the next one may start.
+func (e *expiry) stepDue(now time.Time) bool { return e.busy() || !now.Before(e.due) }
+
 // expires reports whether any of the stage's tables expires entries.
 func (s *Stage) expires() bool {
 	return slices.ContainsFunc(s.spec.Tables, func(t *Table) bool { return t.Retention > 0 })
@@ -92,7 +96,8 @@ func (s *Stage) expires() bool {
 
 // expireStep runs one step of the lane's sweep, if one is due: it reads up
 // to expireStep entry times of a partition the lane holds and deletes the
-// expired entries. It runs on the lane's goroutine between batches, so it
+// expired entries. It runs on the lane's goroutine between batches, once
+// the lane's commits have reached the store (transactor.settle), so it
 // never races the lane's own writes to those partitions; and it holds the
 // stage's read lock from the check that the lane holds the partition to
 // the deletes, so that no other lane gains the partition (and writes a

@@ -368,6 +368,8 @@ func (t *overlapTransactor) overlay() map[string][]byte {
 	return t.pending.staged
 }
 
+func (t *overlapTransactor) settle() error { return t.drain() }
+
 func (t *overlapTransactor) idle() error {
 	if err := t.drain(); err != nil {
 		return err

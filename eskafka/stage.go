@@ -404,8 +404,15 @@ func (l *lane) runSession(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if expires {
-			if err := l.expireStep(time.Now()); err != nil {
+		if now := time.Now(); expires && l.expiry.stepDue(now) {
+			// The sweep reads entries' times and deletes the old
+			// ones: a commit still on its way to the store (Overlap)
+			// reaches it first, or the sweep could delete an entry
+			// that commit has just written again.
+			if err := t.settle(); err != nil {
+				return err
+			}
+			if err := l.expireStep(now); err != nil {
 				return err
 			}
 		}

@@ -36,6 +36,9 @@ type transactor interface {
 	// deletion) of the batch still committing, which the next batch
 	// reads before the store; nil when none is.
 	overlay() map[string][]byte
+	// settle waits for the commit in flight, if any, to reach the store;
+	// an error (the commit failed) ends the session.
+	settle() error
 	// idle is called when a poll returned nothing: a commit still in
 	// flight is waited for, and rebalances held back are let through.
 	idle() error
@@ -94,6 +97,8 @@ func (t *sessionTransactor) commit(ctx context.Context, _ commitBatch, finish fu
 }
 
 func (t *sessionTransactor) overlay() map[string][]byte { return nil }
+
+func (t *sessionTransactor) settle() error { return nil }
 
 func (t *sessionTransactor) idle() error { return nil }
 
