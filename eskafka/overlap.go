@@ -330,8 +330,26 @@ func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish fu
 	}
 	cancel()
 	if err != nil {
-		_ = t.drain()
-		return fail(err)
+		if derr := t.drain(); derr != nil || !refusedByRebalance(err) {
+			return fail(err)
+		}
+		// As a GroupTransactSession does: the batch is aborted and
+		// comes back, and the session goes on (the member rejoins, or
+		// has, with the group's next generation).
+		actx, cancel := context.WithTimeout(ctx, commitDeadline)
+		defer cancel()
+		if aerr := p.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+			return finish(false, stuck(actx, "abort transaction on "+id, fmt.Errorf("%w; abort: %w", err, aerr)))
+		}
+		t.rewind()
+		t.l.log.Info("the group refused the batch's offsets; aborted, it comes back", "err", err)
+		if err := finish(false, nil); err != nil {
+			return err
+		}
+		if t.wanted.Load() {
+			return t.idle()
+		}
+		return nil
 	}
 	// This batch was decided on the one in flight: it commits after it,
 	// and not at all if that one failed.
@@ -390,6 +408,23 @@ func (t *overlapTransactor) close() {
 			closeBounded(p.Close, t.l.log)
 		}
 	}
+}
+
+// refusedByRebalance reports whether err, from commitOffsetsInTxn, is one
+// that a GroupTransactSession takes for a rebalance or a coordinator moving
+// and answers by aborting the batch (not the session): the member's
+// generation or id is no longer the group's, or the group coordinator was
+// away.
+func refusedByRebalance(err error) bool {
+	for _, e := range []error{
+		kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.StaleMemberEpoch, kerr.RebalanceInProgress,
+		kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // commitOffsetsInTxn adds offsets, the group's consumer offsets, to p's

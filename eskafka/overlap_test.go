@@ -2,13 +2,18 @@ package eskafka_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookscatalog/catalog/eskafka"
+	"github.com/bookscatalog/catalog/kafkatest"
 )
 
 // quietTransform writes nothing for an input whose value is "quiet", and
@@ -97,5 +102,65 @@ func TestOverlapBatchThatProducesNothing(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if ongoing := open(); len(ongoing) > 0 {
 		t.Fatalf("transactions left open by batches that produced nothing: %v", ongoing)
+	}
+}
+
+// With overlapping transactions, a batch whose consumer offsets the group
+// coordinator refuses for a reason a rebalance gives (ILLEGAL_GENERATION:
+// the member's generation moved on while the batch was decided, as when
+// the member rejoins after a rebalance let through) is aborted and comes
+// back, as under a GroupTransactSession, and the session goes on. Before,
+// the session ended: every partition of the lane was dropped, restored and
+// joined again, after a backoff, for a race each rebalance can bring.
+func TestOverlapRefusedOffsetsAbortTheBatchNotTheSession(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers a request of an in-process broker in its place")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := newConfig(t)
+	cfg.Brokers = c.ListenAddrs()
+	cfg.Overlap = true
+	e := start(t, cfg)
+	if res := e.do(open{"a"}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open: %+v", res.Outcome)
+	}
+	var inits, refused atomic.Int32
+	c.ControlKey(int16(kmsg.InitProducerID), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		inits.Add(1)
+		return nil, nil, false
+	})
+	c.ControlKey(int16(kmsg.TxnOffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		refused.Add(1)
+		r := req.(*kmsg.TxnOffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		resp.Version = r.Version
+		for _, rt := range r.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.IllegalGeneration.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true // once
+	})
+	if res := e.do(add{"a", 2}, eskafka.SendOptions{}); !res.Accepted() || res.State.Total != 2 {
+		t.Fatalf("add: %+v", res.Outcome)
+	}
+	if refused.Load() != 1 {
+		t.Fatalf("the broker refused %d TxnOffsetCommits, want 1", refused.Load())
+	}
+	if n := inits.Load(); n != 0 {
+		t.Fatalf("the lane initialised %d transactional producers after its offsets were refused once: its session ended; want the batch aborted and retried in the same session", n)
+	}
+	if events := readAll(t, cfg.Brokers, e.proc.Topics().Events); len(events) != 2 {
+		t.Fatalf("events topic holds %d records, want 2", len(events))
 	}
 }
