@@ -63,10 +63,6 @@ type overlapTransactor struct {
 	// committed or not data), moves with each commit, and leaves it when
 	// it is assigned or revoked.
 	committed map[string]map[int32]int64
-	// carried are the offsets past batches that produced nothing, to
-	// commit with the next batch that does (see commit); a partition
-	// leaves it when it is assigned or revoked.
-	carried map[string]map[int32]int64
 }
 
 // pendingCommit is a batch whose EndTxn is in flight.
@@ -135,7 +131,6 @@ func (t *overlapTransactor) forget(m map[string][]int32) {
 	for topic, parts := range m {
 		for _, p := range parts {
 			delete(t.committed[topic], p)
-			delete(t.carried[topic], p)
 		}
 	}
 }
@@ -206,9 +201,15 @@ func (t *overlapTransactor) drain() error {
 	if e.err != nil {
 		return e.err
 	}
+	t.advance(e.offsets)
+	return nil
+}
+
+// advance notes offsets as committed: where an abort rewinds to.
+func (t *overlapTransactor) advance(offsets map[string]map[int32]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for topic, parts := range e.offsets {
+	for topic, parts := range offsets {
 		for p, off := range parts {
 			if t.committed[topic] == nil {
 				t.committed[topic] = map[int32]int64{}
@@ -216,7 +217,6 @@ func (t *overlapTransactor) drain() error {
 			t.committed[topic][p] = off
 		}
 	}
-	return nil
 }
 
 func (t *overlapTransactor) abort(ctx context.Context) error {
@@ -233,6 +233,9 @@ func (t *overlapTransactor) abort(ctx context.Context) error {
 		return fmt.Errorf("abort transaction on %s: %w", t.ids[t.cur], err)
 	}
 	t.rewind()
+	if t.wanted.Load() {
+		return t.idle()
+	}
 	return nil
 }
 
@@ -270,23 +273,6 @@ func offsetsPast(recs []*kgo.Record, skipped []*kgo.ErrDecompressTooLarge) map[s
 	return out
 }
 
-// mergeOffsets returns the offsets of a and b, the greater of the two
-// where both have a partition; a may be updated in place.
-func mergeOffsets(a, b map[string]map[int32]int64) map[string]map[int32]int64 {
-	if a == nil {
-		return b
-	}
-	for topic, parts := range b {
-		if a[topic] == nil {
-			a[topic] = map[int32]int64{}
-		}
-		for p, off := range parts {
-			a[topic][p] = max(a[topic][p], off)
-		}
-	}
-	return a
-}
-
 func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish func(bool, error) error) error {
 	cur := t.cur
 	p, id := t.prods[cur], t.ids[cur]
@@ -294,27 +280,8 @@ func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish fu
 	// The commit outlives processBatch, whose context ends with it.
 	ctx = context.WithoutCancel(ctx)
 	if t.produced == 0 {
-		// franz-go ends a transaction it produced nothing in without
-		// an EndTxn: offsets added to it here would be left in a
-		// transaction open on the broker. They go with the next batch
-		// that produces; until then, an abort rewinds before them,
-		// which only takes these records again.
-		if err := t.drain(); err != nil {
-			_ = p.EndTransaction(ctx, kgo.TryAbort)
-			return finish(false, err)
-		}
-		t.mu.Lock()
-		t.carried = mergeOffsets(t.carried, offsets)
-		t.mu.Unlock()
-		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
-			return finish(false, fmt.Errorf("end empty transaction on %s: %w", id, err))
-		}
-		return finish(true, nil)
+		return t.commitEmpty(ctx, p, id, offsets, finish)
 	}
-	t.mu.Lock()
-	offsets = mergeOffsets(t.carried, offsets)
-	t.carried = nil
-	t.mu.Unlock()
 	fail := func(err error) error {
 		actx, cancel := context.WithTimeout(ctx, commitDeadline)
 		defer cancel()
@@ -408,6 +375,72 @@ func (t *overlapTransactor) close() {
 			closeBounded(p.Close, t.l.log)
 		}
 	}
+}
+
+// commitEmpty ends a transaction that produced nothing. franz-go ends such
+// a transaction without an EndTxn, so offsets added to it would stay in a
+// transaction open on the broker until it timed out: they are committed
+// instead by the consumer, once the commit in flight is through, with the
+// member's generation, which the group checks as it checks a
+// TxnOffsetCommit's. The batch wrote nothing, so committing its offsets
+// alone is all its transaction would have done.
+func (t *overlapTransactor) commitEmpty(ctx context.Context, p *kgo.Client, id string, offsets map[string]map[int32]int64, finish func(bool, error) error) error {
+	drained := t.drain()
+	err := p.EndTransaction(ctx, kgo.TryAbort) // sends nothing: nothing was produced
+	if drained != nil {
+		return finish(false, drained)
+	}
+	if err != nil {
+		return finish(false, fmt.Errorf("end empty transaction on %s: %w", id, err))
+	}
+	octx, cancel := context.WithTimeout(ctx, commitDeadline)
+	defer cancel()
+	if err := commitOffsetsPlain(octx, t.cons, offsets); err != nil {
+		if !refusedByRebalance(err) {
+			return finish(false, stuck(octx, "commit offsets", err))
+		}
+		t.rewind()
+		t.l.log.Info("the group refused the batch's offsets; it comes back", "err", err)
+		if err := finish(false, nil); err != nil {
+			return err
+		}
+	} else {
+		t.advance(offsets)
+		if err := finish(true, nil); err != nil {
+			return err
+		}
+	}
+	if t.wanted.Load() {
+		return t.idle()
+	}
+	return nil
+}
+
+// commitOffsetsPlain commits offsets for cons's group, outside any
+// transaction.
+func commitOffsetsPlain(ctx context.Context, cons *kgo.Client, offsets map[string]map[int32]int64) error {
+	to := map[string]map[int32]kgo.EpochOffset{}
+	for topic, parts := range offsets {
+		to[topic] = map[int32]kgo.EpochOffset{}
+		for p, off := range parts {
+			to[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	var failed error
+	cons.CommitOffsetsSync(ctx, to, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			failed = fmt.Errorf("commit offsets: %w", err)
+			return
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil && failed == nil {
+					failed = fmt.Errorf("commit offsets: %s[%d]: %w", rt.Topic, rp.Partition, err)
+				}
+			}
+		}
+	})
+	return failed
 }
 
 // refusedByRebalance reports whether err, from commitOffsetsInTxn, is one
