@@ -46,12 +46,9 @@ type Config struct {
 	// batch is decided and produced, with its offsets, while the last
 	// one's commit is on its way, by a second transactional producer
 	// (transactional id suffixed ".overlap"), and it commits right after
-	// it. This hides the broker's waits between one producer's
-	// transactions, which bound a lane's throughput on a replicated
-	// cluster or a broker with default settings, at the cost of one more
-	// request per transaction (docs/performance.md). The exactly-once
-	// argument is in docs/architecture.md. The service turns it on
-	// (STAGE_OVERLAP).
+	// it. This hides a commit's round trips, which bound a lane's
+	// throughput on a replicated cluster (docs/performance.md). The
+	// exactly-once argument is in docs/architecture.md.
 	Overlap bool
 	// Linger is how long a transaction may wait for more records after
 	// its first one, up to MaxBatch (default 0: take what has arrived).

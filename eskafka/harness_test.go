@@ -156,9 +156,8 @@ func newConfig(t testing.TB) eskafka.Config {
 		Partitions: partitions,
 		Store:      memstore.New(),
 		ClientOpts: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)},
-		// Overlapping transactions, as the service runs by default; the
-		// suite runs again without them (scripts/test).
-		Overlap: os.Getenv("STAGE_OVERLAP") != "false",
+		// The suite runs again with overlapping transactions (.ci/run).
+		Overlap: os.Getenv("STAGE_OVERLAP") == "true",
 	}
 }
 

@@ -108,7 +108,7 @@ func (in *instance) start(t *testing.T) {
 		"ADVERTISED_URL=" + in.url,
 		"DATA_DIR=" + in.dataDir,
 		"GOTRACEBACK=all", // dumpGoroutines
-		// Either commit path (STAGE_OVERLAP, on by default).
+		// The test runs again with overlapping transactions.
 		"STAGE_OVERLAP=" + os.Getenv("STAGE_OVERLAP"),
 	}, in.env...)
 	cmd.Stdout, cmd.Stderr = f, f

@@ -123,7 +123,7 @@ func (d *deployment) launch(name, dataDir, addr string) *child {
 		cmd.Env = append(cmd.Env, "STAGE_LANES="+strconv.Itoa(d.lanes))
 	}
 	if v := os.Getenv("STAGE_OVERLAP"); v != "" {
-		// The suite runs with either commit path (scripts/test).
+		// The suite runs again with overlapping transactions.
 		cmd.Env = append(cmd.Env, "STAGE_OVERLAP="+v)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
