@@ -291,7 +291,7 @@ func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish fu
 		return finish(false, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, commitDeadline)
-	err := commitOffsetsInTxn(octx, p, id, t.cons, t.group, offsets)
+	err := CommitOffsetsInTxn(octx, p, id, t.cons, t.group, offsets)
 	if err != nil {
 		err = stuck(octx, "commit offsets in transaction", err)
 	}
@@ -443,7 +443,7 @@ func commitOffsetsPlain(ctx context.Context, cons *kgo.Client, offsets map[strin
 	return failed
 }
 
-// refusedByRebalance reports whether err, from commitOffsetsInTxn, is one
+// refusedByRebalance reports whether err, from CommitOffsetsInTxn, is one
 // that a GroupTransactSession takes for a rebalance or a coordinator moving
 // and answers by aborting the batch (not the session): the member's
 // generation or id is no longer the group's, or the group coordinator was
@@ -460,11 +460,17 @@ func refusedByRebalance(err error) bool {
 	return false
 }
 
-// commitOffsetsInTxn adds offsets, the group's consumer offsets, to p's
-// open transaction: AddOffsetsToTxn, then TxnOffsetCommit with the
-// consumer's member id and generation, so that the group coordinator
-// refuses them from a member the group has moved on from (KIP-447).
-func commitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group string, offsets map[string]map[int32]int64) error {
+// CommitOffsetsInTxn adds offsets (topic -> partition -> next offset), the
+// consumer offsets of group, to the open transaction of p, a transactional
+// producer whose id is txnID: AddOffsetsToTxn, then TxnOffsetCommit with
+// the member id and generation cons has in group, so that the group
+// coordinator refuses them from a member the group has moved on from
+// (KIP-447). It is how a producer commits the offsets of a consumer that is
+// another client, as when two producers overlap their transactions
+// (Config.Overlap). p must pin TxnOffsetCommit to v4 or lower
+// (kgo.MaxVersions): v5 and later expect the offsets' partition to be added
+// implicitly, under transaction version 2 only.
+func CommitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group string, offsets map[string]map[int32]int64) error {
 	id, epoch, err := p.ProducerID(ctx)
 	if err != nil {
 		return fmt.Errorf("producer id: %w", err)

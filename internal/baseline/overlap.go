@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -197,7 +197,7 @@ func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string,
 	for _, r := range recs {
 		offsets[r.Partition] = r.Offset + 1
 	}
-	if err := commitOffsetsInTxn(ctx, p, txnID, cons, group, l.topics.Commands, offsets); err != nil {
+	if err := eskafka.CommitOffsetsInTxn(ctx, p, txnID, cons, group, map[string]map[int32]int64{l.topics.Commands: offsets}); err != nil {
 		return err
 	}
 	if err := p.Flush(ctx); err != nil {
@@ -205,62 +205,6 @@ func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string,
 	}
 	if err := failed.get(); err != nil {
 		return fmt.Errorf("produce: %w", err)
-	}
-	return nil
-}
-
-// commitOffsetsInTxn adds the group's offsets to p's open transaction
-// (AddOffsetsToTxn, then TxnOffsetCommit with the member's generation, so
-// that the group coordinator refuses them from a member fenced by a
-// rebalance).
-func commitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group, topic string, offsets map[int32]int64) error {
-	id, epoch, err := p.ProducerID(ctx)
-	if err != nil {
-		return fmt.Errorf("producer id: %w", err)
-	}
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, id, epoch, group
-	for {
-		resp, err := add.RequestWith(ctx, p)
-		if err != nil {
-			return fmt.Errorf("add offsets to transaction: %w", err)
-		}
-		err = kerr.ErrorForCode(resp.ErrorCode)
-		if errors.Is(err, kerr.ConcurrentTransactions) {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(5 * time.Millisecond):
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("add offsets to transaction: %w", err)
-		}
-		break
-	}
-	member, gen := cons.GroupMetadata()
-	req := kmsg.NewPtrTxnOffsetCommitRequest()
-	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, id, epoch
-	req.Generation, req.MemberID = gen, member
-	t := kmsg.NewTxnOffsetCommitRequestTopic()
-	t.Topic = topic
-	for part, off := range offsets {
-		pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-		pp.Partition, pp.Offset, pp.LeaderEpoch = part, off, -1
-		t.Partitions = append(t.Partitions, pp)
-	}
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, p)
-	if err != nil {
-		return fmt.Errorf("commit offsets in transaction: %w", err)
-	}
-	for _, t := range resp.Topics {
-		for _, pp := range t.Partitions {
-			if err := kerr.ErrorForCode(pp.ErrorCode); err != nil {
-				return fmt.Errorf("commit offsets in transaction: %s[%d]: %w", t.Topic, pp.Partition, err)
-			}
-		}
 	}
 	return nil
 }
