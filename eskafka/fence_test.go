@@ -49,6 +49,9 @@ func TestNewOwnerFencesATransactionLeftOpenByADepartedMember(t *testing.T) {
 	if d := described[group+".gone"]; d.State == "Ongoing" {
 		t.Errorf("the departed member's transaction is still open: %+v", d)
 	}
+	// The fence's InitProducerID answer can come after the outcome it
+	// let through has been read, and the observer is told after it.
+	waitFor(t, "the observer to be told of the fenced transaction", func() bool { return obs.fenced.Load() >= 1 })
 	if n := obs.fenced.Load(); n != 1 {
 		t.Errorf("the observer was told of %d fenced transactions, want 1", n)
 	}
