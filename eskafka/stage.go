@@ -1034,6 +1034,11 @@ func (l *lane) processBatch(ctx context.Context, t transactor, recs []*kgo.Recor
 	return t.commit(tctx, commitBatch{recs: recs, skipped: skipped, staged: tx.staged}, func(committed bool, err error) error {
 		defer l.endInflight(done, tx.staged)
 		if err != nil {
+			// The commit may have gone through (a broker killed
+			// while it answered): the store may lack what readers
+			// can already see acknowledged, so the partitions are
+			// not served until the next session restores them.
+			l.unserve()
 			return err
 		}
 		if !committed {
@@ -1053,7 +1058,9 @@ func (l *lane) processBatch(ctx context.Context, t transactor, recs []*kgo.Recor
 		}
 		if err := s.cfg.Store.Apply(&tx.batch); err != nil {
 			// The store is only a cache: losing this write means
-			// the next restore reads it back from the changelog.
+			// the next restore reads it back from the changelog;
+			// until then the partitions are not served.
+			l.unserve()
 			return fmt.Errorf("apply committed batch to store: %w", err)
 		}
 		s.cfg.Observer.Transaction(s.spec.Name, len(recs), true, time.Since(start))
@@ -1286,6 +1293,17 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 
 // beginInflight marks the keys of staged as being committed, until
 // endInflight is called with the channel it returns.
+// unserve stops serving the lane's partitions until the next session has
+// caught them up: a commit whose outcome is unknown, or that did not reach
+// the store, leaves the store behind what readers may know is committed.
+func (l *lane) unserve() {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	for p := range l.parts {
+		l.parts[p] = Restoring
+	}
+}
+
 func (l *lane) beginInflight(staged map[string][]byte) chan struct{} {
 	done := make(chan struct{})
 	l.s.mu.Lock()
@@ -1312,8 +1330,9 @@ func (l *lane) endInflight(done chan struct{}, staged map[string][]byte) {
 	close(done)
 }
 
-// awaitInflight waits while storeKey is part of a batch being committed.
-func (s *Stage) awaitInflight(storeKey string) {
+// awaitInflight waits while storeKey is part of a batch being committed,
+// and reports whether it waited.
+func (s *Stage) awaitInflight(storeKey string) bool {
 	s.mu.RLock()
 	var done chan struct{}
 	for _, l := range s.lanes {
@@ -1322,9 +1341,11 @@ func (s *Stage) awaitInflight(storeKey string) {
 		}
 	}
 	s.mu.RUnlock()
-	if done != nil {
-		<-done
+	if done == nil {
+		return false
 	}
+	<-done
+	return true
 }
 
 // partitionState returns what the stage does with partition part; the
@@ -1382,7 +1403,13 @@ func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
 		return nil, err
 	}
 	sk := t.storeKey(part, key)
-	s.awaitInflight(sk)
+	if s.awaitInflight(sk) {
+		// The batch may have failed to commit, or to reach the
+		// store, meanwhile (unserve).
+		if err := s.servable(part); err != nil {
+			return nil, err
+		}
+	}
 	b, ok, err := s.cfg.Store.Get(sk)
 	if err != nil {
 		return nil, fmt.Errorf("load %q: %w", key, err)
