@@ -372,13 +372,10 @@ func (l *lane) runSession(ctx context.Context) error {
 		return err
 	}
 	defer func() {
-		t.close()
-		if ctx.Err() != nil {
-			// Shutting down for good: a static member does not leave
-			// the group on close, so leave explicitly and let the
-			// survivors take the partitions now.
-			l.leaveGroup()
-		}
+		// The session's partitions stop being served before its
+		// client closes: closing revokes them, and in between the
+		// lane would look joined and owning nothing, and send readers
+		// of its own partitions elsewhere.
 		s.mu.Lock()
 		l.gen++ // the session is over: its late callbacks are ignored
 		held := slices.Collect(maps.Keys(l.parts))
@@ -392,6 +389,13 @@ func (l *lane) runSession(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.clearLag(held)
+		t.close()
+		if ctx.Err() != nil {
+			// Shutting down for good: a static member does not leave
+			// the group on close, so leave explicitly and let the
+			// survivors take the partitions now.
+			l.leaveGroup()
+		}
 	}()
 	expires := s.expires()
 	l.skipped = nil
@@ -1291,8 +1295,6 @@ func (s *Stage) dropPartition(topic string, partition int32) error {
 	return s.cfg.Store.Apply(&b)
 }
 
-// beginInflight marks the keys of staged as being committed, until
-// endInflight is called with the channel it returns.
 // unserve stops serving the lane's partitions until the next session has
 // caught them up: a commit whose outcome is unknown, or that did not reach
 // the store, leaves the store behind what readers may know is committed.
@@ -1304,6 +1306,8 @@ func (l *lane) unserve() {
 	}
 }
 
+// beginInflight marks the keys of staged as being committed, until
+// endInflight is called with the channel it returns.
 func (l *lane) beginInflight(staged map[string][]byte) chan struct{} {
 	done := make(chan struct{})
 	l.s.mu.Lock()
@@ -1425,22 +1429,28 @@ func (s *Stage) Lookup(t *Table, key string) ([]byte, error) {
 // partial reports that some owned partitions are still restoring.
 func (s *Stage) Scan(t *Table, after string, fn func(key string, value []byte) bool) (partial bool, err error) {
 	s.mu.RLock()
-	ready := map[int32]bool{}
 	var inflight []chan struct{}
+	for _, l := range s.lanes {
+		for done := range l.committing {
+			inflight = append(inflight, done)
+		}
+	}
+	s.mu.RUnlock()
+	for _, done := range inflight {
+		<-done // read your own writes: let a committing batch land
+	}
+	// Which partitions are served is read after the wait: a batch that
+	// failed to commit, or to reach the store, unserved its partitions.
+	s.mu.RLock()
+	ready := map[int32]bool{}
 	for _, l := range s.lanes {
 		for part, st := range l.parts {
 			ready[part] = st == Ready
 			partial = partial || st == Restoring
 		}
-		for done := range l.committing {
-			inflight = append(inflight, done)
-		}
 	}
 	partial = partial || !s.allJoined()
 	s.mu.RUnlock()
-	for _, done := range inflight {
-		<-done // read your own writes: let a committing batch land
-	}
 	err = s.cfg.Store.Scan(t.Prefix, t.Prefix+after, func(k string, v []byte) bool {
 		key := strings.TrimPrefix(k, t.Prefix)
 		if !ready[PartitionFor(key, s.cfg.Partitions)] {
