@@ -482,8 +482,17 @@ func (r *runner) owned(in *instance) []int32 {
 // the offsets requires them stable); a frozen process may send its commit
 // when it wakes, a commit franz-go decided before the freeze.
 func (r *runner) recordOpen(f *fault, in *instance, what string) {
+	ends, err := endOffsets(r.c)
+	if err != nil {
+		f.note("%v: the open transactions of %s are checked from the start of each partition", err, in.name)
+	}
 	first, err := openTransactions(r.c, r.instanceTxnIDs(in))
+	var bounds map[string]map[string]map[int32]int64
 	if err == nil {
+		if bounds, err = transactionBounds(r.c, first, ends); err != nil {
+			f.note("%v: the open transactions of %s are checked from the start of each partition", err, in.name)
+			err = nil
+		}
 		time.Sleep(3 * time.Second)
 		var later []kadm.DescribedTransaction
 		if later, err = openTransactions(r.c, r.instanceTxnIDs(in)); err == nil {
@@ -504,7 +513,7 @@ func (r *runner) recordOpen(f *fault, in *instance, what string) {
 			ending = append(ending, strings.TrimPrefix(tx.TxnID, r.service+"."))
 			continue
 		}
-		r.fenced = append(r.fenced, fencedTxn{instance: in.name, fault: what, txnID: tx.TxnID, producer: tx.ProducerID, epoch: tx.ProducerEpoch})
+		r.fenced = append(r.fenced, fencedTxn{instance: in.name, fault: what, txnID: tx.TxnID, producer: tx.ProducerID, epoch: tx.ProducerEpoch, from: bounds[tx.TxnID]})
 		parts = append(parts, fmt.Sprintf("%s (producer %d, epoch %d, %d topics)", strings.TrimPrefix(tx.TxnID, r.service+"."), tx.ProducerID, tx.ProducerEpoch, len(tx.Topics)))
 	}
 	if len(ending) > 0 {

@@ -60,3 +60,26 @@ func TestHealthKinds(t *testing.T) {
 		}
 	}
 }
+
+// A fenced transaction's producer and epoch may have committed earlier
+// transactions (transaction version 1 keeps the epoch for a session): only
+// records from where the open one started count against it.
+func TestFencedTransactionOwnsOnlyRecordsFromItsStart(t *testing.T) {
+	ft := fencedTxn{producer: 7, epoch: 2, from: map[string]map[int32]int64{"events": {0: 100}}}
+	for _, c := range []struct {
+		r    record
+		want bool
+	}{
+		{record{topic: "events", partition: 0, offset: 99, producer: 7, epoch: 2}, false},
+		{record{topic: "events", partition: 0, offset: 100, producer: 7, epoch: 2}, true},
+		{record{topic: "events", partition: 0, offset: 150, producer: 7, epoch: 3}, false},
+		{record{topic: "events", partition: 0, offset: 150, producer: 8, epoch: 2}, false},
+		// No bound known: checked from the start.
+		{record{topic: "events", partition: 1, offset: 0, producer: 7, epoch: 2}, true},
+		{record{topic: "results", partition: 0, offset: 0, producer: 7, epoch: 2}, true},
+	} {
+		if got := ft.wrote(c.r); got != c.want {
+			t.Errorf("wrote(%s/%d@%d producer %d epoch %d) = %v, want %v", c.r.topic, c.r.partition, c.r.offset, c.r.producer, c.r.epoch, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -569,7 +570,7 @@ func checkHistory(t *testing.T, brokers []string, service string, f *formats, au
 	for _, ft := range fenced {
 		for _, recs := range read {
 			for _, r := range recs {
-				if r.producer == ft.producer && r.epoch == ft.epoch {
+				if ft.wrote(r) {
 					p.fail("%s: the transaction %s had open when it was %s (producer %d, epoch %d) committed %v", ft.instance, ft.txnID, ft.fault, ft.producer, ft.epoch, r)
 					break
 				}
@@ -764,6 +765,108 @@ type fencedTxn struct {
 	txnID    string
 	producer int64
 	epoch    int16
+	// from is, per topic and partition, the first offset the open
+	// transaction can have written there: its first record, or the end
+	// of the partition when it had written nothing there yet. Earlier
+	// records of the same producer and epoch belong to transactions it
+	// committed before, for transaction version 1 keeps one epoch for a
+	// producer's whole session. A partition missing from it is checked
+	// from its start.
+	from map[string]map[int32]int64
+}
+
+// wrote reports whether r may have been written by the open transaction.
+func (ft fencedTxn) wrote(r record) bool {
+	if r.producer != ft.producer || r.epoch != ft.epoch {
+		return false
+	}
+	from, ok := ft.from[r.topic][r.partition]
+	return !ok || r.offset >= from
+}
+
+// transactionBounds returns, for each of txns, where it can have started
+// writing (fencedTxn.from): from each partition leader's view of the
+// producers writing to it (DescribeProducers' current transaction start
+// offset) and, where it had not written yet, ends, the partitions' end
+// offsets taken before txns were described. A bound that cannot be known is
+// left out, so the check stays strict there.
+func transactionBounds(c *cluster, txns []kadm.DescribedTransaction, ends map[string]map[int32]int64) (map[string]map[string]map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	set := kadm.TopicsSet{}
+	for _, tx := range txns {
+		set.Merge(tx.Topics)
+	}
+	type started struct {
+		topic     string
+		partition int32
+		producer  int64
+		epoch     int16
+	}
+	starts := map[started]int64{}
+	unknown := map[started]bool{} // partitions whose leader did not answer
+	if len(set) > 0 {
+		d, err := c.adm.DescribeProducers(ctx, set)
+		if err != nil {
+			return nil, fmt.Errorf("describe producers: %w", err)
+		}
+		d.EachPartition(func(p kadm.DescribedProducersPartition) {
+			if p.Err != nil {
+				unknown[started{topic: p.Topic, partition: p.Partition}] = true
+				return
+			}
+			for _, pr := range p.ActiveProducers {
+				if pr.CurrentTxnStartOffset >= 0 {
+					starts[started{p.Topic, p.Partition, pr.ProducerID, pr.ProducerEpoch}] = pr.CurrentTxnStartOffset
+				}
+			}
+		})
+	}
+	bounds := map[string]map[string]map[int32]int64{}
+	for _, tx := range txns {
+		from := map[string]map[int32]int64{}
+		for topic, parts := range ends {
+			from[topic] = maps.Clone(parts)
+		}
+		for topic, parts := range tx.Topics {
+			for part := range parts {
+				if from[topic] == nil {
+					from[topic] = map[int32]int64{}
+				}
+				switch o, ok := starts[started{topic, part, tx.ProducerID, tx.ProducerEpoch}]; {
+				case ok:
+					from[topic][part] = o
+				case unknown[started{topic: topic, partition: part}]:
+					delete(from[topic], part)
+				}
+			}
+		}
+		bounds[tx.TxnID] = from
+	}
+	return bounds, nil
+}
+
+// endOffsets returns the end offset of every partition of every topic.
+func endOffsets(c *cluster) (map[string]map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := c.adm.ListEndOffsets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	ends := map[string]map[int32]int64{}
+	for topic, parts := range l {
+		for part, o := range parts {
+			if o.Err != nil || part < 0 {
+				continue
+			}
+			if ends[topic] == nil {
+				ends[topic] = map[int32]int64{}
+			}
+			ends[topic][part] = o.Offset
+		}
+	}
+	return ends, nil
 }
 
 // openTransactions returns the transactions of txnIDs that are open now.
