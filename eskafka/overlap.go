@@ -43,6 +43,8 @@ type overlapTransactor struct {
 	cons  *kgo.Client
 	prods [2]*kgo.Client
 	ids   [2]string
+	// tv2: the cluster runs transaction version 2 (CommitOffsetsInTxn).
+	tv2 bool
 	// cur is the producer of the open transaction.
 	cur int
 	// pending is the commit in flight; only the lane's goroutine
@@ -96,12 +98,13 @@ func (l *lane) newOverlapTransactor(ctx context.Context, gen uint64, limits map[
 		return nil, fmt.Errorf("new consumer: %w", err)
 	}
 	t.cons = cons
-	// TxnOffsetCommit v4, after AddOffsetsToTxn, holds under either
-	// transaction version; v5 would add the offsets to the transaction
-	// by itself, but only under transaction version 2, and v6 names
-	// topics by id.
-	versions := kversion.Stable()
-	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	tv2, err := TransactionVersion2(ctx, cons)
+	if err != nil {
+		t.close()
+		return nil, stuck(ctx, "read the cluster's transaction version", err)
+	}
+	t.tv2 = tv2
+	versions := OffsetCommitVersions(tv2)
 	for i := range t.prods {
 		t.ids[i] = l.transactionalID()
 		if i == 1 {
@@ -187,7 +190,20 @@ func (t *overlapTransactor) produce(ctx context.Context, r *kgo.Record, promise 
 	t.prods[t.cur].Produce(ctx, r, promise)
 }
 
-func (t *overlapTransactor) flush(ctx context.Context) error { return t.prods[t.cur].Flush(ctx) }
+// flush waits until the broker has the open transaction's records. A
+// flush that took a request's timeout waited on a broker that stopped
+// answering, until its producer asked the cluster where the leaders are
+// now; the other producer's view is as old, so it asks too, rather than
+// wait out the same timeout on its next batch (a frozen leader costs one
+// timeout per stage, not one per producer).
+func (t *overlapTransactor) flush(ctx context.Context) error {
+	start := time.Now()
+	err := t.prods[t.cur].Flush(ctx)
+	if time.Since(start) >= requestTimeoutOverhead {
+		t.prods[1-t.cur].ForceMetadataRefresh()
+	}
+	return err
+}
 
 // drain waits for the commit in flight, if any; its error, if it failed,
 // ends the session.
@@ -291,7 +307,7 @@ func (t *overlapTransactor) commit(ctx context.Context, b commitBatch, finish fu
 		return finish(false, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, commitDeadline)
-	err := CommitOffsetsInTxn(octx, p, id, t.cons, t.group, offsets)
+	err := CommitOffsetsInTxn(octx, p, id, t.cons, t.group, offsets, t.tv2)
 	if err != nil {
 		err = stuck(octx, "commit offsets in transaction", err)
 	}
@@ -460,43 +476,64 @@ func refusedByRebalance(err error) bool {
 	return false
 }
 
+// TransactionVersion2 reports whether the cluster cl is connected to runs
+// transactions under version 2 (KIP-890 part 2): its finalized
+// transaction.version feature is 2 or more. That is what franz-go checks
+// before it opts a transactional producer in, when MaxVersions allows
+// (OffsetCommitVersions).
+func TransactionVersion2(ctx context.Context, cl *kgo.Client) (bool, error) {
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return false, fmt.Errorf("api versions: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return false, fmt.Errorf("api versions: %w", err)
+	}
+	for _, f := range resp.FinalizedFeatures {
+		if f.Name == "transaction.version" {
+			return f.MaxVersionLevel >= 2, nil
+		}
+	}
+	return false, nil
+}
+
+// OffsetCommitVersions returns the request versions of a transactional
+// producer whose transactions take offsets through CommitOffsetsInTxn, on a
+// cluster that runs transaction version 2 (tv2) or not. Under version 2,
+// TxnOffsetCommit v5 adds the offsets to the transaction itself, and the
+// producer runs version 2 (its epoch bumped at each transaction's end); v6
+// names topics by id, which the request does not carry. Under version 1, v4
+// follows AddOffsetsToTxn, and the cap keeps franz-go from opting in later.
+func OffsetCommitVersions(tv2 bool) *kversion.Versions {
+	versions := kversion.Stable()
+	if tv2 {
+		versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 5)
+	} else {
+		versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	}
+	return versions
+}
+
 // CommitOffsetsInTxn adds offsets (topic -> partition -> next offset), the
 // consumer offsets of group, to the open transaction of p, a transactional
-// producer whose id is txnID: AddOffsetsToTxn, then TxnOffsetCommit with
-// the member id and generation cons has in group, so that the group
-// coordinator refuses them from a member the group has moved on from
-// (KIP-447). It is how a producer commits the offsets of a consumer that is
-// another client, as when two producers overlap their transactions
-// (Config.Overlap). p must pin TxnOffsetCommit to v4 or lower
-// (kgo.MaxVersions): v5 and later expect the offsets' partition to be added
-// implicitly, under transaction version 2 only.
-func CommitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group string, offsets map[string]map[int32]int64) error {
+// producer whose id is txnID, with the member id and generation cons has
+// in group, so that the group coordinator refuses them from a member the
+// group has moved on from (KIP-447). It is how a producer commits the
+// offsets of a consumer that is another client, as when two producers
+// overlap their transactions (Config.Overlap). p must have been created
+// with OffsetCommitVersions(tv2), tv2 from TransactionVersion2, and have
+// produced in the transaction already: under version 1 AddOffsetsToTxn
+// goes first; under version 2 the group coordinator adds the offsets to the
+// transaction itself.
+func CommitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *kgo.Client, group string, offsets map[string]map[int32]int64, tv2 bool) error {
 	id, epoch, err := p.ProducerID(ctx)
 	if err != nil {
 		return fmt.Errorf("producer id: %w", err)
 	}
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, id, epoch, group
-	for backoff := time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
-		resp, err := add.RequestWith(ctx, p)
-		if err != nil {
-			return fmt.Errorf("add offsets to transaction: %w", err)
+	if !tv2 {
+		if err := addOffsetsToTxn(ctx, p, txnID, id, epoch, group); err != nil {
+			return err
 		}
-		err = kerr.ErrorForCode(resp.ErrorCode)
-		if errors.Is(err, kerr.ConcurrentTransactions) {
-			// The previous transaction's markers are still being
-			// written.
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("add offsets to transaction: %w", ctx.Err())
-			case <-time.After(backoff):
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("add offsets to transaction: %w", err)
-		}
-		break
 	}
 	member, gen := cons.GroupMetadata()
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
@@ -524,4 +561,32 @@ func CommitOffsetsInTxn(ctx context.Context, p *kgo.Client, txnID string, cons *
 		}
 	}
 	return nil
+}
+
+// addOffsetsToTxn adds group's offsets partition to the open transaction of
+// producer id and epoch (transaction version 1).
+func addOffsetsToTxn(ctx context.Context, p *kgo.Client, txnID string, id int64, epoch int16, group string) error {
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, id, epoch, group
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		resp, err := add.RequestWith(ctx, p)
+		if err != nil {
+			return fmt.Errorf("add offsets to transaction: %w", err)
+		}
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		if errors.Is(err, kerr.ConcurrentTransactions) {
+			// The previous transaction's markers are still being
+			// written.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("add offsets to transaction: %w", ctx.Err())
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("add offsets to transaction: %w", err)
+		}
+		return nil
+	}
 }

@@ -167,3 +167,90 @@ func TestOverlapRefusedOffsetsAbortTheBatchNotTheSession(t *testing.T) {
 		t.Fatalf("events topic holds %d records, want 2", len(events))
 	}
 }
+
+// transactionVersion2 reports whether the cluster at brokers runs
+// transaction version 2.
+func transactionVersion2(t *testing.T, brokers []string) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tv2, err := eskafka.TransactionVersion2(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tv2
+}
+
+// Overlapping producers run the cluster's transaction version: under
+// version 2 each transaction ends with a new producer epoch (KIP-890 part
+// 2), so no two transactions of a producer share one, and a late write of
+// an ended transaction cannot join the next. Before, TxnOffsetCommit was
+// pinned to v4, which kept franz-go on version 1: one epoch per session.
+func TestOverlapRunsTransactionVersion2(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.Overlap = true
+	if !transactionVersion2(t, cfg.Brokers) {
+		t.Skip("the cluster runs transaction version 1")
+	}
+	e := start(t, cfg)
+	const n = 10
+	for i := range n {
+		// One command at a time: each is a transaction of its own.
+		if res := e.do(open{key(i)}, eskafka.SendOptions{}); !res.Accepted() {
+			t.Fatalf("open %d: %+v", i, res.Outcome)
+		}
+	}
+	type producerEpoch struct {
+		id    int64
+		epoch int16
+	}
+	msgs := map[producerEpoch]map[string]bool{}
+	for _, r := range readAll(t, cfg.Brokers, e.proc.Topics().Events) {
+		pe := producerEpoch{r.ProducerID, r.ProducerEpoch}
+		if msgs[pe] == nil {
+			msgs[pe] = map[string]bool{}
+		}
+		msgs[pe][header(r, eskafka.HeaderMsgID)] = true
+	}
+	for pe, ids := range msgs {
+		if len(ids) > 1 {
+			t.Errorf("producer %d epoch %d wrote the events of %d transactions, want one each", pe.id, pe.epoch, len(ids))
+		}
+	}
+}
+
+// On a cluster still at transaction version 1, overlapping transactions
+// take their offsets through AddOffsetsToTxn and TxnOffsetCommit v4, and
+// every command still has exactly one outcome and one set of events. kfake
+// only: the feature is the cluster's, and a real broker is shared with
+// other packages' tests.
+func TestOverlapOnTransactionVersion1(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("downgrades the cluster's transaction.version; runs on kfake")
+	}
+	cfg := newConfig(t)
+	cfg.Overlap = true
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(cl).UpdateFeatures(ctx, false, kadm.FeatureUpdate{Feature: "transaction.version", MaxVersionLevel: 1, UpgradeType: 2})
+	if err == nil {
+		err = res["transaction.version"].Err
+	}
+	if err != nil {
+		t.Fatalf("downgrade transaction.version to 1: %v", err)
+	}
+	if transactionVersion2(t, cfg.Brokers) {
+		t.Fatal("the cluster still runs transaction version 2 after the downgrade")
+	}
+	checkExactlyOnceOutputs(t, cfg)
+}

@@ -21,8 +21,11 @@ import (
 
 // Every accepted command's events, changelog record and outcome appear
 // exactly once; rejections write no event and no state.
-func TestExactlyOnceOutputs(t *testing.T) {
-	e := start(t, newConfig(t))
+func TestExactlyOnceOutputs(t *testing.T) { checkExactlyOnceOutputs(t, newConfig(t)) }
+
+// checkExactlyOnceOutputs is TestExactlyOnceOutputs on cfg.
+func checkExactlyOnceOutputs(t *testing.T, cfg eskafka.Config) {
+	e := start(t, cfg)
 	const n = 20
 	for i := range n {
 		if res := e.do(open{key(i)}, eskafka.SendOptions{}); !res.Accepted() || res.State.Version != 1 {

@@ -187,6 +187,8 @@ type eosLoop struct {
 	outcomes *avro.Value[eskafka.Outcome]
 	log      *slog.Logger
 	ready    bool
+	// tv2: the cluster runs transaction version 2 (overlapped loop).
+	tv2 bool
 
 	txns, records int64
 }

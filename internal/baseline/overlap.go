@@ -9,8 +9,6 @@ import (
 
 	"github.com/bookscatalog/catalog/eskafka"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // overlapSession is the loop with two transactions in flight (EOSConfig
@@ -52,11 +50,12 @@ func (l *eosLoop) overlapSession(ctx context.Context) error {
 		cons.AllowRebalance()
 		cons.Close()
 	}()
-	// TxnOffsetCommit v4 after AddOffsetsToTxn holds under either
-	// transaction version; v5 would add the offsets itself, but only under
-	// version 2.
-	versions := kversion.Stable()
-	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	tv2, err := eskafka.TransactionVersion2(ctx, cons)
+	if err != nil {
+		return fmt.Errorf("read the cluster's transaction version: %w", err)
+	}
+	l.tv2 = tv2
+	versions := eskafka.OffsetCommitVersions(tv2)
 	var prods [2]*kgo.Client
 	var txnIDs [2]string
 	for i := range prods {
@@ -197,14 +196,14 @@ func (l *eosLoop) produceBatch(ctx context.Context, p *kgo.Client, txnID string,
 	for _, r := range recs {
 		offsets[r.Partition] = r.Offset + 1
 	}
-	if err := eskafka.CommitOffsetsInTxn(ctx, p, txnID, cons, group, map[string]map[int32]int64{l.topics.Commands: offsets}); err != nil {
-		return err
-	}
+	// The outputs reach the broker first: under transaction version 2
+	// their produce is what opens the transaction, which the offsets then
+	// join.
 	if err := p.Flush(ctx); err != nil {
 		return fmt.Errorf("flush transaction: %w", err)
 	}
 	if err := failed.get(); err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
-	return nil
+	return eskafka.CommitOffsetsInTxn(ctx, p, txnID, cons, group, map[string]map[int32]int64{l.topics.Commands: offsets}, l.tv2)
 }
