@@ -156,8 +156,9 @@ func newConfig(t testing.TB) eskafka.Config {
 		Partitions: partitions,
 		Store:      memstore.New(),
 		ClientOpts: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)},
-		// The suite runs again with overlapping transactions (.ci/run).
-		Overlap: os.Getenv("STAGE_OVERLAP") == "true",
+		// As the service runs it: overlapping, unless STAGE_OVERLAP=false
+		// (scripts/test runs the suite again with it).
+		Overlap: os.Getenv("STAGE_OVERLAP") != "false",
 	}
 }
 

@@ -110,7 +110,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	outcomeCache := fs.String("outcome-cache-mb", env("OUTCOME_CACHE_MB", "64"), "MiB of memory for outcomes kept for lookup (OUTCOME_CACHE_MB)")
 	stallTimeout := fs.String("stall-timeout", env("STALL_TIMEOUT", "30s"), "how long a stage may lag without committing before /readyz reports it (STALL_TIMEOUT)")
 	lanes := fs.String("stage-lanes", env("STAGE_LANES", "1"), "transactions each stage keeps in flight on this instance, each on its own partitions (STAGE_LANES)")
-	overlap := fs.String("stage-overlap", env("STAGE_OVERLAP", "false"), "overlap each lane's transactions: the next batch is produced while the last one commits (STAGE_OVERLAP)")
+	overlap := fs.String("stage-overlap", env("STAGE_OVERLAP", "true"), "overlap each lane's transactions: the next batch is produced while the last one commits; false commits one at a time (STAGE_OVERLAP)")
 	projLinger := fs.String("projection-linger", env("PROJECTION_LINGER", "25ms"), "how long a read model's stage waits for more events after the first of a batch, 0 to 1s; the read models lag writes by up to this (PROJECTION_LINGER)")
 	streamMax := fs.String("stream-max-subscribers", env("STREAM_MAX_SUBSCRIBERS", "100"), "most live event streams open at once (STREAM_MAX_SUBSCRIBERS)")
 	streamPerClient := fs.String("stream-max-per-client", env("STREAM_MAX_PER_CLIENT", "4"), "most live event streams one client may open (STREAM_MAX_PER_CLIENT)")

@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.AllowedHosts != nil || c.HTTPMaxConns != 1000 || c.HTTPMaxPerClient != 256 || c.OutcomeCacheBytes != 64<<20 || c.StallTimeout != 30*time.Second ||
-		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 || c.ProjectionLinger != 25*time.Millisecond {
+		c.StreamMaxSubscribers != 100 || c.StreamMaxPerClient != 4 || c.Lanes != 1 || !c.Overlap || c.ProjectionLinger != 25*time.Millisecond {
 		t.Fatalf("defaults of the limits = %+v", c)
 	}
 }
@@ -73,7 +73,7 @@ func TestInvalid(t *testing.T) {
 		{"STALL_TIMEOUT", "0s"}, {"STALL_TIMEOUT", "-1s"}, {"STALL_TIMEOUT", "30"},
 		{"STREAM_MAX_SUBSCRIBERS", "0"}, {"STREAM_MAX_SUBSCRIBERS", "x"},
 		{"STREAM_MAX_PER_CLIENT", "0"}, {"STREAM_MAX_PER_CLIENT", "2.5"},
-		{"STAGE_LANES", "0"}, {"STAGE_LANES", "65"}, {"STAGE_LANES", "two"},
+		{"STAGE_LANES", "0"}, {"STAGE_LANES", "65"}, {"STAGE_LANES", "two"}, {"STAGE_OVERLAP", "maybe"},
 		{"PROJECTION_LINGER", "-1ms"}, {"PROJECTION_LINGER", "2s"}, {"PROJECTION_LINGER", "25"},
 	} {
 		_, err := Load(nil, func(key string) string {

@@ -123,7 +123,7 @@ func (d *deployment) launch(name, dataDir, addr string) *child {
 		cmd.Env = append(cmd.Env, "STAGE_LANES="+strconv.Itoa(d.lanes))
 	}
 	if v := os.Getenv("STAGE_OVERLAP"); v != "" {
-		// The suite runs again with overlapping transactions.
+		// The suite runs again with one transaction at a time.
 		cmd.Env = append(cmd.Env, "STAGE_OVERLAP="+v)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
