@@ -90,7 +90,16 @@ func (s *Stage) fenceDeparted(ctx context.Context) error {
 	if err != nil && len(described) == 0 {
 		return fmt.Errorf("describe transactions %v: %w", open, err)
 	}
-	for _, id := range departedTransactions(group, members, s.outputTopics(), described) {
+	var retired map[string]bool
+	if !s.cfg.Overlap {
+		// This instance's lanes may have run with Overlap before a
+		// crash, and nothing initialises their second ids now.
+		retired = map[string]bool{}
+		for _, l := range s.lanes {
+			retired[l.transactionalID()+overlapSuffix] = true
+		}
+	}
+	for _, id := range departedTransactions(group, members, retired, s.outputTopics(), described) {
 		if err := s.fence(ctx, id); err != nil {
 			return err
 		}
@@ -99,17 +108,19 @@ func (s *Stage) fenceDeparted(ctx context.Context) error {
 }
 
 // departedTransactions returns the transactional ids among described that
-// belong to members of group no longer in it (see fenceDeparted): open,
-// named {group}.{instance id} for an instance id no member has, and
+// belong to members of group no longer in it (see fenceDeparted), or that
+// are retired, ids of this instance's that no producer of it uses now (its
+// lanes' second ids when its transactions no longer overlap): open, named
+// {group}.{instance id} for an instance id no member has, or retired, and
 // writing only outputs (and the consumer offsets), at least one of them.
-func departedTransactions(group string, members map[string]bool, outputs []string, described kadm.DescribedTransactions) []string {
+func departedTransactions(group string, members, retired map[string]bool, outputs []string, described kadm.DescribedTransactions) []string {
 	var out []string
 	for _, t := range described.Sorted() {
 		instance, ok := strings.CutPrefix(t.TxnID, group+".")
 		// A lane whose transactions overlap has a second producer,
 		// its id suffixed (Config.Overlap).
 		instance = strings.TrimSuffix(instance, overlapSuffix)
-		if t.Err != nil || t.State != "Ongoing" || !ok || instance == "" || members[instance] {
+		if t.Err != nil || t.State != "Ongoing" || !ok || instance == "" || (members[instance] && !retired[t.TxnID]) {
 			continue
 		}
 		ours := false

@@ -40,9 +40,18 @@ func TestDepartedTransactions(t *testing.T) {
 	add(group+"x.h", "Ongoing", topics("svc.books.events"), nil)                          // another group
 	add(group+".", "Ongoing", topics("svc.books.events"), nil)                            // no instance id
 
-	got := departedTransactions(group, members, outputs, described)
+	got := departedTransactions(group, members, nil, outputs, described)
 	want := []string{group + ".b", group + ".b.lane1", group + ".b.lane1.overlap"}
 	if !slices.Equal(got, want) {
 		t.Errorf("departedTransactions = %q, want %q", got, want)
+	}
+
+	// This instance ("a") no longer overlaps: its second id is retired,
+	// its first is not.
+	retired := map[string]bool{group + ".a.overlap": true}
+	got = departedTransactions(group, members, retired, outputs, described)
+	want = []string{group + ".a.overlap", group + ".b", group + ".b.lane1", group + ".b.lane1.overlap"}
+	if !slices.Equal(got, want) {
+		t.Errorf("departedTransactions with %v retired = %q, want %q", retired, got, want)
 	}
 }

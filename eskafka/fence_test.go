@@ -133,3 +133,40 @@ func leaveOpen(ctx context.Context, t *testing.T, cfg eskafka.Config, id, topic,
 	}
 	return cl
 }
+
+// An instance that crashed with its second producer's transaction open
+// (Config.Overlap) and comes back without Overlap ends that transaction
+// at once: nothing initialises the ".overlap" id any more. Before, only
+// the ids of members gone from the group were fenced, and this instance is
+// back, so the transaction held the partitions it wrote (here the results
+// partition of the next command) until its timeout.
+func TestRestartWithoutOverlapFencesItsOwnOverlapTransaction(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.Overlap = false
+	obs := &countingObserver{}
+	cfg.Observer = obs
+	ensureTopics(t, cfg)
+	topics := eskafka.AggregateTopics(cfg.Service, "counters")
+	id := cfg.Service + ".counters.processor." + cfg.InstanceID + ".overlap"
+	k := key(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	left := leaveOpen(ctx, t, cfg, id, topics.Results, k)
+
+	e := start(t, cfg)
+	e.waitReady()
+	waitFor(t, "the instance's own .overlap transaction to be fenced", func() bool { return obs.fenced.Load() >= 1 })
+	if res := e.do(open{ID: k}, eskafka.SendOptions{}); !res.Accepted() {
+		t.Fatalf("open %s: %+v, want accepted", k, res)
+	}
+	described, err := kadm.NewClient(e.producer).DescribeTransactions(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described[id]; d.State == "Ongoing" {
+		t.Errorf("the .overlap transaction is still open: %+v", d)
+	}
+	if err := left.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("the crashed producer committed its transaction after the restart; want it fenced")
+	}
+}
