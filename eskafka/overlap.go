@@ -489,6 +489,10 @@ func TransactionVersion2(ctx context.Context, cl *kgo.Client) (bool, error) {
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return false, fmt.Errorf("api versions: %w", err)
 	}
+	if resp.FinalizedFeaturesEpoch == -1 {
+		// No finalized features known (franz-go reads none then).
+		return false, nil
+	}
 	for _, f := range resp.FinalizedFeatures {
 		if f.Name == "transaction.version" {
 			return f.MaxVersionLevel >= 2, nil

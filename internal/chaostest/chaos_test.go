@@ -437,9 +437,15 @@ func (r *runner) txnIDs() []string {
 
 func (r *runner) instanceTxnIDs(in *instance) []string {
 	id := in.instanceID(r.t)
+	// Overlapping stages (the service's default) have a second producer
+	// each, its id suffixed.
+	overlap := os.Getenv("STAGE_OVERLAP") != "false"
 	var out []string
 	for _, stage := range []string{"authors.processor", "books.processor", "booksbyauthor.links", "booksbyauthor.view"} {
 		out = append(out, r.service+"."+stage+"."+id)
+		if overlap {
+			out = append(out, r.service+"."+stage+"."+id+".overlap")
+		}
 	}
 	return out
 }
@@ -474,9 +480,11 @@ func (r *runner) owned(in *instance) []int32 {
 // and still 3s later: those must never commit. A transaction seen open
 // only at first may have had its commit request on the way when the
 // process was killed or frozen (the coordinator still says Ongoing while
-// it writes PrepareCommit): that commit is legitimate. So is the commit of
-// a transaction that already holds its consumer offsets (a partition of
-// __consumer_offsets): the process was inside its commit, the group took
+// it writes PrepareCommit): that commit is legitimate. So is, when the
+// process was frozen (not killed), the commit of a transaction that already
+// holds its consumer offsets (a partition of __consumer_offsets; with
+// overlapping transactions, one whose offsets wait for the commit before
+// it): the process was inside its commit, the group took
 // the offsets while the member was still in it (KIP-447), and the next
 // owner of its partitions waits until that transaction ends (a fetch of
 // the offsets requires them stable); a frozen process may send its commit
@@ -509,7 +517,10 @@ func (r *runner) recordOpen(f *fault, in *instance, what string) {
 	}
 	var parts, ending []string
 	for _, tx := range first {
-		if _, ok := tx.Topics["__consumer_offsets"]; ok {
+		// Only a frozen process can send the commit it had decided: a
+		// killed one cannot, and an EndTxn it had sent would have moved
+		// the transaction out of Ongoing by the second look.
+		if _, ok := tx.Topics["__consumer_offsets"]; ok && what == "frozen" {
 			ending = append(ending, strings.TrimPrefix(tx.TxnID, r.service+"."))
 			continue
 		}
